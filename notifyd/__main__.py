@@ -1,0 +1,5 @@
+import sys
+
+from notifyd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""The ``notifyd`` command line: ``main(argv) -> exit code``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from notifyd import __version__
+
+# Each module defines ``register(subparsers)``, adding its sub-command with
+# ``set_defaults(func=...)``; the function takes the parsed args and returns the exit code.
+COMMAND_MODULES = (
+    "notifyd.commands.validate",
+    "notifyd.commands.quickstart",
+)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="notifyd",
+        description="Deliver notifications from Kafka by email, SMS, push, webhooks and chat.",
+    )
+    parser.add_argument("--version", action="version", version=f"notifyd {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exit_request.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return args.func(args)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``notifyd`` command line, one module each."""

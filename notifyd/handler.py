@@ -1,0 +1,72 @@
+"""The handler interface: what a channel delivers through.
+
+A handler is a class whose constructor takes the channel's ``options`` as keyword
+arguments and whose ``send`` delivers one notification, either as a plain method
+(run in a thread pool) or as ``async def`` (run on the channel's event loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+OptionProblem = tuple[tuple[str | int, ...], str]
+
+
+class PermanentError(Exception):
+    """Delivery can never succeed: the notification goes to the DLQ without retrying."""
+
+
+class RetryableError(Exception):
+    """Delivery failed for now; ``retry_after`` (seconds) overrides the backoff delay."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification as a handler sees it."""
+
+    id: str
+    channel: str
+    to: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+    attempt: int = 1
+    user_id: str | None = None
+    template: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    html: str | None = None
+
+
+class Handler:
+    """Base class of every handler; subclasses override ``send``.
+
+    ``options_schema`` is the JSON Schema of the handler's options; ``validate-config``
+    checks the YAML ``options`` against it before the handler is ever constructed.
+    """
+
+    options_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], *, channel: Mapping[str, Any]) -> Iterable[OptionProblem]:
+        """Checks the schema cannot express, as ``(path within options, message)`` pairs.
+
+        Called by ``validate-config`` only when the options already match ``options_schema``.
+        """
+        return ()
+
+    def send(self, notification: Notification) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; called once when the channel process stops (may be ``async``)."""

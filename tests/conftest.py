@@ -1,0 +1,70 @@
+"""Shared fixtures: a real broker for the session, config files, Kafka helpers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.kafkakit import KafkaKit
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Kafka-compatible broker: ``NOTIFYD_TEST_BOOTSTRAP``, or an embedded one."""
+    external = os.environ.get("NOTIFYD_TEST_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    from notifyd.devbroker import EmbeddedBroker
+
+    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(log_path=str(log_path)) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str) -> Iterator[KafkaKit]:
+    """Produce, consume and create topics on the test broker."""
+    kit = KafkaKit(kafka_bootstrap)
+    yield kit
+    kit.close()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names that no other test uses: topics and groups survive between tests on one broker."""
+
+    def make(prefix: str) -> str:
+        return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+    return make
+
+
+def base_config(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
+    """A minimal valid config as data, one log channel."""
+    return {
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "config": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+        },
+        "channels": {"audit": {"topics": ["notify.audit"], "handler": "log", "dlq": "notify.audit.dlq"}},
+    }
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config file: ``write_config(data)``, or ``write_config(text="...")``."""
+    counter = iter(range(1_000_000))
+
+    def write(data: dict[str, Any] | None = None, *, text: str | None = None, name: str | None = None) -> Path:
+        path = tmp_path / (name or f"notifyd-{next(counter)}.yaml")
+        path.write_text(text if text is not None else yaml.safe_dump(data or base_config(), sort_keys=False))
+        return path
+
+    return write
