@@ -12,6 +12,7 @@ from notifyd import __version__
 # ``set_defaults(func=...)``; the function takes the parsed args and returns the exit code.
 COMMAND_MODULES = (
     "notifyd.commands.validate",
+    "notifyd.commands.run",
     "notifyd.commands.quickstart",
 )
 
