@@ -1,0 +1,54 @@
+"""The headers of a dead-letter record: the one place their names are defined.
+
+The channel process writes a DLQ record as the original key, value and headers byte for
+byte plus these headers; ``notifyd dlq`` reads them back. Every value is the UTF-8 text
+of its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+HEADER_CHANNEL = "notifyd.channel"
+HEADER_ORIGINAL_TOPIC = "notifyd.original.topic"
+HEADER_ORIGINAL_PARTITION = "notifyd.original.partition"
+HEADER_ORIGINAL_OFFSET = "notifyd.original.offset"
+HEADER_ORIGINAL_TIMESTAMP = "notifyd.original.timestamp"
+HEADER_ERROR_REASON = "notifyd.error.reason"
+HEADER_ERROR_CLASS = "notifyd.error.class"
+HEADER_ERROR_MESSAGE = "notifyd.error.message"
+HEADER_ATTEMPTS = "notifyd.attempts"
+HEADER_FAILED_AT = "notifyd.failed.at"
+
+# Set on a record that ``notifyd dlq replay`` re-published: "<dlq topic>:<partition>:<offset>".
+REPLAYED_FROM = "notifyd.replayed.from"
+
+REASON_INVALID = "invalid"
+REASON_PERMANENT = "permanent"
+REASON_RETRIES_EXHAUSTED = "retries_exhausted"
+REASONS = (REASON_INVALID, REASON_PERMANENT, REASON_RETRIES_EXHAUSTED)
+
+DLQ_HEADERS = frozenset({
+    HEADER_CHANNEL, HEADER_ORIGINAL_TOPIC, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_OFFSET,
+    HEADER_ORIGINAL_TIMESTAMP, HEADER_ERROR_REASON, HEADER_ERROR_CLASS, HEADER_ERROR_MESSAGE,
+    HEADER_ATTEMPTS, HEADER_FAILED_AT,
+})
+
+
+def header_text(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """The notifyd headers of a record as text; undecodable bytes are replaced, never fatal."""
+    found: dict[str, str] = {}
+    for name, value in headers or ():
+        if name in DLQ_HEADERS or name == REPLAYED_FROM:
+            found[name] = (value or b"").decode("utf-8", errors="replace")
+    return found
+
+
+def original_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes | None]]:
+    """The headers the record carried before it was dead-lettered, in their order."""
+    return [(name, value) for name, value in headers or () if name not in DLQ_HEADERS and name != REPLAYED_FROM]
+
+
+def replay_marker(topic: str, partition: int, offset: int) -> str:
+    """The ``REPLAYED_FROM`` value naming one DLQ record."""
+    return f"{topic}:{partition}:{offset}"
