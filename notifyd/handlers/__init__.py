@@ -10,6 +10,13 @@ from notifyd.handler import Handler
 # dependencies (an SMS channel process never imports the HTTP/2 stack).
 BUILTIN_HANDLERS: dict[str, str] = {
     "log": "notifyd.handlers.log:LogHandler",
+    "file": "notifyd.handlers.file:FileHandler",
+    "smtp": "notifyd.handlers.smtp:SmtpHandler",
+    "twilio": "notifyd.handlers.twilio:TwilioHandler",
+    "webhook": "notifyd.handlers.webhook:WebhookHandler",
+    "slack": "notifyd.handlers.slack:SlackHandler",
+    "apns": "notifyd.handlers.apns:ApnsHandler",
+    "fcm": "notifyd.handlers.fcm:FcmHandler",
 }
 
 
