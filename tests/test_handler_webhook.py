@@ -1,0 +1,103 @@
+"""The webhook handler against a local receiver that verifies Standard Webhooks signatures."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.handlers.webhook import WebhookHandler, signature
+from notifyd.validation import semantic_problems
+from tests.providers import ProviderServer, Reply, WebhookReceiver
+
+SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[WebhookReceiver, ProviderServer]]:
+    stand_in = WebhookReceiver(SECRET)
+    with ProviderServer(stand_in) as server:
+        yield stand_in, server
+
+
+def event(**fields: Any) -> Notification:
+    return Notification(**{"id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "channel": "hooks", "subject": "Order shipped",
+                           "body": "Your order is on its way", "data": {"order": 42}, **fields})
+
+
+def deliver(handler: WebhookHandler, notification: Notification) -> None:
+    async def run() -> None:
+        try:
+            await handler.send(notification)
+        finally:
+            await handler.close()
+
+    asyncio.run(run())
+
+
+def test_posts_signed_json_that_the_reference_library_verifies(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
+    stand_in, server = receiver
+    deliver(WebhookHandler(url=f"{server.url}/hooks/orders", secret=SECRET, headers={"x-tenant": "acme"}), event())
+    [request] = stand_in.delivered
+    assert request.headers["webhook-id"] == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    assert request.headers["x-tenant"] == "acme"
+    body = Webhook(SECRET).verify(request.body, request.headers)
+    assert body["type"] == "notification"
+    assert body["data"]["body"] == "Your order is on its way" and body["data"]["data"] == {"order": 42}
+
+
+def test_signature_matches_the_spec_example() -> None:
+    # The worked example of the Standard Webhooks specification.
+    key = base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    payload = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert signature(key, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330, payload=payload) == expected
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+def test_client_errors_are_permanent(receiver: tuple[WebhookReceiver, ProviderServer], status: int) -> None:
+    stand_in, server = receiver
+    stand_in.outcomes["/hook"] = Reply(status, "endpoint disabled")
+    with pytest.raises(PermanentError, match=f"HTTP {status}: endpoint disabled"):
+        deliver(WebhookHandler(url=f"{server.url}/hook", secret=SECRET), event())
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(408, None), (429, 30.0), (500, None), (503, 2.0)])
+def test_timeouts_throttling_and_server_errors_are_retryable(
+    receiver: tuple[WebhookReceiver, ProviderServer], status: int, retry_after: float | None
+) -> None:
+    stand_in, server = receiver
+    headers = {"Retry-After": str(int(retry_after))} if retry_after else {}
+    stand_in.outcomes["/hook"] = Reply(status, "busy", headers)
+    with pytest.raises(RetryableError) as caught:
+        deliver(WebhookHandler(url=f"{server.url}/hook", secret=SECRET), event())
+    assert caught.value.retry_after == retry_after
+
+
+def test_a_wrong_secret_is_refused_by_the_receiver(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
+    _, server = receiver
+    other = "whsec_" + base64.b64encode(b"another-key").decode()
+    with pytest.raises(PermanentError, match="HTTP 401") as caught:
+        deliver(WebhookHandler(url=f"{server.url}/hook", secret=other), event())
+    assert other not in str(caught.value)
+
+
+def test_to_overrides_the_url_only_when_allowed(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
+    stand_in, server = receiver
+    handler = WebhookHandler(url=f"{server.url}/default", secret=SECRET, allow_url_override=True)
+    deliver(handler, event(to=f"{server.url}/custom"))
+    deliver(WebhookHandler(url=f"{server.url}/default", secret=SECRET), event(to=f"{server.url}/custom"))
+    assert [r.path for r in stand_in.delivered] == ["/custom", "/default"]
+    with pytest.raises(PermanentError, match="not an http"):
+        deliver(WebhookHandler(url=f"{server.url}/d", allow_url_override=True), event(to="ftp://x"))
+
+
+def test_validate_config_rejects_a_malformed_secret() -> None:
+    channel = {"topics": ["t"], "handler": "webhook", "options": {"url": "https://example.com", "secret": "whsec_%%"}}
+    [(path, message, _)] = list(semantic_problems({"hooks": channel}, None))
+    assert path == ("channels", "hooks", "options", "secret") and "whsec_" in message
