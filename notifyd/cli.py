@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "notifyd.commands.validate",
     "notifyd.commands.run",
     "notifyd.commands.quickstart",
+    "notifyd.commands.send",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,137 @@
+"""``notifyd send``: publish a notification (or a file of them) to a channel's topic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from notifyd.client import DeliveryFailed, InvalidNotification, Publisher, UnknownChannel, notification_problems
+from notifyd.config import Config
+from notifyd.tooling import (EXIT_BROKER, EXIT_CODES_HELP, EXIT_INPUT, EXIT_KAFKA, EXIT_OK, EXIT_USAGE, ToolError,
+                             add_common_arguments, run_tool)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "send",
+        help="publish a notification to a channel's first topic and print its id",
+        description="Validate a notification against schemas/notification.schema.json, produce it to the "
+                    "channel's first topic and wait for the broker's acknowledgement. With --file, every "
+                    "line is checked first and nothing is sent if one is bad.",
+        epilog=EXIT_CODES_HELP,
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--channel", required=True, help="the channel to send through")
+    recipient = parser.add_mutually_exclusive_group()
+    recipient.add_argument("--to", help="the address (email, phone number, device token, URL)")
+    recipient.add_argument("--user-id", help="a user the channel resolves to an address")
+    content = parser.add_mutually_exclusive_group()
+    content.add_argument("--body", help="the message text")
+    content.add_argument("--template", help="a template of the channel, rendered with --data")
+    parser.add_argument("--subject")
+    parser.add_argument("--data", metavar="JSON", help="template variables / payload, a JSON object")
+    parser.add_argument("--id", help="the notification id (default: a new UUID)")
+    parser.add_argument("--key", help="the Kafka record key (e.g. the user, to keep their order)")
+    parser.add_argument("--file", metavar="PATH",
+                        help="send every line of a JSON Lines file (one notification object a line; - for stdin)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_tool(args, lambda config: send(config, args))
+
+
+def send(config: Config, args: argparse.Namespace) -> int:
+    """Send what ``args`` describe; prints each id sent."""
+    notifications = _from_file(args) if args.file else [_from_flags(args)]
+    try:
+        with Publisher(config, timeout=args.timeout) as publisher:
+            if args.file:
+                progress = _Progress(len(notifications)) if sys.stderr.isatty() else None
+                publisher.send_many(args.channel, notifications, progress=progress)
+                if progress:
+                    progress.finish()
+                ids = [n["id"] for n in notifications]
+            else:
+                ids = [publisher.send(args.channel, key=args.key, **notifications[0])]
+    except UnknownChannel as exc:
+        raise ToolError(str(exc), exit_code=EXIT_USAGE) from None
+    except InvalidNotification as exc:
+        raise ToolError(f"invalid notification: {exc}", exit_code=EXIT_INPUT) from None
+    except DeliveryFailed as exc:
+        raise ToolError(str(exc), exit_code=EXIT_BROKER if exc.unreachable else EXIT_KAFKA) from None
+    for notification_id in ids:
+        print(notification_id)
+    return EXIT_OK
+
+
+def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    fields = {"id": args.id, "to": args.to, "user_id": args.user_id, "body": args.body,
+              "template": args.template, "subject": args.subject}
+    if args.data is not None:
+        try:
+            fields["data"] = json.loads(args.data)
+        except json.JSONDecodeError as exc:
+            raise ToolError(f"--data is not valid JSON: {exc}", exit_code=EXIT_INPUT) from None
+    return fields
+
+
+def _from_file(args: argparse.Namespace) -> list[dict[str, Any]]:
+    conflicting = [flag for flag in ("to", "user_id", "body", "template", "subject", "data", "id", "key")
+                   if getattr(args, flag) is not None]
+    if conflicting:
+        raise ToolError(f"--file cannot be combined with --{conflicting[0].replace('_', '-')}", exit_code=EXIT_USAGE)
+    try:
+        if args.file == "-":
+            notifications, problems = parse_lines(sys.stdin)
+        else:
+            with open(args.file, encoding="utf-8") as lines:
+                notifications, problems = parse_lines(lines)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ToolError(f"cannot read {args.file}: {exc}", exit_code=EXIT_USAGE) from None
+    if problems:
+        raise ToolError(f"{args.file}: nothing sent:\n" + "\n".join(problems), exit_code=EXIT_INPUT)
+    return notifications
+
+
+def parse_lines(lines: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Notifications of a JSON Lines text and every problem as ``line N: ...``; blank lines are skipped.
+
+    Lines without an id get one here, so the ids printed are the ids sent.
+    """
+    notifications, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            notification = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        if isinstance(notification, dict):
+            notification.setdefault("id", str(uuid.uuid4()))
+        found = notification_problems(notification)
+        problems.extend(f"line {number}: {problem}" for problem in found)
+        if not found:
+            notifications.append(notification)
+    return notifications, problems
+
+
+class _Progress:
+    """A one-line ``\\r`` counter on the terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._shown = -1
+
+    def __call__(self, done: int) -> None:
+        if done == self.total or done - self._shown >= max(1, self.total // 100):
+            self._shown = done
+            print(f"\rsent {done}/{self.total} ({100 * done // max(1, self.total)}%)", end="", file=sys.stderr)
+
+    def finish(self) -> None:
+        print(file=sys.stderr)

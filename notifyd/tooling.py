@@ -1,0 +1,122 @@
+"""What the operator commands share: the config option, exit codes and broker errors.
+
+``send``, ``dlq``, ``status`` and ``topics`` each load the config the daemon runs with
+and talk to its brokers with a deadline, so an unreachable broker is an error after
+``--timeout`` seconds, never a hang.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ClusterMetadata
+
+from notifyd.config import DEFAULT_CONFIG_PATH, ChannelSettings, Config, load_config
+from notifyd.findings import ConfigError
+
+EXIT_OK = 0
+EXIT_CONFIG = 1       # the config file is invalid
+EXIT_USAGE = 2        # bad arguments, an unreadable file, an unknown channel
+EXIT_BROKER = 3       # no broker answered within --timeout
+EXIT_INPUT = 4        # bad notification input: invalid JSON or not a valid notification
+EXIT_KAFKA = 5        # the broker answered but refused or failed the operation
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok, 1 invalid config, 2 usage error / unreadable file / unknown channel, "
+    "3 broker unreachable (after --timeout), 4 bad input, 5 Kafka operation failed"
+)
+DEFAULT_TIMEOUT = 10.0
+
+_UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
+                KafkaError._MSG_TIMED_OUT, KafkaError._RESOLVE}
+
+
+class ToolError(Exception):
+    """A failure an operator command reports as one message and an exit code."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--timeout``, the options of every operator command."""
+    parser.add_argument("--config", default=None, metavar="PATH",
+                        help=f"config file (default: $NOTIFYD_CONFIG, else {DEFAULT_CONFIG_PATH})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"give up on an unresponsive broker after this long (default: {DEFAULT_TIMEOUT:g})")
+
+
+def run_tool(args: argparse.Namespace, work: Callable[[Config], int]) -> int:
+    """Load the config named by ``args`` and run ``work`` on it, turning failures into exit codes."""
+    path = args.config or os.environ.get("NOTIFYD_CONFIG") or DEFAULT_CONFIG_PATH
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for finding in exc.findings:
+            print(finding, file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"notifyd: cannot read {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return work(config)
+    except ToolError as exc:
+        print(f"notifyd {args.command}: {config.redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KafkaException as exc:
+        error = as_tool_error(exc, config)
+        print(f"notifyd {args.command}: {config.redact(str(error))}", file=sys.stderr)
+        return error.exit_code
+
+
+def channel_of(config: Config, name: str) -> ChannelSettings:
+    """The channel ``name``, or a ``ToolError`` naming the channels there are."""
+    try:
+        return config.channels[name]
+    except KeyError:
+        known = ", ".join(sorted(config.channels))
+        raise ToolError(f"unknown channel {name!r} (channels in {config.path}: {known})", exit_code=EXIT_USAGE) from None
+
+
+def dlq_of(channel: ChannelSettings) -> str:
+    """The channel's dead-letter topic, or a ``ToolError`` if it has none."""
+    if not channel.dlq:
+        raise ToolError(f"channel {channel.name!r} has no dlq topic configured", exit_code=EXIT_USAGE)
+    return channel.dlq
+
+
+def as_tool_error(exc: KafkaException, config: Config) -> ToolError:
+    """A Kafka failure as a ``ToolError``: unreachable brokers get ``EXIT_BROKER``."""
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError) and error.code() in _UNREACHABLE:
+        return unreachable(config, error.str())
+    return ToolError(f"Kafka error: {exc}", exit_code=EXIT_KAFKA)
+
+
+def unreachable(config: Config, detail: str) -> ToolError:
+    """The error of a broker that did not answer."""
+    return ToolError(f"broker unreachable at {config.kafka.bootstrap_servers}: {detail}", exit_code=EXIT_BROKER)
+
+
+def admin_client(config: Config, *, timeout: float) -> AdminClient:
+    """An admin client whose requests give up after ``timeout`` seconds."""
+    return AdminClient(config.kafka.client_config(quiet_layer(timeout)))
+
+
+def quiet_layer(timeout: float) -> dict[str, Any]:
+    """Settings for a short-lived tool client: bounded waits, no log line per lost connection."""
+    return {"socket.timeout.ms": int(timeout * 1000), "log.connection.close": False}
+
+
+def probe(admin: AdminClient, config: Config, *, timeout: float, topic: str | None = None) -> ClusterMetadata:
+    """Cluster metadata, or ``EXIT_BROKER`` if no broker answers within ``timeout``."""
+    try:
+        return admin.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise as_tool_error(exc, config) from None
