@@ -39,6 +39,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     http_version: str
+    client_port: int
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -137,7 +138,8 @@ class ProviderServer:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         request = Request(
-            scope["method"], scope["path"], scope["query_string"].decode(), headers, body, scope["http_version"]
+            scope["method"], scope["path"], scope["query_string"].decode(), headers, body, scope["http_version"],
+            scope["client"][1],
         )
         self.requests.append(request)
         reply = self.responder(request)
