@@ -267,7 +267,9 @@ def make_apns_key() -> tuple[str, Any]:
     return pem.decode(), key.public_key()
 
 
-def apns_error(status: int, reason: str, *, timestamp: int | None = None, headers: dict[str, str] | None = None) -> Reply:
+def apns_error(
+    status: int, reason: str, *, timestamp: int | None = None, headers: dict[str, str] | None = None
+) -> Reply:
     """An APNs error answer: ``{"reason": ...}`` (plus ``timestamp`` for 410)."""
     body: dict[str, Any] = {"reason": reason}
     if timestamp is not None:

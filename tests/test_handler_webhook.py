@@ -40,7 +40,7 @@ def deliver(handler: WebhookHandler, notification: Notification) -> None:
     asyncio.run(run())
 
 
-def test_posts_signed_json_that_the_reference_library_verifies(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
+def test_posts_signed_json_the_reference_library_verifies(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
     stand_in, server = receiver
     deliver(WebhookHandler(url=f"{server.url}/hooks/orders", secret=SECRET, headers={"x-tenant": "acme"}), event())
     [request] = stand_in.delivered
