@@ -59,6 +59,22 @@ class ChannelSettings:
     group_id: str = ""
     memory_limit_mb: int | None = None
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
+    # Templates by name: {subject, body, html} sources; templates_dir is an absolute path.
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    templates_dir: str | None = None
+    # Which user field a user_id resolves to (email, phone, ...); None: the handler's default.
+    recipient: str | None = None
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """Where users live for notifications addressed by ``user_id``; ``path`` is absolute."""
+
+    type: str = "sqlite"
+    path: str | None = None
+    dsn: str | None = None
+    cache_ttl: float = 30.0
+    cache_size: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,7 @@ class Config:
     shutdown_timeout: float = 30.0
     allowed_handler_modules: tuple[str, ...] | None = None
     secrets: frozenset[str] = frozenset()
+    directory: DirectorySettings | None = None
 
     def redact(self, text: str) -> str:
         """``text`` with every value that came from the environment hidden."""
@@ -112,7 +129,7 @@ def check_text(text: str, path: str, environ: Mapping[str, str]) -> tuple[Config
     for key_path, message in substitution.errors:
         findings.append(Finding(path, *positions.of_value(key_path), dotted(key_path), message))
 
-    for key_path, message, at_key in validation.all_problems(substitution.data):
+    for key_path, message, at_key in validation.all_problems(substitution.data, base_dir=_base_dir(path)):
         line, column = positions.of_key(key_path) if at_key else positions.of_value(key_path)
         message = envvars.redact(message, substitution.secrets)
         findings.append(Finding(path, line, column, dotted(key_path), message))
@@ -127,20 +144,22 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     kafka = data["kafka"]
     metrics = data.get("metrics", {})
     allowed = data.get("allowed_handler_modules")
+    base = _base_dir(path)
     return Config(
         path=path,
         kafka=KafkaSettings(kafka["bootstrap_servers"], dict(kafka.get("config", {}))),
-        channels={name: _channel(name, raw) for name, raw in data["channels"].items()},
+        channels={name: _channel(name, raw, base_dir=base) for name, raw in data["channels"].items()},
         metrics_listen=metrics.get("listen", DEFAULT_METRICS_LISTEN),
         metrics_enabled=metrics.get("enabled", True),
         log_level=data.get("logging", {}).get("level", "info"),
         shutdown_timeout=float(data.get("shutdown_timeout", 30.0)),
         allowed_handler_modules=tuple(allowed) if allowed is not None else None,
         secrets=secrets,
+        directory=_directory(data.get("directory"), base_dir=base),
     )
 
 
-def _channel(name: str, raw: dict[str, Any]) -> ChannelSettings:
+def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSettings:
     return ChannelSettings(
         name=name,
         topics=tuple(raw["topics"]),
@@ -155,4 +174,25 @@ def _channel(name: str, raw: dict[str, Any]) -> ChannelSettings:
         group_id=raw.get("group_id", f"notifyd.{name}"),
         memory_limit_mb=raw.get("memory_limit_mb"),
         consumer_config=raw.get("consumer_config", {}),
+        templates=raw.get("templates", {}),
+        templates_dir=os.path.join(base_dir, raw["templates_dir"]) if "templates_dir" in raw else None,
+        recipient=raw.get("recipient"),
     )
+
+
+def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySettings | None:
+    if raw is None:
+        return None
+    path = raw.get("path")
+    return DirectorySettings(
+        type=raw.get("type", "sqlite"),
+        path=os.path.join(base_dir, path) if path is not None else None,
+        dsn=raw.get("dsn"),
+        cache_ttl=float(raw.get("cache_ttl", 30.0)),
+        cache_size=raw.get("cache_size", 10_000),
+    )
+
+
+def _base_dir(config_path: str) -> str:
+    """Relative paths in the file (templates_dir, directory.path) are relative to the file's directory."""
+    return os.path.dirname(os.path.abspath(config_path))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 
+from notifyd import directory, templates
 from notifyd.findings import Path
 from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
 from notifyd.schemas import validator
@@ -16,8 +18,11 @@ from notifyd.schemas import validator
 Problem = tuple[Path, str, bool]
 
 
-def all_problems(data: Any) -> list[Problem]:
-    """Schema violations, plus the semantic problems of every part the schema accepted."""
+def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
+    """Schema violations, plus the semantic problems of every part the schema accepted.
+
+    ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start.
+    """
     problems = list(schema_problems(data))
     if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
         return problems
@@ -25,7 +30,10 @@ def all_problems(data: Any) -> list[Problem]:
     sound = {name: c for name, c in data["channels"].items() if name not in broken_channels}
     allowed_is_sound = not any(p[:1] == ("allowed_handler_modules",) for p, _, _ in problems)
     allowed = data.get("allowed_handler_modules") if allowed_is_sound else None
-    return problems + list(semantic_problems(sound, allowed))
+    problems += semantic_problems(sound, allowed, base_dir=base_dir)
+    if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
+        problems += _directory_problems(data["directory"], base_dir)
+    return problems
 
 
 def schema_problems(data: Any) -> Iterator[Problem]:
@@ -70,13 +78,31 @@ def _unknown_key_message(key: str, known: list[str]) -> str:
     return message
 
 
-def semantic_problems(channels: dict[str, dict[str, Any]], allowed: list[str] | None) -> Iterator[Problem]:
+def semantic_problems(
+    channels: dict[str, dict[str, Any]], allowed: list[str] | None, *, base_dir: str = "."
+) -> Iterator[Problem]:
     """Problems a schema cannot express, over channels that passed the schema."""
     yield from _backoff_problems(channels)
     yield from _topic_problems(channels)
     yield from _group_problems(channels)
     for name, channel in channels.items():
         yield from _handler_problems(name, channel, allowed)
+        yield from _template_problems(name, channel, base_dir)
+
+
+def _template_problems(name: str, channel: dict[str, Any], base_dir: str) -> Iterator[Problem]:
+    for template, parts in channel.get("templates", {}).items():
+        for part, message in templates.syntax_problems(parts):
+            yield ("channels", name, "templates", template, part), message, False
+    if "templates_dir" in channel:
+        folder = os.path.join(base_dir, channel["templates_dir"])
+        for where, message in templates.directory_problems(folder):
+            prefix = "" if where == folder else f"{where}: "
+            yield ("channels", name, "templates_dir"), prefix + message, False
+
+
+def _directory_problems(settings: dict[str, Any], base_dir: str) -> list[Problem]:
+    return [(("directory", *key), message, False) for key, message in directory.settings_problems(settings, base_dir)]
 
 
 def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
