@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "notifyd.commands.run",
     "notifyd.commands.quickstart",
     "notifyd.commands.send",
+    "notifyd.commands.dlq",
+    "notifyd.commands.worker",
 )
 
 EXIT_OK = 0

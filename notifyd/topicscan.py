@@ -32,6 +32,8 @@ def reader_settings(client_config: Mapping[str, Any]) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
+        # The broker holds an empty fetch this long; at a partition's end that is pure waiting.
+        "fetch.wait.max.ms": 100,
     }
 
 
