@@ -16,7 +16,6 @@ COMMAND_MODULES = (
     "notifyd.commands.quickstart",
     "notifyd.commands.send",
     "notifyd.commands.dlq",
-    "notifyd.commands.worker",
 )
 
 EXIT_OK = 0
