@@ -2,7 +2,8 @@
 
 Recipients whose address starts with a key of ``refusals`` are refused at RCPT with that
 reply: by default ``busy@...`` gets 450 (try later) and ``nobody@...`` gets 550 (no such
-user). ``tls_context`` offers STARTTLS (and requires it); ``users`` turns on AUTH.
+user). ``tls_context`` offers STARTTLS (and requires it), ``implicit_tls_context`` speaks
+TLS from the first byte (like port 465); ``users`` turns on AUTH.
 
 Use the ``smtp_server`` fixture (import it into the test module) or ``running_smtp_server``.
 """
@@ -65,7 +66,7 @@ class _Recorder:
             message=message,
             peer=session.peer,
             login=login,
-            tls=session.ssl is not None,
+            tls=server.transport.get_extra_info("sslcontext") is not None,
         )
         with self.changed:
             self.received.append(received)
@@ -119,6 +120,7 @@ def _authenticator(users: Mapping[str, str]) -> Any:
 def running_smtp_server(
     *,
     tls_context: ssl.SSLContext | None = None,
+    implicit_tls_context: ssl.SSLContext | None = None,
     users: Mapping[str, str] | None = None,
     refusals: Mapping[str, str] = DEFAULT_REFUSALS,
     port: int | None = None,
@@ -130,7 +132,10 @@ def running_smtp_server(
         parameters.update(tls_context=tls_context, require_starttls=True)
     if users is not None:
         parameters.update(authenticator=_authenticator(users), auth_required=True)
+        # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS connection is encrypted all along.
         parameters.update(auth_require_tls=tls_context is not None)
+    if implicit_tls_context is not None:
+        parameters.update(ssl_context=implicit_tls_context, server_hostname="localhost")
     controller = Controller(recorder, hostname="127.0.0.1", port=port or free_port(), **parameters)
     controller.start()
     try:

@@ -133,6 +133,17 @@ def test_starttls_and_login(certificates: tuple[ssl.SSLContext, Path]) -> None:
         assert "wrong-pass" not in str(refused)
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # aiosmtpd sees STARTTLS only
+def test_implicit_tls(certificates: tuple[ssl.SSLContext, Path]) -> None:
+    server_context, ca_file = certificates
+    with running_smtp_server(implicit_tls_context=server_context, users={"mailer": "pw-1234"}) as server:
+        handler = SmtpHandler(host=server.host, port=server.port, sender=SENDER, use_tls=True, starttls=False,
+                              ca_file=str(ca_file), username="mailer", password="pw-1234", timeout=5)
+        assert send_all(handler, note("a@example.org")) == [None]
+        [received] = server.wait_for(1)
+        assert received.tls and received.login == "mailer"
+
+
 def test_untrusted_certificate_is_retryable(certificates: tuple[ssl.SSLContext, Path]) -> None:
     server_context, _ = certificates
     with running_smtp_server(tls_context=server_context) as server:
