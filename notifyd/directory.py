@@ -13,6 +13,7 @@ and results (unknown users too) are cached for ``cache_ttl`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -30,14 +31,20 @@ if TYPE_CHECKING:
     from notifyd.config import DirectorySettings
 
 SCHEMA_SQL = (
-    "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT, phone TEXT, webhook_url TEXT,"
-    " attributes TEXT NOT NULL DEFAULT '{}')",
-    "CREATE TABLE IF NOT EXISTS user_devices (user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
-    " platform TEXT NOT NULL CHECK (platform IN ('apns', 'fcm')), token TEXT NOT NULL,"
-    " added_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (platform, token))",
+    (
+        "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT, phone TEXT, webhook_url TEXT,"
+        " attributes TEXT NOT NULL DEFAULT '{}')"
+    ),
+    (
+        "CREATE TABLE IF NOT EXISTS user_devices (user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+        " platform TEXT NOT NULL CHECK (platform IN ('apns', 'fcm')), token TEXT NOT NULL,"
+        " added_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (platform, token))"
+    ),
     "CREATE INDEX IF NOT EXISTS user_devices_by_user ON user_devices (user_id)",
-    "CREATE TABLE IF NOT EXISTS opt_outs (user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
-    " channel TEXT NOT NULL, PRIMARY KEY (user_id, channel))",
+    (
+        "CREATE TABLE IF NOT EXISTS opt_outs (user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+        " channel TEXT NOT NULL, PRIMARY KEY (user_id, channel))"
+    ),
 )
 TABLES = ("users", "user_devices", "opt_outs")
 _FILE_FIELDS = {"email", "phone", "webhook_url", "apns_tokens", "fcm_tokens", "opt_out"}
@@ -73,18 +80,18 @@ class User:
 
 
 def users_from_data(data: Any) -> dict[str, User]:
-    """Users of a parsed users file; raises ``ValueError`` naming what is wrong."""
+    """Users of a parsed users file; raises ``TypeError`` naming what is wrong."""
     if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
-        raise ValueError("a users file holds a mapping with a 'users' mapping of user id to fields")
+        raise TypeError("a users file holds a mapping with a 'users' mapping of user id to fields")
     return {str(user_id): _user_from_fields(str(user_id), fields) for user_id, fields in data["users"].items()}
 
 
 def _user_from_fields(user_id: str, fields: Any) -> User:
     if not isinstance(fields, dict):
-        raise ValueError(f"user {user_id!r}: fields must be a mapping")
+        raise TypeError(f"user {user_id!r}: fields must be a mapping")
     for key in ("apns_tokens", "fcm_tokens", "opt_out"):
         if not isinstance(fields.get(key, []), list):
-            raise ValueError(f"user {user_id!r}: {key} must be a list")
+            raise TypeError(f"user {user_id!r}: {key} must be a list")
     return User(
         id=user_id,
         email=fields.get("email"),
@@ -112,13 +119,14 @@ class FileUsers:
         self._loaded: tuple[float, dict[str, User]] | None = None
 
     def fetch(self, user_id: str) -> User | None:
+        """The user, or None; raises ``DirectoryUnavailable`` if the file cannot be read."""
         try:
             modified = os.stat(self._path).st_mtime
             with self._lock:
                 if self._loaded is None or self._loaded[0] != modified:
                     self._loaded = (modified, load_users_file(self._path))
                 return self._loaded[1].get(user_id)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, TypeError, yaml.YAMLError) as exc:
             raise DirectoryUnavailable(f"users file {self._path!r}: {exc}") from exc
 
     def close(self) -> None:
@@ -137,6 +145,7 @@ class SqlUsers:
         self._lock = threading.Lock()
 
     def fetch(self, user_id: str) -> User | None:
+        """The user, or None; raises ``DirectoryUnavailable`` if the database fails."""
         try:
             return self._query(self._connection(), user_id)
         except self._errors as exc:
@@ -144,6 +153,7 @@ class SqlUsers:
             raise DirectoryUnavailable(f"user directory: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
+        """Close every thread's connection (at shutdown)."""
         with self._lock:
             connections, self._all = self._all, []
         for connection in connections:
@@ -186,10 +196,9 @@ class SqlUsers:
         if connection is not None:
             with self._lock:
                 self._all = [c for c in self._all if c is not connection]
-            try:
+            # Closing a connection that already failed may fail again; it is gone either way.
+            with contextlib.suppress(Exception):
                 connection.close()
-            except Exception:  # closing a connection that already failed may fail again; it is gone either way
-                pass
 
 
 class Directory:
@@ -262,7 +271,7 @@ def settings_problems(raw: Mapping[str, Any], base_dir: str) -> Iterator[tuple[t
     elif kind == "file":
         try:
             load_users_file(path)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, TypeError, yaml.YAMLError) as exc:
             yield ("path",), f"cannot read users from {path!r}: {exc}"
     else:
         yield from _sqlite_problems(path)

@@ -14,7 +14,7 @@ import trustme
 from notifyd.handler import Notification, PermanentError, RetryableError
 from notifyd.handlers import resolve_handler
 from notifyd.handlers.smtp import SmtpHandler, build_message
-from tests.smtp_server import SmtpServer, free_port, running_smtp_server, smtp_server  # noqa: F401 - fixture
+from tests.smtp_server import SmtpServer, free_port, running_smtp_server
 
 SENDER = "Notifyd <no-reply@example.com>"
 
@@ -37,15 +37,22 @@ def plain_handler(server: SmtpServer, **options: Any) -> SmtpHandler:
     return SmtpHandler(host=server.host, port=server.port, sender=SENDER, starttls=False, timeout=5, **options)
 
 
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    """A plain SMTP server (no TLS, no AUTH) refusing busy@ with 450 and nobody@ with 550."""
+    with running_smtp_server() as running:
+        yield running
+
+
 def test_builtin_name_resolves() -> None:
     assert resolve_handler("smtp") is SmtpHandler
 
 
-def test_accepted_with_html_alternative(smtp_server: SmtpServer) -> None:
-    handler = plain_handler(smtp_server)
+def test_accepted_with_html_alternative(server: SmtpServer) -> None:
+    handler = plain_handler(server)
     outcome = send_all(handler, note("ana@example.org", subject="Your code", body="Code: 42", html="<b>Code: 42</b>"))
     assert outcome == [None]
-    [received] = smtp_server.wait_for(1)
+    [received] = server.wait_for(1)
     assert received.recipients == ("ana@example.org",) and received.sender == "no-reply@example.com"
     message = received.message
     assert message["Subject"] == "Your code" and message["To"] == "ana@example.org"
@@ -61,15 +68,15 @@ def test_plain_text_only_and_stable_message_id() -> None:
     assert first["Message-ID"] == again["Message-ID"] and first["Message-ID"].endswith("@example.com>")
 
 
-def test_450_is_retryable_and_550_permanent(smtp_server: SmtpServer) -> None:
-    handler = plain_handler(smtp_server)
+def test_450_is_retryable_and_550_permanent(server: SmtpServer) -> None:
+    handler = plain_handler(server)
     busy, unknown, fine = send_all(
         handler, note("busy@example.org", id="a"), note("nobody@example.org", id="b"), note("ok@example.org", id="c")
     )
     assert isinstance(busy, RetryableError) and "450" in str(busy) and "busy@example.org" in str(busy)
     assert isinstance(unknown, PermanentError) and "550" in str(unknown) and "No such user" in str(unknown)
     assert fine is None
-    assert [r.recipients for r in smtp_server.wait_for(1)] == [("ok@example.org",)]
+    assert [r.recipients for r in server.wait_for(1)] == [("ok@example.org",)]
 
 
 def test_bad_address_is_permanent_without_connecting() -> None:
@@ -85,11 +92,11 @@ def test_unreachable_server_is_retryable() -> None:
     assert isinstance(outcome, RetryableError)
 
 
-def test_connections_reused_and_bounded(smtp_server: SmtpServer) -> None:
-    handler = plain_handler(smtp_server, max_connections=2)
+def test_connections_reused_and_bounded(server: SmtpServer) -> None:
+    handler = plain_handler(server, max_connections=2)
     outcomes = send_all(handler, *(note(f"u{i}@example.org", id=str(i)) for i in range(12)))
     assert outcomes == [None] * 12
-    received = smtp_server.wait_for(12)
+    received = server.wait_for(12)
     assert len({r.peer for r in received}) <= 2
 
 
@@ -122,7 +129,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ssl
 def test_starttls_and_login(certificates: tuple[ssl.SSLContext, Path]) -> None:
     server_context, ca_file = certificates
     with running_smtp_server(tls_context=server_context, users={"mailer": "s3cret-pass"}) as server:
-        options = dict(host=server.host, port=server.port, sender=SENDER, ca_file=str(ca_file), timeout=5)
+        options = {"host": server.host, "port": server.port, "sender": SENDER, "ca_file": str(ca_file), "timeout": 5}
         good = SmtpHandler(username="mailer", password="s3cret-pass", **options)
         assert send_all(good, note("a@example.org")) == [None]
         [received] = server.wait_for(1)

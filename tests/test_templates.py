@@ -85,11 +85,15 @@ def test_validate_config_reports_broken_templates_at_their_position(tmp_path: Pa
     config, findings = check_text(CONFIG, "f.yaml", {})
     assert config is None
     assert [str(f) for f in findings] == [
-        "f.yaml:9:18: channels.email.templates.welcome.subject: template syntax error on line 1 of the template:"
-        " unexpected '}'",
-        "f.yaml:10:15: channels.email.templates.welcome.body: template syntax error on line 2 of the template:"
-        " Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'."
-        " The innermost block that needs to be closed is 'if'.",
+        (
+            "f.yaml:9:18: channels.email.templates.welcome.subject: template syntax error on line 1 of the template:"
+            " unexpected '}'"
+        ),
+        (
+            "f.yaml:10:15: channels.email.templates.welcome.body: template syntax error on line 2 of the template:"
+            " Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'."
+            " The innermost block that needs to be closed is 'if'."
+        ),
     ]
 
 

@@ -226,5 +226,5 @@ def _ca_file_problems(ca_file: str) -> Iterable[OptionProblem]:
 async def _quit(client: aiosmtplib.SMTP) -> None:
     try:
         await asyncio.wait_for(client.quit(), timeout=5)
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
         client.close()
