@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "notifyd.commands.quickstart",
     "notifyd.commands.send",
     "notifyd.commands.dlq",
+    "notifyd.commands.status",
 )
 
 EXIT_OK = 0
