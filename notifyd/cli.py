@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "notifyd.commands.send",
     "notifyd.commands.dlq",
     "notifyd.commands.status",
+    "notifyd.commands.topics",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,79 @@
+"""``notifyd topics ensure``: create the channel and DLQ topics the config names but the broker lacks."""
+
+from __future__ import annotations
+
+import argparse
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import NewTopic
+
+from notifyd.config import Config
+from notifyd.tooling import (EXIT_CODES_HELP, EXIT_OK, ToolError, add_common_arguments, admin_client,
+                             as_tool_error, probe, run_tool)
+
+BROKER_DEFAULT = -1  # CreateTopics v4+: the broker's num.partitions / default.replication.factor
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("topics", help="manage the topics the config names")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ensure = actions.add_parser(
+        "ensure", help="create any missing channel and DLQ topics",
+        description="Create every channel topic and DLQ topic of the config that does not exist yet; existing "
+                    "topics are left as they are.", epilog=EXIT_CODES_HELP)
+    add_common_arguments(ensure)
+    ensure.add_argument("--partitions", type=_positive, default=BROKER_DEFAULT,
+                        help="partitions of each new topic (default: the broker's num.partitions)")
+    ensure.add_argument("--replication-factor", type=_positive, default=BROKER_DEFAULT,
+                        help="replicas of each new topic (default: the broker's default.replication.factor)")
+    ensure.add_argument("--dry-run", action="store_true", help="only list the topics that would be created")
+    ensure.set_defaults(func=lambda args: run_tool(args, lambda config: ensure_topics(config, args)))
+
+
+def configured_topics(config: Config) -> list[str]:
+    """Every channel topic and DLQ topic of the config, each once, in config order."""
+    names: dict[str, None] = {}
+    for channel in config.channels.values():
+        names.update(dict.fromkeys(channel.topics))
+        if channel.dlq:
+            names[channel.dlq] = None
+    return list(names)
+
+
+def ensure_topics(config: Config, args: argparse.Namespace) -> int:
+    """Create the missing topics; prints one line per topic."""
+    admin = admin_client(config, timeout=args.timeout)
+    existing = probe(admin, config, timeout=args.timeout).topics
+    missing = [t for t in configured_topics(config) if t not in existing or existing[t].error is not None]
+    for topic in configured_topics(config):
+        if topic not in missing:
+            print(f"exists   {topic} ({len(existing[topic].partitions)} partitions)")
+    if args.dry_run or not missing:
+        for topic in missing:
+            print(f"missing  {topic}")
+        return EXIT_OK
+    new = [NewTopic(t, num_partitions=args.partitions, replication_factor=args.replication_factor) for t in missing]
+    futures = admin.create_topics(new, request_timeout=args.timeout, operation_timeout=args.timeout)
+    failures = []
+    for topic, future in futures.items():
+        try:
+            future.result(args.timeout + 5)
+            print(f"created  {topic}")
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                print(f"exists   {topic} (created meanwhile)")
+            else:
+                failures.append((topic, exc))
+    if failures:
+        topic, exc = failures[0]
+        first = as_tool_error(exc, config)
+        raise ToolError(f"{len(failures)} topic(s) not created; {topic}: {first}", exit_code=first.exit_code)
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
