@@ -101,3 +101,20 @@ def test_validate_config_rejects_a_malformed_secret() -> None:
     channel = {"topics": ["t"], "handler": "webhook", "options": {"url": "https://example.com", "secret": "whsec_%%"}}
     [(path, message, _)] = list(semantic_problems({"hooks": channel}, None))
     assert path == ("channels", "hooks", "options", "secret") and "whsec_" in message
+
+
+def test_without_a_fixed_url_each_notification_names_its_own(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
+    stand_in, server = receiver
+    deliver(WebhookHandler(secret=SECRET, allow_url_override=True), event(to=f"{server.url}/users/7"))
+    assert [r.path for r in stand_in.delivered] == ["/users/7"]
+    with pytest.raises(PermanentError, match="no URL"):
+        deliver(WebhookHandler(secret=SECRET, allow_url_override=True), event())
+
+
+def test_validate_config_wants_a_url_unless_overrides_are_allowed() -> None:
+    def problems(options: dict[str, Any]) -> list[str]:
+        channel = {"topics": ["t"], "handler": "webhook", "options": options}
+        return [message for _, message, _ in semantic_problems({"hooks": channel}, None)]
+
+    assert problems({}) == ["'url' is a required property"]
+    assert problems({"allow_url_override": True}) == []

@@ -53,9 +53,11 @@ class WebhookHandler(HttpHandler):
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["url"],
+        # Without a fixed url, every notification's 'to' must be the URL.
+        "anyOf": [{"required": ["url"]},
+                  {"required": ["allow_url_override"], "properties": {"allow_url_override": {"const": True}}}],
         "properties": {
-            "url": {"type": "string", "pattern": "^https?://", "description": "Where to POST."},
+            "url": {"type": "string", "pattern": "^https?://", "description": "Where to POST by default."},
             "secret": {
                 "type": "string",
                 "description": "Signing secret, whsec_ followed by base64 (Standard Webhooks). "
@@ -69,7 +71,8 @@ class WebhookHandler(HttpHandler):
             "allow_url_override": {
                 "type": "boolean",
                 "default": False,
-                "description": "Whether a notification's 'to' may name the URL instead of 'url'.",
+                "description": "Whether a notification's 'to' (e.g. a user's webhook_url from the "
+                "directory) is the URL to POST to. Off by default: any producer could aim requests anywhere.",
             },
             "headers": {
                 "type": "object",
@@ -84,7 +87,7 @@ class WebhookHandler(HttpHandler):
     def __init__(
         self,
         *,
-        url: str,
+        url: str | None = None,
         secret: str | None = None,
         event_type: str = "notification",
         allow_url_override: bool = False,
@@ -92,7 +95,7 @@ class WebhookHandler(HttpHandler):
         timeout: float = 10,
     ) -> None:
         extra = dict(headers or {})
-        super().__init__(timeout=timeout, secrets=[url, secret or "", *extra.values()])
+        super().__init__(timeout=timeout, secrets=[url or "", secret or "", *extra.values()])
         self._url = url
         self._key = decode_secret(secret) if secret else None
         self._event_type = event_type
@@ -113,6 +116,8 @@ class WebhookHandler(HttpHandler):
             if not notification.to.startswith(("http://", "https://")):
                 raise PermanentError(f"webhook: 'to' is not an http(s) URL: {notification.to!r}")
             return notification.to
+        if self._url is None:
+            raise PermanentError("webhook: no URL: the notification's 'to' is empty and the channel has no url")
         return self._url
 
     def request_headers(self, notification: Notification, body: bytes, timestamp: int) -> dict[str, str]:
