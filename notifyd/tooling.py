@@ -114,9 +114,13 @@ def quiet_layer(timeout: float) -> dict[str, Any]:
     return {"socket.timeout.ms": int(timeout * 1000), "log.connection.close": False}
 
 
-def probe(admin: AdminClient, config: Config, *, timeout: float, topic: str | None = None) -> ClusterMetadata:
-    """Cluster metadata, or ``EXIT_BROKER`` if no broker answers within ``timeout``."""
+def probe(admin: AdminClient, config: Config, *, timeout: float) -> ClusterMetadata:
+    """Metadata of every topic, or ``EXIT_BROKER`` if no broker answers within ``timeout``.
+
+    Never one topic by name: an admin client's metadata request for a named topic makes
+    brokers with topic auto-creation create it.
+    """
     try:
-        return admin.list_topics(topic, timeout=timeout)
+        return admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise as_tool_error(exc, config) from None

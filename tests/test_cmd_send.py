@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -88,7 +89,22 @@ def test_unreachable_broker_is_exit_3_after_the_timeout(write_config, capsys):
     code = main(["send", "--config", path, "--timeout", "2", "--channel", "audit", "--to", "a", "--body", "b"])
     assert code == 3
     assert time.monotonic() - started < 10
-    assert "not acknowledged" in capsys.readouterr().err
+    assert "broker unreachable" in capsys.readouterr().err
+
+
+def test_a_missing_topic_is_named(kafka, unique, write_config, capsys):
+    data = base_config(kafka.bootstrap)
+    data["channels"]["audit"]["topics"] = [unique("never-created")]
+    assert main(["send", "--config", str(write_config(data)), "--channel", "audit", "--to", "a", "--body", "b"]) == 5
+    assert "does not exist (notifyd topics ensure creates it)" in capsys.readouterr().err
+
+
+def test_progress_is_shown_on_a_terminal(setup, tmp_path, capsys, monkeypatch):
+    path, _ = setup
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"to": "a", "body": str(i)}) + "\n" for i in range(20)))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["send", "--config", path, "--channel", "audit", "--file", str(tmp_path / "b.jsonl")]) == 0
+    assert "\rsent 20/20 (100%)\n" in capsys.readouterr().err
 
 
 def test_invalid_or_missing_config(write_config, tmp_path, capsys):

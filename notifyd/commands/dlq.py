@@ -154,10 +154,10 @@ def publish(config: Config, plan: Plan, *, timeout: float) -> dict[str, KafkaErr
 
 
 def _partition_counts(config: Config, topics: set[str | None], *, timeout: float) -> dict[str, int]:
-    admin = admin_client(config, timeout=timeout)
+    listed = probe(admin_client(config, timeout=timeout), config, timeout=timeout).topics
     counts = {}
     for topic in filter(None, topics):
-        metadata = probe(admin, config, timeout=timeout, topic=topic).topics.get(topic)
+        metadata = listed.get(topic)
         counts[topic] = len(metadata.partitions) if metadata and metadata.error is None else 0
     return counts
 

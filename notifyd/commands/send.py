@@ -12,7 +12,7 @@ from typing import Any
 from notifyd.client import DeliveryFailed, InvalidNotification, Publisher, UnknownChannel, notification_problems
 from notifyd.config import Config
 from notifyd.tooling import (EXIT_BROKER, EXIT_CODES_HELP, EXIT_INPUT, EXIT_KAFKA, EXIT_OK, EXIT_USAGE, ToolError,
-                             add_common_arguments, run_tool)
+                             add_common_arguments, admin_client, channel_of, probe, run_tool)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 def send(config: Config, args: argparse.Namespace) -> int:
     """Send what ``args`` describe; prints each id sent."""
     notifications = _from_file(args) if args.file else [_from_flags(args)]
+    _check_topic(config, args)
     try:
         with Publisher(config, timeout=args.timeout) as publisher:
             if args.file:
@@ -67,6 +68,15 @@ def send(config: Config, args: argparse.Namespace) -> int:
     for notification_id in ids:
         print(notification_id)
     return EXIT_OK
+
+
+def _check_topic(config: Config, args: argparse.Namespace) -> None:
+    # Without this, a missing topic on a broker that does not auto-create topics shows up
+    # only as a delivery timeout, indistinguishable from an unreachable broker.
+    topic = channel_of(config, args.channel).topics[0]
+    found = probe(admin_client(config, timeout=args.timeout), config, timeout=args.timeout).topics.get(topic)
+    if found is None or found.error is not None:
+        raise ToolError(f"topic {topic!r} does not exist (notifyd topics ensure creates it)", exit_code=EXIT_KAFKA)
 
 
 def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
