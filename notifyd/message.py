@@ -1,0 +1,69 @@
+"""From Kafka record bytes to a ``Notification``, or a clear ``InvalidNotification``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from notifyd.handler import Notification
+from notifyd.schemas import validator
+
+# Errors go into logs and DLQ headers; a 10 MB value must not be copied into them.
+MAX_REASON_CHARS = 500
+
+_FIELDS = ("to", "user_id", "subject", "body", "html", "template")
+
+
+class InvalidNotification(Exception):
+    """The record is not a valid notification; ``notification_id`` when one could be read."""
+
+    def __init__(self, reason: str, *, notification_id: str | None = None) -> None:
+        super().__init__(shorten(reason))
+        self.notification_id = notification_id
+
+
+def shorten(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+def parse_notification(value: bytes | None, *, channel: str,
+                       headers: Iterable[tuple[str, bytes | None]] | None = None) -> Notification:
+    """The notification a record's value holds; raises ``InvalidNotification``."""
+    document = _decode(value)
+    notification_id = document.get("id") if isinstance(document, dict) else None
+    if not isinstance(notification_id, str):
+        notification_id = None
+    error = next(validator("notification").iter_errors(document), None)
+    if error is not None:
+        raise InvalidNotification(f"not a valid notification: {_describe(error)}", notification_id=notification_id)
+    fields = {name: document[name] for name in _FIELDS if name in document}
+    return Notification(
+        id=document["id"], channel=channel, data=document.get("data", {}),
+        metadata=document.get("metadata", {}), headers=_header_map(headers), **fields,
+    )
+
+
+def _decode(value: bytes | None) -> Any:
+    if value is None:
+        raise InvalidNotification("the record has no value (a tombstone)")
+    try:
+        # Decoded here, not by json.loads: given bytes it would also accept UTF-16 and UTF-32.
+        return json.loads(value.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidNotification(f"the value is not UTF-8 text: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidNotification(f"the value is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidNotification("the value is JSON nested too deeply") from None
+
+
+def _describe(error: Any) -> str:
+    where = "/".join(str(part) for part in error.absolute_path)
+    # The validator's message can repr the whole offending value: keep it short.
+    return f"{shorten(error.message, 200)} (at /{where})" if where else shorten(error.message, 200)
+
+
+def _header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, bytes]:
+    return {name: value or b"" for name, value in headers or ()}

@@ -1,0 +1,76 @@
+"""Parsing a record's bytes into a Notification."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from notifyd.message import InvalidNotification, parse_notification
+
+
+def parse(value, headers=None):
+    return parse_notification(value, channel="email", headers=headers)
+
+
+def test_a_full_notification() -> None:
+    document = {"id": "n-1", "to": "a@example.com", "subject": "Hi", "body": "text", "html": "<p>text</p>",
+                "data": {"code": 42}, "metadata": {"trace": "t"}}
+    notification = parse(json.dumps(document).encode(), headers=[("h", b"\x00\x01"), ("none", None)])
+    assert notification.id == "n-1" and notification.channel == "email"
+    assert (notification.to, notification.subject, notification.body, notification.html) == (
+        "a@example.com", "Hi", "text", "<p>text</p>")
+    assert notification.data == {"code": 42} and notification.metadata == {"trace": "t"}
+    assert notification.headers == {"h": b"\x00\x01", "none": b""}
+    assert notification.attempt == 1 and notification.user_id is None and notification.template is None
+
+
+def test_user_id_and_template_instead_of_to_and_body() -> None:
+    notification = parse(b'{"id": "n", "user_id": "u-7", "template": "welcome"}')
+    assert (notification.user_id, notification.template, notification.to) == ("u-7", "welcome", None)
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (None, "tombstone"),
+    (b"", "not JSON"),
+    (b"hello", "not JSON"),
+    (b"\xff\xfe\x00garbage", "UTF-8"),
+    (b'"just a string"', "not a valid notification"),
+    (b"[1, 2]", "not a valid notification"),
+    (b'{"to": "a", "body": "b"}', "'id' is a required property"),
+    (b'{"id": "n", "body": "b"}', "not a valid notification"),
+    (b'{"id": "n", "to": "a", "user_id": "u", "body": "b"}', "not a valid notification"),
+    (b'{"id": 5, "to": "a", "body": "b"}', "at /id"),
+    (b'{"id": "n", "to": "a", "body": "b", "colour": "red"}', "colour"),
+])
+def test_invalid_values_raise_a_clear_reason(value, words) -> None:
+    with pytest.raises(InvalidNotification) as caught:
+        parse(value)
+    assert words in str(caught.value)
+
+
+def test_the_id_is_kept_when_the_rest_is_invalid() -> None:
+    with pytest.raises(InvalidNotification) as caught:
+        parse(b'{"id": "n-9", "to": "a"}')
+    assert caught.value.notification_id == "n-9"
+
+
+def test_a_ten_megabyte_value_gives_a_short_reason() -> None:
+    huge = json.dumps({"id": "big", "to": "a", "body": 7, "data": {"blob": "x" * 10_000_000}}).encode()
+    with pytest.raises(InvalidNotification) as caught:
+        parse(huge)
+    assert len(str(caught.value)) < 1000
+    huge_string = json.dumps("y" * 10_000_000).encode()
+    with pytest.raises(InvalidNotification) as caught:
+        parse(huge_string)
+    assert len(str(caught.value)) < 1000
+
+
+def test_a_valid_ten_megabyte_body_is_accepted() -> None:
+    notification = parse(json.dumps({"id": "big", "to": "a", "body": "z" * 10_000_000}).encode())
+    assert len(notification.body) == 10_000_000
+
+
+def test_deeply_nested_json_is_invalid_not_a_crash() -> None:
+    with pytest.raises(InvalidNotification):
+        parse(b"[" * 100_000 + b"]" * 100_000)
