@@ -1,0 +1,232 @@
+"""Delivering one message: parse, then attempts with timeout and backoff, then the DLQ.
+
+Runs on the channel's event loop. Sync ``prepare`` and ``send`` run on daemon threads;
+``async def send`` runs on the loop. A message leaves here in one of four ways, and only
+the first three finish its offset: delivered, skipped on purpose, acknowledged into the
+DLQ (or dropped and counted when the channel has none); or abandoned because its
+partition was revoked (someone else will deliver it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import random
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from confluent_kafka import Message
+
+from notifyd import dlqheaders
+from notifyd.backoff import compute_delay
+from notifyd.blocking import BlockingPool
+from notifyd.config import ChannelSettings
+from notifyd.dlq import DlqWriter, Failure, dead_letter_headers
+from notifyd.handler import Handler, Notification, PermanentError, RetryableError
+from notifyd.keyed import KeyedScheduler
+from notifyd.message import InvalidNotification, parse_notification
+from notifyd.metrics import ChannelMetrics
+from notifyd.preparation import Preparer, SkipNotification
+
+DLQ_RETRY_DELAY = 1.0
+
+
+@dataclass(eq=False)
+class Job:
+    """One consumed message on its way through the channel."""
+
+    message: Message
+    partition: tuple[str, int]
+    key: Hashable
+    generation: int
+    notification: Notification | None = None
+    notification_id: str | None = None  # read from an invalid record when possible
+    attempts: int = 0
+
+
+class Deliverer:
+    """Runs jobs under the per-key order and concurrency limit; reports finished ones."""
+
+    def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
+                 dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
+                 on_finished: Callable[[Job], None], is_current: Callable[[Job], bool]) -> None:
+        self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
+        self._dlq, self._log, self._redact = dlq, log, redact
+        self._on_finished, self._is_current = on_finished, is_current
+        self._async_send = inspect.iscoroutinefunction(handler.send)
+        self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
+        self._rng = random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._m = _bind(metrics, settings.name)
+
+    @property
+    def running(self) -> int:
+        """Deliveries running now (not counting ones waiting for a retry)."""
+        return self._scheduler.running
+
+    def submit(self, jobs: list[Job]) -> None:
+        """Queue consumed messages (in offset order) and start what may start."""
+        for job in jobs:
+            self._scheduler.add(job.key, job)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        for job in self._scheduler.take():
+            task = asyncio.ensure_future(self._run(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job) -> None:
+        if not self._is_current(job):
+            return self._release(job)
+        try:
+            outcome = await self._next_attempt(job)
+        except Exception as exc:  # a bug here must not lose the message: retry it like a failed send
+            self._log.exception("delivery crashed", **_where(job))
+            outcome = RetryableError(f"{type(exc).__name__}: {exc}")
+        if outcome is None or isinstance(outcome, SkipNotification):
+            self._release(job)
+            self._on_finished(job)
+        elif _retryable(outcome) and job.attempts <= self._settings.retries:
+            self._retry_later(job, outcome)
+        else:
+            self._release(job)
+            self._dead_letter(job, self._failure(job, outcome))
+
+    async def _next_attempt(self, job: Job) -> BaseException | None:
+        if job.notification is None:
+            try:
+                job.notification = parse_notification(job.message.value(), channel=self._settings.name,
+                                                      headers=job.message.headers())
+            except InvalidNotification as exc:
+                job.notification_id = exc.notification_id
+                return exc
+        job.attempts += 1
+        notification = dataclasses.replace(job.notification, attempt=job.attempts)
+        started = time.perf_counter()
+        outcome = await self._attempt(notification)
+        self._m.duration.observe(time.perf_counter() - started)
+        if isinstance(outcome, SkipNotification):
+            self._m.skipped(outcome.reason).inc()
+        else:
+            self._m.attempts[_result_label(outcome)].inc()
+            if outcome is None:
+                self._m.delivered.inc()
+        return outcome
+
+    async def _attempt(self, notification: Notification) -> BaseException | None:
+        try:
+            if self._async_send:
+                await asyncio.wait_for(self._prepare_then_send(notification), self._settings.timeout)
+            else:
+                await asyncio.wait_for(self._pool.run(self._send_blocking, notification), self._settings.timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # classified by the caller: Permanent, Skip, anything else retryable
+            return exc
+        return None
+
+    async def _prepare_then_send(self, notification: Notification) -> None:
+        prepared = await self._pool.run(self._prepare, notification)
+        await self._handler.send(prepared)
+
+    def _send_blocking(self, notification: Notification) -> None:
+        self._handler.send(self._prepare(notification))
+
+    def _retry_later(self, job: Job, error: BaseException) -> None:
+        retry_after = getattr(error, "retry_after", None)
+        delay = compute_delay(self._settings.backoff, job.attempts, retry_after=retry_after, rng=self._rng)
+        self._log.info("delivery failed, will retry", **_where(job), attempt=job.attempts,
+                       retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(str(error)))
+        self._scheduler.pause()
+        asyncio.get_running_loop().call_later(delay, self._resume, job)
+
+    def _resume(self, job: Job) -> None:
+        self._scheduler.resume(job)
+        self._start_ready()
+
+    def _release(self, job: Job) -> None:
+        self._scheduler.done(job.key)
+        self._start_ready()
+
+    def _failure(self, job: Job, error: BaseException) -> Failure:
+        if isinstance(error, InvalidNotification):
+            reason = dlqheaders.REASON_INVALID
+        elif isinstance(error, PermanentError):
+            reason = dlqheaders.REASON_PERMANENT
+        else:
+            reason = dlqheaders.REASON_RETRIES_EXHAUSTED
+        return Failure(reason, type(error).__name__, self._redact(str(error)), job.attempts)
+
+    def _dead_letter(self, job: Job, failure: Failure) -> None:
+        self._m.dead_lettered(failure.reason).inc()
+        fields = {**_where(job), "reason": failure.reason, "attempts": failure.attempts,
+                  "error_class": failure.error_class, "error": failure.message}
+        if self._dlq is None:
+            self._log.warning("notification failed; the channel has no dlq, skipped", **fields)
+            self._on_finished(job)
+            return
+        self._log.warning("notification failed, writing it to the dlq", dlq=self._dlq.topic, **fields)
+        self._write_dlq(job, failure)
+
+    def _write_dlq(self, job: Job, failure: Failure) -> None:
+        message = job.message
+        timestamp_type, timestamp = message.timestamp()
+        headers = dead_letter_headers(
+            original=message.headers(), channel=self._settings.name, topic=message.topic(),
+            partition=message.partition(), offset=message.offset(), timestamp=timestamp if timestamp_type else None,
+            failure=failure, failed_at=datetime.now(timezone.utc),
+        )
+
+        def failed(error: str) -> None:
+            if not self._is_current(job):
+                return  # the partition was revoked: its new owner reads and dead-letters it again
+            self._log.error("dlq write failed, will retry", **_where(job), dlq=self._dlq.topic, error=error)
+            asyncio.get_running_loop().call_later(DLQ_RETRY_DELAY, self._write_dlq, job, failure)
+
+        self._dlq.write(key=message.key(), value=message.value(), headers=headers,
+                        on_written=lambda: self._on_finished(job), on_failed=failed)
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """The channel's metric children, looked up once instead of per message."""
+
+    delivered: Any
+    duration: Any
+    attempts: dict[str, Any]
+    skipped: Callable[[str], Any]
+    dead_lettered: Callable[[str], Any]
+
+
+def _bind(metrics: ChannelMetrics, channel: str) -> _Bound:
+    return _Bound(
+        delivered=metrics.delivered.labels(channel),
+        duration=metrics.duration.labels(channel),
+        attempts={r: metrics.attempts.labels(channel, r) for r in ("success", "retryable_error", "permanent_error")},
+        skipped=lambda reason: metrics.skipped.labels(channel, reason),
+        dead_lettered=lambda reason: metrics.dead_lettered.labels(channel, reason),
+    )
+
+
+def _retryable(outcome: BaseException) -> bool:
+    """Anything but a permanent or input error may succeed later: a bug, a 503, a reset connection."""
+    return not isinstance(outcome, (PermanentError, InvalidNotification))
+
+
+def _result_label(outcome: BaseException | None) -> str:
+    if outcome is None:
+        return "success"
+    return "permanent_error" if isinstance(outcome, PermanentError) else "retryable_error"
+
+
+def _where(job: Job) -> dict[str, Any]:
+    notification_id = job.notification.id if job.notification else job.notification_id
+    return {"topic": job.partition[0], "partition": job.partition[1], "offset": job.message.offset(),
+            "notification_id": notification_id}

@@ -1,0 +1,266 @@
+"""The channel process's consumer: poll, dispatch, store offsets, pause, rebalance, drain.
+
+An asyncio loop runs in the main thread; every consumer call that can wait runs on one
+I/O thread, so the loop keeps delivering while ``consume`` waits, and the rebalance
+callbacks (which librdkafka runs inside ``consume`` and ``close``) can wait for the
+loop to finish the revoked partitions' work before their offsets are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from notifyd import lifecycle
+from notifyd.delivery import Deliverer, Job
+from notifyd.health import ProcessChecks
+from notifyd.offsets import OffsetTracker
+
+BATCH_SIZE = 500
+POLL_TIMEOUT = 0.1
+LAG_INTERVAL = 5.0
+# Sensible for notifications, overridable in the YAML: a new group starts at the oldest message.
+CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+
+
+class StopRequest:
+    """A flag a signal handler may set: a plain attribute write, no locks."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+
+def consumer_settings(client_config: dict[str, Any], *, group_id: str, error_cb: Callable[..., None]) -> dict[str, Any]:
+    """The user's settings with what at-least-once delivery requires forced on top."""
+    required = {
+        "group.id": group_id,
+        "enable.auto.offset.store": False,  # only finished offsets are stored ...
+        "enable.auto.commit": True,         # ... and committed in the background
+        "error_cb": error_cb,
+    }
+    return {**CONSUMER_DEFAULTS, **client_config, **required}
+
+
+class PollLoop:
+    """Consumes one channel's topics and feeds a ``Deliverer`` until asked to stop."""
+
+    def __init__(self, *, client_config: dict[str, Any], group_id: str, topics: tuple[str, ...], deliverer_factory:
+                 Callable[..., Deliverer], dlq: Any, status: lifecycle.StatusReporter, stop: StopRequest,
+                 checks: ProcessChecks, shutdown_timeout: float, concurrency: int, metrics: Any, channel: str,
+                 log: Any) -> None:
+        self._topics, self._dlq, self._status, self._stop, self._checks = topics, dlq, status, stop, checks
+        self._shutdown_timeout, self._log, self._channel = shutdown_timeout, log, channel
+        self._buffer_limit = concurrency + BATCH_SIZE
+        self._tracker = OffsetTracker()
+        self._deliverer = deliverer_factory(on_finished=self._finished, is_current=self._is_current)
+        self._consumer = Consumer(consumer_settings(client_config, group_id=group_id, error_cb=self._on_error))
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
+        self._received = metrics.received.labels(channel)
+        self._inflight = metrics.inflight.labels(channel)
+        self._lag = metrics.consumer_lag
+        self._paused = False
+        self._assignment_changed = False
+        self._broker_down = False
+        self._revoke_timeout = shutdown_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self) -> int:
+        """Poll until stopped, then drain and leave the group; returns the exit code."""
+        self._loop = asyncio.get_running_loop()
+        self._consumer.subscribe(list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                 on_lost=self._on_lost)
+        exit_code = await self._poll_until_stopped()
+        await self._drain()
+        await self._call(self._consumer.close)
+        self._io.shutdown(wait=False)
+        return exit_code
+
+    async def _poll_until_stopped(self) -> int:
+        ready = False
+        next_lag = time.monotonic() + LAG_INTERVAL
+        while not self._stop.requested:
+            room = self._buffer_limit - self._tracker.unfinished()
+            await self._set_paused(room <= 0)
+            messages = await self._call(self._consumer.consume, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT)
+            if not ready:
+                ready = True
+                self._status.send(lifecycle.EVENT_READY)
+                self._log.info("consuming", topics=list(self._topics))
+            self._accept(messages)
+            self._housekeeping()
+            if time.monotonic() >= next_lag:
+                next_lag = time.monotonic() + LAG_INTERVAL
+                await self._probe_broker()
+                self._update_lag()
+            reason = self._checks.stop_reason()
+            if reason is not None:
+                self._log.warning("stopping", reason=reason)
+                return lifecycle.EXIT_RECYCLE if reason == "memory_limit" else lifecycle.EXIT_OK
+        return lifecycle.EXIT_OK
+
+    def _accept(self, messages: list[Message]) -> None:
+        jobs = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._consumer_error(error)
+                continue
+            partition = (message.topic(), message.partition())
+            offset = message.offset()
+            generation = self._tracker.dispatch(partition, offset)
+            key = message.key()
+            jobs.append(Job(message, partition, (partition, key) if key is not None else (partition, offset, None),
+                            generation))
+        if jobs:
+            self._received.inc(len(jobs))
+            self._deliverer.submit(jobs)
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.fatal():
+            raise KafkaException(error)
+        self._log.warning("consumer error", error=str(error))
+
+    def _housekeeping(self) -> None:
+        if self._dlq is not None:
+            self._dlq.poll()
+        self._store(self._tracker.take_moved())
+        self._inflight.set(self._deliverer.running)
+        self._status.heartbeat(inflight=self._deliverer.running)
+
+    def _store(self, offsets: dict[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+        try:
+            self._consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        except KafkaException as exc:  # a partition revoked meanwhile; its new owner redelivers
+            self._log.info("offsets not stored", error=str(exc))
+
+    async def _set_paused(self, pause: bool) -> None:
+        if pause == self._paused and not (pause and self._assignment_changed):
+            return
+        self._paused, self._assignment_changed = pause, False
+        assignment = self._consumer.assignment()
+        if assignment:
+            await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
+
+    async def _drain(self) -> None:
+        self._status.send(lifecycle.EVENT_DRAINING)
+        deadline = time.monotonic() + self._shutdown_timeout
+        self._log.info("draining", unfinished=self._tracker.unfinished())
+        while time.monotonic() < deadline and (self._tracker.unfinished() or self._dlq_pending()):
+            await self._set_paused(True)
+            await self._call(self._consumer.consume, 1, POLL_TIMEOUT)  # serves rebalance callbacks
+            self._housekeeping()
+        left = self._tracker.unfinished()
+        if left:
+            self._log.warning("shutdown timeout passed with work unfinished; it will be redelivered", unfinished=left)
+        await self._commit(self._tracker.committable(self._owned()))
+        self._revoke_timeout = 0.0
+
+    def _dlq_pending(self) -> int:
+        return self._dlq.pending() if self._dlq is not None else 0
+
+    def _owned(self) -> list[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        if offsets:
+            await self._call(self._commit_now, offsets)
+
+    def _commit_now(self, offsets: dict[tuple[str, int], int]) -> None:
+        try:
+            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                  asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                self._log.warning("commit failed; uncommitted work will be redelivered", error=str(exc))
+
+    # Rebalance callbacks: librdkafka runs them on the I/O thread, inside consume() or close().
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assignment_changed = True
+        self._log.info("partitions assigned", partitions=_names(partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        names = [(tp.topic, tp.partition) for tp in partitions]
+        future = asyncio.run_coroutine_threadsafe(self._release(names, self._revoke_timeout), self._loop)
+        offsets = future.result()
+        if offsets:
+            self._commit_now(offsets)
+        self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        names = [(tp.topic, tp.partition) for tp in partitions]
+        asyncio.run_coroutine_threadsafe(self._release(names, 0.0), self._loop).result()
+        self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
+
+    async def _release(self, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+        deadline = time.monotonic() + timeout
+        while self._tracker.unfinished(partitions) and time.monotonic() < deadline:
+            if self._dlq is not None:
+                self._dlq.poll()
+            await asyncio.sleep(0.02)
+        offsets = self._tracker.committable(partitions)
+        self._tracker.forget(partitions)
+        return offsets
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN and not self._broker_down:
+            self._broker_down = True
+            self._status.send(lifecycle.EVENT_BROKER_DOWN, error=str(error))
+            self._log.error("every broker is down", error=str(error))
+        elif error.code() != KafkaError._ALL_BROKERS_DOWN:
+            self._log.warning("kafka client error", error=str(error))
+
+    async def _probe_broker(self) -> None:
+        if not self._broker_down:
+            return
+        try:
+            await self._call(self._consumer.list_topics, None, 0.5)
+        except KafkaException:
+            return
+        self._broker_down = False
+        self._status.send(lifecycle.EVENT_BROKER_UP)
+        self._log.info("broker reachable again")
+
+    def _update_lag(self) -> None:
+        committed = self._tracker.committable(self._owned())
+        for (topic, partition), offset in committed.items():
+            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high >= 0:
+                self._lag.labels(self._channel, topic, str(partition)).set(max(0, high - offset))
+
+    def _finished(self, job: Job) -> None:
+        self._tracker.finish(job.partition, job.message.offset(), job.generation)
+
+    def _is_current(self, job: Job) -> bool:
+        return self._tracker.generation(job.partition) == job.generation
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._loop.run_in_executor(self._io, fn, *args)
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]
+
+
+async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:
+    """Call the handler's ``close`` (sync or async), never raising."""
+    try:
+        result = handler.close()
+        if inspect.isawaitable(result):
+            await asyncio.wait_for(result, timeout)
+    except Exception:
+        log.exception("handler close failed")

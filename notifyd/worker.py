@@ -1,0 +1,128 @@
+"""One channel's process: set up logging and signals, build the handler, run the poll loop.
+
+The supervisor starts ``child_main`` in a ``spawn`` child; ``notifyd worker`` runs
+``run_channel_process`` in the foreground. Kafka clients are created only in here,
+after the process exists, because librdkafka's threads do not survive ``fork()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+
+from notifyd import lifecycle
+from notifyd.blocking import BlockingPool
+from notifyd.config import ChannelSettings, Config
+from notifyd.delivery import Deliverer
+from notifyd.dlq import DlqWriter, producer_settings
+from notifyd.handler import Handler
+from notifyd.handlers import resolve_handler
+from notifyd.health import ProcessChecks
+from notifyd.logs import configure_logging
+from notifyd.metrics import channel_metrics
+from notifyd.pollloop import PollLoop, StopRequest, close_handler
+from notifyd.preparation import Preparer, make_preparer
+
+PR_SET_PDEATHSIG = 1
+HANDLER_CLOSE_TIMEOUT = 10.0
+DLQ_FLUSH_TIMEOUT = 10.0
+
+
+def child_main(config: Config, channel: str, member: int, connection: Connection | None) -> None:
+    """Entry point of a supervisor-spawned channel process."""
+    sys.exit(run_channel_process(config, channel, member=member, status=connection))
+
+
+def run_channel_process(config: Config, channel: str, *, member: int = 0, status: Connection | None = None) -> int:
+    """Run ``channel`` until SIGTERM/SIGINT, parent death or the memory limit; returns the exit code."""
+    configure_logging(config.log_level, channel=channel, member=member)
+    stop = StopRequest()
+    parent_pid = os.getppid()
+    _install_signal_handlers(stop)
+    _die_with_parent()
+    return serve(config, channel, stop=stop, member=member, status=status, parent_pid=parent_pid)
+
+
+def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, status: Connection | None = None,
+          parent_pid: int | None = None) -> int:
+    """Build the handler and consume until ``stop`` is set; needs no signals, so tests call it in a thread."""
+    log = structlog.get_logger("notifyd.worker").bind(channel=channel, member=member)
+    reporter = lifecycle.StatusReporter(status, channel=channel, member=member, pid=os.getpid())
+    settings = config.channels.get(channel)
+    if settings is None:
+        log.error("cannot start: no such channel in the config", config=config.path)
+        return lifecycle.EXIT_CONFIG
+    try:
+        handler = _build_handler(settings)
+        prepare = make_preparer(config, channel)
+    except Exception as exc:  # a broken handler would crash on every restart: a config error
+        log.error("cannot start: the handler failed to load", handler=settings.handler,
+                  error=config.redact(f"{type(exc).__name__}: {exc}"))
+        return lifecycle.EXIT_CONFIG
+    checks = ProcessChecks(parent_pid=parent_pid, memory_limit_mb=settings.memory_limit_mb)
+    try:
+        return asyncio.run(_consume(config, settings, handler=handler, prepare=prepare, status=reporter,
+                                    stop=stop, checks=checks, log=log))
+    except Exception as exc:
+        log.exception("channel process crashed", error=config.redact(f"{type(exc).__name__}: {exc}"))
+        return lifecycle.EXIT_CRASH
+
+
+def _build_handler(settings: ChannelSettings) -> Handler:
+    handler_class = resolve_handler(settings.handler)
+    return handler_class(**dict(settings.options))
+
+
+async def _consume(config: Config, settings: ChannelSettings, *, handler: Handler, prepare: Preparer,
+                   status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
+    client_config = config.kafka.client_config(settings.consumer_config)
+    pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
+    dlq = DlqWriter(producer_settings(config.kafka.client_config()), topic=settings.dlq) if settings.dlq else None
+    metrics = channel_metrics()
+
+    def deliverer(**callbacks: Any) -> Deliverer:
+        return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
+                         log=log, redact=config.redact, **callbacks)
+
+    poll_loop = PollLoop(client_config=client_config, group_id=settings.group_id, topics=settings.topics,
+                         deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,
+                         shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
+                         metrics=metrics, channel=settings.name, log=log)
+    try:
+        return await poll_loop.run()
+    finally:
+        await close_handler(handler, timeout=HANDLER_CLOSE_TIMEOUT, log=log)
+        pool.stop()
+        if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
+            log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
+        log.info("stopped")
+
+
+def _install_signal_handlers(stop: StopRequest) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def record(_signum: int, _frame: Any) -> None:
+        stop.set()  # only record: the poll loop notices and drains
+
+    signal.signal(signal.SIGTERM, record)
+    signal.signal(signal.SIGINT, record)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the parent dies (the poll loop also checks getppid)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # the getppid check in the poll loop still catches an orphaned process

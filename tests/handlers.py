@@ -1,0 +1,145 @@
+"""Handlers for tests of the channel process; each records every attempt as a JSON line.
+
+Tests run the channel process in another thread or process, so attempts go to the file
+named by the ``path`` option, one ``{"id", "attempt", "pid", "at", "data"}`` object a line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from notifyd.handler import Handler, Notification, PermanentError, RetryableError
+
+_lock = threading.Lock()
+
+
+def record(path: str, notification: Notification, **extra: Any) -> None:
+    line = json.dumps({"id": notification.id, "attempt": notification.attempt, "pid": os.getpid(),
+                       "at": time.time(), "data": dict(notification.data), **extra})
+    with _lock, open(path, "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete line written so far (a killed process may leave half a line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+class Recorder(Handler):
+    """Delivers by recording; ``delay`` seconds per send simulate a slow provider.
+
+    Each record carries ``running``: how many sends were in progress when it started.
+    """
+
+    def __init__(self, *, path: str, delay: float = 0.0) -> None:
+        super().__init__(path=path, delay=delay)
+        self.path, self.delay = path, delay
+        self._running = 0
+        self._count_lock = threading.Lock()
+
+    def send(self, notification: Notification) -> None:
+        with self._count_lock:
+            self._running += 1
+            running = self._running
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            record(self.path, notification, running=running)
+        finally:
+            with self._count_lock:
+                self._running -= 1
+
+
+class AsyncRecorder(Recorder):
+    """The same as ``Recorder`` with ``async def send``."""
+
+    async def send(self, notification: Notification) -> None:  # type: ignore[override]
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        record(self.path, notification, via="async")
+
+
+class Flaky(Recorder):
+    """Fails the first ``failures`` attempts of ids starting with ``prefix``."""
+
+    def __init__(self, *, path: str, failures: int = 2, prefix: str = "flaky") -> None:
+        super().__init__(path=path)
+        self.failures, self.prefix = failures, prefix
+
+    def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        if notification.id.startswith(self.prefix) and notification.attempt <= self.failures:
+            raise RetryableError("provider said 503", retry_after=0.05)
+
+
+class AlwaysFails(Recorder):
+    """Every attempt fails with a retryable error (not a notifyd class: any exception retries)."""
+
+    def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        raise ConnectionError(f"connection refused for {notification.id}")
+
+
+class Permanent(Recorder):
+    """Every attempt fails permanently."""
+
+    def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        raise PermanentError("mailbox does not exist")
+
+
+class Hangs(Recorder):
+    """Never answers for ids starting with ``prefix``; delivers the others."""
+
+    def __init__(self, *, path: str, prefix: str = "hang") -> None:
+        super().__init__(path=path)
+        self.prefix = prefix
+        self._forever = threading.Event()
+
+    def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        if notification.id.startswith(self.prefix):
+            self._forever.wait(3600)
+
+
+class Scripted(Recorder):
+    """Behaves by id prefix: ``flaky`` fails twice, ``fail`` always, ``perm`` permanently, ``hang`` hangs."""
+
+    def __init__(self, *, path: str) -> None:
+        super().__init__(path=path)
+        self._forever = threading.Event()
+
+    def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        kind = notification.id.split("-", 1)[0]
+        if kind == "flaky" and notification.attempt <= 2:
+            raise RetryableError("provider said 429", retry_after=0.05)
+        if kind == "fail":
+            raise ConnectionError(f"connection refused for {notification.id}")
+        if kind == "perm":
+            raise PermanentError("mailbox does not exist")
+        if kind == "hang":
+            self._forever.wait(3600)
+
+
+class Broken(Handler):
+    """Cannot be constructed."""
+
+    def __init__(self, **options: Any) -> None:
+        raise RuntimeError("cannot reach the provider's token endpoint")

@@ -1,0 +1,310 @@
+"""The channel process against a real broker: delivery, order, retries, DLQ, pause, drain, rebalance."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from multiprocessing import Pipe
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from notifyd import lifecycle
+from notifyd.config import Config, build_config
+from notifyd.pollloop import StopRequest
+from notifyd.worker import serve
+from tests.handlers import read_records
+from tests.kafkakit import FAST_GROUP, KafkaKit
+
+pytestmark = pytest.mark.kafka
+QUICK_BACKOFF = {"initial": 0.01, "max": 0.05}
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def channel_config(bootstrap: str, **channels: dict[str, Any]) -> Config:
+    return build_config({"kafka": {"bootstrap_servers": bootstrap, "config": dict(FAST_GROUP)},
+                         "shutdown_timeout": 10, "channels": channels}, "test.yaml")
+
+
+def notification(notification_id: str, **fields: Any) -> str:
+    return json.dumps({"id": notification_id, "to": "someone@example.com", "body": "hello", **fields})
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class Worker:
+    """``serve`` in a thread, stopped the way a signal would stop it."""
+
+    def __init__(self, config: Config, channel: str, status: Any = None) -> None:
+        self.stop = StopRequest()
+        self.result: int | None = None
+        self.thread = threading.Thread(target=self._run, args=(config, channel, status), daemon=True)
+        self.thread.start()
+
+    def _run(self, config: Config, channel: str, status: Any) -> None:
+        self.result = serve(config, channel, stop=self.stop, status=status)
+
+    def finish(self, timeout: float = 30.0) -> int | None:
+        self.stop.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the channel process did not stop"
+        return self.result
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+
+    def begin(config: Config, channel: str, status: Any = None) -> Worker:
+        workers.append(Worker(config, channel, status))
+        return workers[-1]
+
+    yield begin
+    for worker in workers:
+        worker.finish()
+
+
+def delivered_ids(path: Path) -> set[str]:
+    return {r["id"] for r in read_records(path)}
+
+
+def test_a_thousand_notifications_with_concurrency_32_arrive_once_each_in_key_order(
+        kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, path = unique("worker.bulk"), tmp_path / "deliveries.jsonl"
+    kafka.create_topics(topic, partitions=3)
+    for seq in range(1000):
+        key = f"user-{seq % 40}"
+        kafka.produce(topic, notification(f"n-{seq}", data={"key": key, "seq": seq}), key=key)
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, bulk={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
+        "concurrency": 32, "group_id": unique("group")})
+    worker = start(config, "bulk")
+
+    wait_until(lambda: len(delivered_ids(path)) == 1000, what="1000 deliveries")
+    assert worker.finish() == lifecycle.EXIT_OK
+
+    records = read_records(path)
+    assert {r["id"] for r in records} == {f"n-{seq}" for seq in range(1000)}
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        by_key[r["data"]["key"]].append(r["data"]["seq"])
+    assert all(seqs == sorted(seqs) for seqs in by_key.values()), "same-key messages out of order"
+    assert max(r["running"] for r in records) > 1, "different keys did not run in parallel"
+    assert max(r["running"] for r in records) <= 32
+    assert sum(kafka.committed(config.channels["bulk"].group_id, topic, 3)) == 1000
+
+
+def test_an_async_handler_runs_on_the_event_loop(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, path = unique("worker.async"), tmp_path / "deliveries.jsonl"
+    kafka.create_topics(topic)
+    for seq in range(200):
+        kafka.produce(topic, notification(f"a-{seq}"), key=f"k{seq % 50}")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, push={
+        "topics": [topic], "handler": "tests.handlers:AsyncRecorder",
+        "options": {"path": str(path), "delay": 0.01}, "concurrency": 50})
+    worker = start(config, "push")
+    wait_until(lambda: len(delivered_ids(path)) == 200, what="200 async deliveries")
+    assert worker.finish() == lifecycle.EXIT_OK
+    records = read_records(path)
+    assert all(r["via"] == "async" for r in records)
+    times = [r["at"] for r in records]
+    assert max(times) - min(times) < 200 * 0.01 / 2, "async sends did not overlap"
+
+
+def test_failures_retry_then_reach_the_dlq_with_every_header(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, path = unique("worker.fail"), tmp_path / "attempts.jsonl"
+    dlq = f"{topic}.dlq"
+    kafka.create_topics(topic, dlq)
+    original_headers = [("traceparent", b"00-trace-01"), ("raw", b"\x00\xff")]
+    values: dict[str, bytes] = {
+        "flaky-1": notification("flaky-1").encode(), "fail-1": notification("fail-1").encode(),
+        "perm-1": notification("perm-1").encode(), "hang-1": notification("hang-1").encode(),
+        "bad-bytes": b"\xff\x00 not json at all", "bad-schema": b'{"id": "bad-schema", "to": "x"}',
+    }
+    for name, value in values.items():
+        kafka.produce(topic, value, key=name, headers=original_headers)
+    for seq in range(20):
+        kafka.produce(topic, notification(f"ok-{seq}"), key=f"ok-{seq}")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, email={
+        "topics": [topic], "handler": "tests.handlers:Scripted", "options": {"path": str(path)},
+        "retries": 3, "backoff": QUICK_BACKOFF, "timeout": 0.5, "dlq": dlq, "concurrency": 8})
+    worker = start(config, "email")
+
+    dead = {m.key().decode(): m for m in kafka.read(dlq, 5, timeout=30)}
+    assert set(dead) == {"fail-1", "perm-1", "hang-1", "bad-bytes", "bad-schema"}
+    wait_until(lambda: "flaky-1" in {r["id"] for r in read_records(path) if r["attempt"] == 3}, what="flaky-1")
+    assert worker.finish() == lifecycle.EXIT_OK
+
+    attempts = defaultdict(list)
+    for r in read_records(path):
+        attempts[r["id"]].append(r["attempt"])
+    assert attempts["flaky-1"] == [1, 2, 3]
+    assert attempts["fail-1"] == [1, 2, 3, 4]  # retries + 1
+    assert attempts["hang-1"] == [1, 2, 3, 4]
+    assert attempts["perm-1"] == [1]
+    assert "bad-bytes" not in attempts and "bad-schema" not in attempts
+    assert {f"ok-{seq}" for seq in range(20)} <= set(attempts)
+
+    expected = {"fail-1": ("retries_exhausted", "4", "ConnectionError"), "perm-1": ("permanent", "1", "PermanentError"),
+                "hang-1": ("retries_exhausted", "4", "RetryableError"),
+                "bad-bytes": ("invalid", "0", "InvalidNotification"),
+                "bad-schema": ("invalid", "0", "InvalidNotification")}
+    for name, (reason, tries, error_class) in expected.items():
+        record = dead[name]
+        assert record.value() == values[name]
+        headers = record.headers()
+        assert headers[:2] == original_headers
+        added = {k: v.decode() for k, v in headers[2:]}
+        assert added["notifyd.channel"] == "email"
+        assert added["notifyd.original.topic"] == topic
+        assert added["notifyd.original.partition"] == "0"
+        assert int(added["notifyd.original.offset"]) == list(values).index(name)
+        assert int(added["notifyd.original.timestamp"]) > 1_600_000_000_000
+        assert (added["notifyd.error.reason"], added["notifyd.attempts"], added["notifyd.error.class"]) == (
+            reason, tries, error_class)
+        assert added["notifyd.error.message"]
+        assert added["notifyd.failed.at"].endswith("+00:00")
+    assert "timeout" in dict(dead["hang-1"].headers())["notifyd.error.message"].decode()
+    assert sum(kafka.committed(config.channels["email"].group_id, topic)) == len(values) + 20
+
+
+def test_without_a_dlq_failures_are_logged_skipped_and_counted(kafka: KafkaKit, unique, tmp_path: Path,
+                                                               start) -> None:
+    topic, path = unique("worker.nodlq"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    kafka.produce(topic, b"{{{")
+    kafka.produce(topic, notification("perm-2"))
+    kafka.produce(topic, notification("ok-1"))
+    kafka.flush()
+    channel = unique("sms")
+    config = channel_config(kafka.bootstrap, **{channel: {
+        "topics": [topic], "handler": "tests.handlers:Scripted", "options": {"path": str(path)}}})
+    worker = start(config, channel)
+    wait_until(lambda: "ok-1" in delivered_ids(path), what="ok-1")
+    wait_until(lambda: metric("notifyd_notifications_dead_lettered_total", channel=channel, reason="permanent"),
+               what="the permanent failure counted")
+    assert worker.finish() == lifecycle.EXIT_OK
+    assert metric("notifyd_notifications_dead_lettered_total", channel=channel, reason="invalid") == 1
+    assert metric("notifyd_notifications_received_total", channel=channel) == 3
+    assert metric("notifyd_notifications_delivered_total", channel=channel) == 1
+    assert metric("notifyd_delivery_attempts_total", channel=channel, result="permanent_error") == 1
+    assert kafka.committed(config.channels[channel].group_id, topic) == [3]
+
+
+def test_in_flight_stays_within_concurrency_while_reporting_status(kafka: KafkaKit, unique, tmp_path: Path,
+                                                                   start) -> None:
+    topic, path = unique("worker.limit"), tmp_path / "deliveries.jsonl"
+    kafka.create_topics(topic)
+    for seq in range(700):  # more than the read-ahead buffer: consumption must pause and resume
+        kafka.produce(topic, notification(f"l-{seq}"), key=f"k{seq}")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, slow={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
+        "concurrency": 4})
+    receiver, sender = Pipe(duplex=False)
+    worker = start(config, "slow", sender)
+    wait_until(lambda: len(delivered_ids(path)) == 700, what="700 deliveries")
+    assert worker.finish() == lifecycle.EXIT_OK
+    assert max(r["running"] for r in read_records(path)) <= 4
+    events = []
+    while receiver.poll():
+        events.append(receiver.recv())
+    names = [e.name for e in events]
+    assert names[0] == lifecycle.EVENT_READY
+    assert lifecycle.EVENT_HEARTBEAT in names
+    assert names[-1] == lifecycle.EVENT_DRAINING
+    assert {(e.channel, e.member) for e in events} == {("slow", 0)}
+
+
+def test_stopping_drains_in_flight_work_then_commits(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, path = unique("worker.drain"), tmp_path / "deliveries.jsonl"
+    kafka.create_topics(topic)
+    for seq in range(6):
+        kafka.produce(topic, notification(f"d-{seq}"), key=f"k{seq}")
+    kafka.flush()
+    channel = unique("drain")
+    config = channel_config(kafka.bootstrap, **{channel: {
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 1.0},
+        "concurrency": 6}})
+    worker = start(config, channel)
+    wait_until(lambda: metric("notifyd_inflight_deliveries", channel=channel) > 0, what="deliveries in flight")
+    assert delivered_ids(path) == set()
+    assert worker.finish() == lifecycle.EXIT_OK
+    assert delivered_ids(path) == {f"d-{seq}" for seq in range(6)}
+    assert kafka.committed(config.channels[channel].group_id, topic) == [6]
+
+
+def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, group = unique("worker.rebalance"), unique("group")
+    kafka.create_topics(topic, partitions=4)
+    paths = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    configs = [channel_config(kafka.bootstrap, shared={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
+        "concurrency": 4, "group_id": group}) for path in paths]
+    produced = iter(range(1_000_000))
+
+    def produce(count: int) -> None:
+        for _ in range(count):
+            seq = next(produced)
+            kafka.produce(topic, notification(f"r-{seq}"), key=f"k{seq}")
+        kafka.flush()
+
+    def delivered() -> set[str]:
+        return delivered_ids(paths[0]) | delivered_ids(paths[1])
+
+    first = start(configs[0], "shared")
+    produce(200)
+    wait_until(lambda: len(delivered_ids(paths[0])) == 200, what="the first member's deliveries")
+    second = start(configs[1], "shared")
+
+    def second_member_delivers() -> bool:
+        produce(5)  # keep work flowing while the group rebalances
+        return bool(delivered_ids(paths[1]))
+
+    wait_until(second_member_delivers, timeout=45, what="the second member to get partitions")
+    assert first.finish() == lifecycle.EXIT_OK  # leaves the group: the survivor takes every partition
+    produce(100)
+    total = next(produced)
+    wait_until(lambda: len(delivered()) == total, timeout=45, what="every delivery after the rebalance")
+    assert second.finish() == lifecycle.EXIT_OK
+    assert delivered() == {f"r-{seq}" for seq in range(total)}
+    assert sum(kafka.committed(group, topic, 4)) == total
+
+
+def test_a_memory_limit_passed_drains_and_asks_for_a_recycle(kafka: KafkaKit, unique, tmp_path: Path) -> None:
+    topic = unique("worker.memory")
+    kafka.create_topics(topic)
+    config = channel_config(kafka.bootstrap, big={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(tmp_path / "x")},
+        "memory_limit_mb": 1})
+    assert serve(config, "big", stop=StopRequest()) == lifecycle.EXIT_RECYCLE
+
+
+def test_a_handler_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:
+    channels = {
+        "broken": {"topics": ["t"], "handler": "tests.handlers:Broken"},
+        "missing": {"topics": ["t"], "handler": "tests.no_such_module:Handler"},
+        "options": {"topics": ["t"], "handler": "tests.handlers:Recorder", "options": {"unknown": 1}},
+    }
+    config = channel_config("127.0.0.1:1", **channels)
+    for name in [*channels, "not-a-channel"]:
+        assert serve(config, name, stop=StopRequest()) == lifecycle.EXIT_CONFIG, name
