@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "notifyd.commands.dlq",
     "notifyd.commands.status",
     "notifyd.commands.topics",
+    "notifyd.commands.worker",
 )
 
 EXIT_OK = 0
