@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -148,7 +148,7 @@ class Publisher:
         """Wait for anything still queued, then release the producer."""
         self._producer.flush(self.timeout)
 
-    def __enter__(self) -> Publisher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -26,8 +26,8 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     except ValueError:
         raise BadTime(f"{text!r} is not an ISO-8601 time or an age like 30m, 1h, 2d") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def parse_iso(text: str) -> datetime | None:
@@ -36,9 +36,9 @@ def parse_iso(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def from_millis(millis: int) -> datetime:
     """A Kafka timestamp (milliseconds since the epoch) as an aware UTC datetime."""
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)

@@ -81,7 +81,8 @@ def channel_of(config: Config, name: str) -> ChannelSettings:
         return config.channels[name]
     except KeyError:
         known = ", ".join(sorted(config.channels))
-        raise ToolError(f"unknown channel {name!r} (channels in {config.path}: {known})", exit_code=EXIT_USAGE) from None
+        message = f"unknown channel {name!r} (channels in {config.path}: {known})"
+        raise ToolError(message, exit_code=EXIT_USAGE) from None
 
 
 def dlq_of(channel: ChannelSettings) -> str:

@@ -52,10 +52,10 @@ def test_send_many_sends_every_notification_and_reports_progress(channel, kafka)
     seen: list[int] = []
     batch = [{"to": f"u{i}@example.com", "body": "hi", "id": f"m-{i}"} for i in range(300)]
     with Publisher(config) as publisher:
-        assert publisher.send_many("audit", batch, progress=seen.append) == 300
+        assert publisher.send_many("audit", batch, key_field="to", progress=seen.append) == 300
     assert seen[-1] == 300
-    assert sorted(json.loads(r.value())["id"] for r in records(kafka.bootstrap, topic)) == sorted(
-        n["id"] for n in batch)
+    sent = {json.loads(r.value())["id"]: r.key() for r in records(kafka.bootstrap, topic)}
+    assert sent == {n["id"]: n["to"].encode() for n in batch}
 
 
 def test_an_invalid_notification_in_a_batch_sends_nothing(channel, kafka):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from notifyd.timespec import BadTime, parse_time
 from notifyd.topicscan import read_to_end
 from tests.conftest import base_config
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -96,7 +96,8 @@ def test_replay_sends_each_dead_letter_once_across_runs_and_filters(setup, kafka
     assert sorted(copies) == ["p-1", "p-2"]
     p1 = copies["p-1"]
     assert (p1.partition(), p1.key()) == (1, b"key-p-1")
-    assert p1.headers() == [("traceparent", b"00-abc-01"), ("bin", b"\x00\xff"), (h.REPLAYED_FROM, f"{dlq}:0:0".encode())]
+    marker = (h.REPLAYED_FROM, f"{dlq}:0:0".encode())
+    assert p1.headers() == [("traceparent", b"00-abc-01"), ("bin", b"\x00\xff"), marker]
 
     assert main(["dlq", "replay", "--config", path, "--channel", "audit", "--reason", "permanent"]) == 0
     assert main(["dlq", "replay", "--config", path, "--channel", "audit"]) == 0
@@ -129,6 +130,15 @@ def test_replay_selects_by_since_and_id(setup, kafka, capsys):
     kafka.flush()
     assert main(["dlq", "replay", "--config", path, "--channel", "audit", "--since", "1h", "--id", "new-2", "old"]) == 0
     assert [json.loads(r.value())["id"] for r in records(kafka, topic)] == ["new-2"]
+
+
+def test_a_partition_that_no_longer_exists_falls_back_to_the_partitioner(setup, kafka, capsys):
+    path, topic, dlq = setup
+    dead_letter(kafka, dlq, original=topic, notification_id="far", partition=7)
+    kafka.flush()
+    assert main(["dlq", "replay", "--config", path, "--channel", "audit"]) == 0
+    [copy] = records(kafka, topic)
+    assert copy.partition() in (0, 1) and json.loads(copy.value())["id"] == "far"
 
 
 @pytest.mark.parametrize("argv, code, message", [
@@ -165,14 +175,15 @@ def record(offset: int, *, reason: str = "permanent", failed_at: str = "2026-11-
 
 
 def test_selection_and_plan_are_pure():
-    since = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
+    since = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
     assert Selection(since=since).matches(record(0))
     assert not Selection(since=since).matches(record(0, failed_at="2026-11-24T09:00:00Z"))
     assert not Selection(reasons=frozenset({"invalid"})).matches(record(0))
     assert Selection(ids=frozenset({"n"})).matches(record(0))
     plan = plan_replay([record(0), record(1), record(2, original=None)], already_replayed={"d:0:1"})
     assert [r.offset for r in plan.replay] == [0]
-    assert [(r.offset, why) for r, why in plan.skipped] == [(1, "already replayed"), (2, "no notifyd.original.topic header")]
+    skipped = [(r.offset, why) for r, why in plan.skipped]
+    assert skipped == [(1, "already replayed"), (2, "no notifyd.original.topic header")]
     assert replayed_headers(record(5)) == [("keep", b"1"), (h.REPLAYED_FROM, b"d:0:5")]
 
 
@@ -182,10 +193,10 @@ def test_id_of_a_bad_value_is_a_dash(value):
 
 
 def test_parse_time():
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
-    assert parse_time("90m", now=now) == datetime(2026, 11, 24, 10, 30, tzinfo=timezone.utc)
-    assert parse_time("2d", now=now) == datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
-    assert parse_time("2026-11-24T08:00:00+02:00", now=now) == datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-    assert parse_time("2026-11-24T08:00", now=now) == datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert parse_time("90m", now=now) == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+    assert parse_time("2d", now=now) == datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert parse_time("2026-11-24T08:00:00+02:00", now=now) == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    assert parse_time("2026-11-24T08:00", now=now) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     with pytest.raises(BadTime):
         parse_time("last tuesday", now=now)

@@ -115,6 +115,8 @@ def test_invalid_or_missing_config(write_config, tmp_path, capsys):
 
 
 def test_parse_lines_reports_each_bad_line():
-    notifications, problems = parse_lines(['{"to": "a", "body": "b"}\n', "[]\n", "\n", '{"id": 5, "to": "a", "body": "b"}'])
+    lines = ['{"to": "a", "body": "b"}\n', "[]\n", "\n", '{"id": 5, "to": "a", "body": "b"}']
+    notifications, problems = parse_lines(lines)
     assert len(notifications) == 1 and notifications[0]["id"]
-    assert problems[0] == "line 2: a notification is a JSON object, not list" and problems[1].startswith("line 4: id: 5 is not of type 'string'")
+    assert problems[0] == "line 2: a notification is a JSON object, not list"
+    assert problems[1] == "line 4: id: 5 is not of type 'string'"

@@ -11,7 +11,7 @@ import heapq
 import json
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -20,8 +20,21 @@ from notifyd import dlqheaders as h
 from notifyd.config import Config
 from notifyd.replay import DlqRecord, Plan, Selection, plan_replay, replayed_headers, scan_start_ms
 from notifyd.timespec import BadTime, parse_time
-from notifyd.tooling import (EXIT_BROKER, EXIT_CODES_HELP, EXIT_KAFKA, EXIT_OK, EXIT_USAGE, ToolError,
-                             add_common_arguments, admin_client, channel_of, dlq_of, probe, quiet_layer, run_tool)
+from notifyd.tooling import (
+    EXIT_BROKER,
+    EXIT_CODES_HELP,
+    EXIT_KAFKA,
+    EXIT_OK,
+    EXIT_USAGE,
+    ToolError,
+    add_common_arguments,
+    admin_client,
+    channel_of,
+    dlq_of,
+    probe,
+    quiet_layer,
+    run_tool,
+)
 from notifyd.topicscan import ScanTimeout, UnknownTopic, read_to_end
 
 REPLAY_HELP = (
@@ -57,7 +70,8 @@ def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
     parser.add_argument("--channel", required=True)
     parser.add_argument("--reason", action="append", choices=h.REASONS, help="only this reason (repeatable)")
-    parser.add_argument("--since", metavar="TIME", help="only failed at or after TIME: ISO-8601 or an age (30m, 1h, 2d)")
+    parser.add_argument("--since", metavar="TIME",
+                        help="only failed at or after TIME: ISO-8601 or an age (30m, 1h, 2d)")
     parser.add_argument("--id", nargs="+", action="extend", default=[], help="only these notification ids")
 
 
@@ -73,7 +87,7 @@ def selection_of(args: argparse.Namespace, *, now: datetime) -> Selection:
 def inspect_dlq(config: Config, args: argparse.Namespace) -> int:
     """Print the newest ``--limit`` dead letters that match the filters."""
     topic = dlq_of(channel_of(config, args.channel))
-    selection = selection_of(args, now=datetime.now(timezone.utc))
+    selection = selection_of(args, now=datetime.now(UTC))
     matching = (r for r in read_dlq(config, topic, since=selection.since, timeout=args.timeout) if selection.matches(r))
     newest = heapq.nlargest(max(0, args.limit), matching, key=lambda r: (r.timestamp_ms or 0, r.partition, r.offset))
     summaries = [r.summary() for r in reversed(newest)]
@@ -87,7 +101,7 @@ def inspect_dlq(config: Config, args: argparse.Namespace) -> int:
 def replay_dlq(config: Config, args: argparse.Namespace) -> int:
     """Replay the selected dead letters that have not been replayed yet."""
     topic = dlq_of(channel_of(config, args.channel))
-    selection = selection_of(args, now=datetime.now(timezone.utc))
+    selection = selection_of(args, now=datetime.now(UTC))
     selected = [r for r in read_dlq(config, topic, since=selection.since, timeout=args.timeout) if selection.matches(r)]
     already = replayed_markers(config, selected, dlq_topic=topic, timeout=args.timeout)
     plan = plan_replay(selected, already_replayed=already)
@@ -135,22 +149,39 @@ def publish(config: Config, plan: Plan, *, timeout: float) -> dict[str, KafkaErr
         "enable.idempotence": True, "acks": "all", "message.timeout.ms": max(1, int(timeout * 1000))}))
     partitions = _partition_counts(config, {r.original_topic for r in plan.replay}, timeout=timeout)
     failures: dict[str, KafkaError] = {}
+    answered: set[str] = set()
 
     def reported(error: KafkaError | None, message: Message, record: DlqRecord) -> None:
+        answered.add(record.marker)
         if error is not None:
             failures[record.marker] = error
         else:
             print(f"replayed {_describe(record)} -> {message.topic()}[{message.partition()}]@{message.offset()}")
 
     for record in plan.replay:
-        extra: dict[str, Any] = {}
-        if record.original_partition is not None and record.original_partition < partitions.get(record.original_topic, 0):
-            extra["partition"] = record.original_partition
-        producer.produce(record.original_topic, record.value, key=record.key, headers=replayed_headers(record),
-                         on_delivery=lambda e, m, r=record: reported(e, m, r), **extra)
-        producer.poll(0)
+        _produce_copy(producer, record, partitions=partitions,
+                      on_delivery=lambda e, m, r=record: reported(e, m, r))
     producer.flush(timeout + 5)
+    for record in plan.replay:
+        if record.marker not in answered:
+            failures[record.marker] = KafkaError(KafkaError._MSG_TIMED_OUT)
     return failures
+
+
+def _produce_copy(producer: Producer, record: DlqRecord, *, partitions: dict[str, int], on_delivery: Any) -> None:
+    extra: dict[str, Any] = {}
+    # Back to its own partition while it exists, else wherever the partitioner puts the key.
+    partition = record.original_partition
+    if partition is not None and partition < partitions.get(record.original_topic, 0):
+        extra["partition"] = partition
+    while True:
+        try:
+            producer.produce(record.original_topic, record.value, key=record.key, headers=replayed_headers(record),
+                             on_delivery=on_delivery, **extra)
+            producer.poll(0)
+            return
+        except BufferError:  # the local queue is full: let deliveries drain it
+            producer.poll(0.1)
 
 
 def _partition_counts(config: Config, topics: set[str | None], *, timeout: float) -> dict[str, int]:

@@ -11,8 +11,20 @@ from typing import Any
 
 from notifyd.client import DeliveryFailed, InvalidNotification, Publisher, UnknownChannel, notification_problems
 from notifyd.config import Config
-from notifyd.tooling import (EXIT_BROKER, EXIT_CODES_HELP, EXIT_INPUT, EXIT_KAFKA, EXIT_OK, EXIT_USAGE, ToolError,
-                             add_common_arguments, admin_client, channel_of, probe, run_tool)
+from notifyd.tooling import (
+    EXIT_BROKER,
+    EXIT_CODES_HELP,
+    EXIT_INPUT,
+    EXIT_KAFKA,
+    EXIT_OK,
+    EXIT_USAGE,
+    ToolError,
+    add_common_arguments,
+    admin_client,
+    channel_of,
+    probe,
+    run_tool,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,8 +15,16 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
 
 from notifyd.config import ChannelSettings, Config
-from notifyd.tooling import (EXIT_CODES_HELP, EXIT_OK, add_common_arguments, admin_client, channel_of, probe,
-                             quiet_layer, run_tool)
+from notifyd.tooling import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    add_common_arguments,
+    admin_client,
+    channel_of,
+    probe,
+    quiet_layer,
+    run_tool,
+)
 from notifyd.topicscan import reader_settings
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group has committed nothing there
@@ -150,7 +158,8 @@ def _exists(metadata: ClusterMetadata, topic: str) -> bool:
 
 def print_channel(status: ChannelStatus) -> None:
     """One channel as a header line and a table of partitions."""
-    dlq = f"dlq {status.dlq}: {'-' if status.dlq_depth is None else status.dlq_depth} record(s)" if status.dlq else "no dlq"
+    depth = "-" if status.dlq_depth is None else status.dlq_depth
+    dlq = f"dlq {status.dlq}: {depth} record(s)" if status.dlq else "no dlq"
     print(f"{status.channel}  group {status.group}  {status.state}  {len(status.members)} member(s)  "
           f"lag {status.lag}  {dlq}")
     for member in status.members:

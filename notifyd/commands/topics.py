@@ -8,8 +8,16 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 
 from notifyd.config import Config
-from notifyd.tooling import (EXIT_CODES_HELP, EXIT_OK, ToolError, add_common_arguments, admin_client,
-                             as_tool_error, probe, run_tool)
+from notifyd.tooling import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    ToolError,
+    add_common_arguments,
+    admin_client,
+    as_tool_error,
+    probe,
+    run_tool,
+)
 
 BROKER_DEFAULT = -1  # CreateTopics v4+: the broker's num.partitions / default.replication.factor
 
