@@ -1,0 +1,92 @@
+"""``notifyd worker`` as a real process: killed with SIGKILL halfway, started again, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from notifyd import lifecycle
+from tests.handlers import read_records
+from tests.kafkakit import FAST_GROUP, KafkaKit
+from tests.test_worker import wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
+ROOT = Path(__file__).resolve().parent.parent
+TOTAL = 2000
+
+
+def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as output:
+        return subprocess.Popen([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
+                                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+
+
+def test_sigkill_halfway_then_restart_delivers_everything(kafka: KafkaKit, unique, tmp_path: Path,
+                                                         write_config) -> None:
+    topic, group, deliveries = unique("kill"), unique("group"), tmp_path / "deliveries.jsonl"
+    kafka.create_topics(topic, partitions=2)
+    for seq in range(TOTAL):
+        kafka.produce(topic, json.dumps({"id": f"k-{seq}", "to": "a", "body": "b"}), key=f"key{seq % 50}")
+    kafka.flush()
+    config = write_config({
+        "kafka": {"bootstrap_servers": kafka.bootstrap, "config": dict(FAST_GROUP)},
+        "channels": {"c": {
+            "topics": [topic], "group_id": group, "handler": "tests.handlers:Recorder", "concurrency": 16,
+            "options": {"path": str(deliveries), "delay": 0.02},
+            "consumer_config": {"auto.commit.interval.ms": 200},  # commits happen before the kill
+        }},
+    })
+    log = tmp_path / "worker.log"
+
+    victim = start_worker(config, log)
+    try:
+        wait_until(lambda: len(read_records(deliveries)) >= TOTAL // 3, what="a third delivered")
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(10) == -signal.SIGKILL
+    finally:
+        victim.kill()
+
+    delivered_before = {r["id"] for r in read_records(deliveries)}
+    assert len(delivered_before) < TOTAL, "the process finished before it was killed"
+    committed = kafka.committed(group, topic, 2)
+    assert sum(max(0, c) for c in committed) > 0, "nothing was committed before the kill"
+    for message in kafka.read(topic, TOTAL):
+        if message.offset() < committed[message.partition()]:
+            assert json.loads(message.value())["id"] in delivered_before, "a commit skipped an unfinished message"
+
+    survivor = start_worker(config, log)
+    try:
+        wait_until(lambda: len({r["id"] for r in read_records(deliveries)}) == TOTAL, timeout=40,
+                   what="every notification after the restart")
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(30) == lifecycle.EXIT_OK
+    finally:
+        survivor.kill()
+
+    counts = Counter(r["id"] for r in read_records(deliveries))
+    assert set(counts) == {f"k-{seq}" for seq in range(TOTAL)}
+    redelivered = sum(n - 1 for n in counts.values())
+    assert redelivered <= 16 * 2 + TOTAL // 3, f"{redelivered} redeliveries: far more than the unfinished window"
+    assert sum(kafka.committed(group, topic, 2)) == TOTAL
+
+
+def test_a_handler_that_cannot_load_exits_with_the_config_code(write_config, tmp_path: Path) -> None:
+    config = write_config({"kafka": {"bootstrap_servers": "127.0.0.1:1"},
+                           "channels": {"c": {"topics": ["t"], "handler": "tests.handlers:Broken"}}})
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
+                            cwd=ROOT, capture_output=True, timeout=30)
+    assert result.returncode == lifecycle.EXIT_CONFIG
+    line = json.loads(result.stderr.decode().strip().splitlines()[-1])
+    assert line["channel"] == "c" and "token endpoint" in line["error"] and line["level"] == "error"
+    assert time.monotonic() - started < 15
+    missing = subprocess.run([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "x"],
+                             cwd=ROOT, capture_output=True, timeout=30)
+    assert missing.returncode == lifecycle.EXIT_CONFIG
