@@ -79,7 +79,11 @@ class ProviderServer:
         self._config = HypercornConfig()
         self._config.graceful_timeout = 1.0
         self._config.accesslog = None
+        # Providers keep a connection for as many requests as it carries (hypercorn: 1000).
+        self._config.keep_alive_max_requests = 1_000_000
         sock = socket.socket()
+        # What hypercorn does for the sockets it binds itself; accepted sockets inherit it.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         self.port = sock.getsockname()[1]

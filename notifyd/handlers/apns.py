@@ -157,7 +157,8 @@ class ApnsHandler(HttpHandler):
 
     def client_options(self) -> dict[str, Any]:
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=self._ca_file) if self._ca_file else True
-        return {"http2": True, "verify": verify}
+        # APNs speaks only HTTP/2, which the base client offers; http1=False refuses a fallback.
+        return {"http1": False, "verify": verify}
 
     def request_headers(self, notification: Notification, *, now: float) -> dict[str, str]:
         """The apns-* headers and the bearer provider token."""
