@@ -187,6 +187,17 @@ def test_selection_and_plan_are_pure():
     assert replayed_headers(record(5)) == [("keep", b"1"), (h.REPLAYED_FROM, b"d:0:5")]
 
 
+def test_undecodable_headers_never_break_a_summary():
+    headers = [(h.HEADER_FAILED_AT, b"\xff\xfe"), (h.HEADER_ATTEMPTS, b"many"), (h.HEADER_ERROR_MESSAGE, None),
+               (h.HEADER_ORIGINAL_PARTITION, b"\x00")]
+    broken = DlqRecord.of(topic="d", partition=0, offset=3, key=None, value=None, headers=headers,
+                          timestamp_ms=1_700_000_000_000)
+    summary = broken.summary()
+    assert (summary["id"], summary["attempts"], summary["original_partition"]) == ("-", None, None)
+    assert summary["failed_at"] == "2023-11-14T22:13:20+00:00"
+    assert Selection(since=datetime(2023, 1, 1, tzinfo=UTC)).matches(broken)
+
+
 @pytest.mark.parametrize("value", [b"", b"\xff", b"[1]", b'{"id": true}', b'{"id": null}', b"null"])
 def test_id_of_a_bad_value_is_a_dash(value):
     assert record(0, value=value).id == "-"
