@@ -73,7 +73,9 @@ Responder = Callable[[Request], Reply]
 class ProviderServer:
     """A real HTTP server on 127.0.0.1; ``with ProviderServer(responder) as server: server.url``."""
 
-    def __init__(self, responder: Responder, *, tls: trustme.CA | None = None, tmp_dir: Path | None = None) -> None:
+    def __init__(
+        self, responder: Responder, *, tls: trustme.CA | None = None, tmp_dir: Path | None = None, port: int = 0
+    ) -> None:
         self.responder = responder
         self.requests: list[Request] = []
         self._config = HypercornConfig()
@@ -84,7 +86,8 @@ class ProviderServer:
         sock = socket.socket()
         # What hypercorn does for the sockets it binds itself; accepted sockets inherit it.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart on the same port
+        sock.bind(("127.0.0.1", port))
         sock.listen(64)
         self.port = sock.getsockname()[1]
         self._config.bind = [f"fd://{sock.detach()}"]
@@ -117,16 +120,25 @@ class ProviderServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if not self._thread.is_alive():  # already stopped by the test itself
+            return
         assert self._loop is not None and self._stop is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
     def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        # asyncio.run cancels whatever is left at the end, which closes every client connection.
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self._loop.call_soon(self._ready.set)
-        self._loop.run_until_complete(serve(self._app, self._config, shutdown_trigger=self._stop.wait))
-        self._loop.close()
+        self._ready.set()
+        server = asyncio.ensure_future(serve(self._app, self._config, shutdown_trigger=self._stop.wait))
+        await self._stop.wait()
+        # hypercorn would wait for idle HTTP/2 connections to end; a provider going away drops them.
+        await asyncio.wait([server], timeout=self._config.graceful_timeout)
+        server.cancel()
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -28,6 +28,7 @@ class Apns:
     stand_in: ApnsStandIn
     server: ProviderServer
     key_pem: str
+    ca: trustme.CA
     ca_file: Path
 
     def handler(self, **options: Any) -> ApnsHandler:
@@ -44,7 +45,7 @@ def apns(tmp_path: Path) -> Iterator[Apns]:
     key_pem, public_key = make_apns_key()
     stand_in = ApnsStandIn(public_key, TEAM, KEY_ID, TOPIC)
     with ProviderServer(stand_in, tls=ca, tmp_dir=tmp_path) as server:
-        yield Apns(stand_in, server, key_pem, ca_file)
+        yield Apns(stand_in, server, key_pem, ca, ca_file)
 
 
 def push(to: str = DEVICE, **fields: Any) -> Notification:
@@ -170,3 +171,22 @@ def test_validate_config_checks_the_key_and_the_priority(tmp_path: Path) -> None
     problems = {path[-1]: message for path, message, _ in semantic_problems({"ios": channel}, None)}
     assert set(problems) == {"private_key_file", "ca_file", "priority"}
     assert "not an APNs auth key" in problems["private_key_file"]
+
+
+def test_a_new_connection_replaces_one_the_server_closed(apns: Apns, tmp_path: Path) -> None:
+    handler = apns.handler()
+    restarted = ApnsStandIn(apns.stand_in.public_key, TEAM, KEY_ID, TOPIC)
+
+    async def run() -> None:
+        await handler.send(push(id="before"))
+        # The provider goes away (a restart, a GOAWAY); stopped from a thread so that this loop
+        # keeps serving the client side of the connection while the server closes it.
+        await asyncio.to_thread(apns.server.__exit__, None, None, None)
+        with pytest.raises(RetryableError):
+            await handler.send(push(id="while-down"))
+        with ProviderServer(restarted, tls=apns.ca, tmp_dir=tmp_path, port=apns.server.port):
+            await handler.send(push(id="after"))  # back again: the same handler reconnects
+            await handler.close()
+
+    asyncio.run(run())
+    assert len(apns.stand_in.delivered) == 1 and len(restarted.delivered) == 1
