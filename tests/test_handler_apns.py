@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,7 @@ def test_pushes_over_http2_with_the_apns_headers(apns: Apns) -> None:
     [request] = apns.stand_in.delivered
     assert request.http_version == "2" and request.path == f"/3/device/{DEVICE}"
     assert request.headers["apns-topic"] == TOPIC
+    assert request.headers["apns-id"] == str(uuid.uuid5(uuid.NAMESPACE_URL, "notifyd:n-1"))
     assert request.headers["apns-push-type"] == "alert"
     assert request.headers["apns-priority"] == "5"
     assert request.headers["apns-collapse-id"] == "chat-t-9"

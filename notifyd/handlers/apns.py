@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import ssl
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -164,6 +165,8 @@ class ApnsHandler(HttpHandler):
         """The apns-* headers and the bearer provider token."""
         headers = {
             "authorization": f"bearer {self._token.current(now=now)}",
+            # Derived from the notification id, so a retry carries the same apns-id.
+            "apns-id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"notifyd:{notification.id}")),
             "apns-topic": self._topic,
             "apns-push-type": self._push_type,
             "apns-priority": str(self._priority),
