@@ -132,6 +132,7 @@ class ProviderServer:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(self._quiet_after_stop)
         self._stop = asyncio.Event()
         self._ready.set()
         server = asyncio.ensure_future(serve(self._app, self._config, shutdown_trigger=self._stop.wait))
@@ -139,6 +140,11 @@ class ProviderServer:
         # hypercorn would wait for idle HTTP/2 connections to end; a provider going away drops them.
         await asyncio.wait([server], timeout=self._config.graceful_timeout)
         server.cancel()
+
+    def _quiet_after_stop(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # Connections cut at shutdown (cancelled tasks, TLS close races) are the point, not news.
+        if self._stop is None or not self._stop.is_set():
+            loop.default_exception_handler(context)
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
