@@ -43,6 +43,8 @@ def child_main(config: Config, channel: str, member: int, connection: Connection
 
 def run_channel_process(config: Config, channel: str, *, member: int = 0, status: Connection | None = None) -> int:
     """Run ``channel`` until SIGTERM/SIGINT, parent death or the memory limit; returns the exit code."""
+    # The supervisor blocks its signals while spawning, and a mask survives exec.
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
     configure_logging(config.log_level, channel=channel, member=member)
     stop = StopRequest()
     parent_pid = os.getppid()
