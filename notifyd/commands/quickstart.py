@@ -1,15 +1,28 @@
-"""``notifyd quickstart``: the embedded default, for trying notifyd on a fresh machine."""
+"""``notifyd quickstart``: the embedded default, for trying notifyd on a fresh machine.
+
+It starts a local Kafka-compatible broker, creates the topics, runs ``notifyd run`` on
+the quickstart config, sends a few sample notifications and shows them delivered.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 
-from notifyd.config import check_config
-from notifyd.devbroker import BrokerUnavailable, EmbeddedBroker
+from notifyd.devbroker import BrokerUnavailable, EmbeddedBroker, free_port
 
 DEFAULT_QUICKSTART_CONFIG = "config/quickstart.yaml"
+PREFERRED_BROKER_PORT = 9092
+PREFERRED_METRICS_PORT = 9464
+READY_TIMEOUT = 90.0
+DELIVERY_TIMEOUT = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,25 +31,120 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start an embedded broker, run the daemon on the example config and send samples",
     )
     parser.add_argument("--config", default=DEFAULT_QUICKSTART_CONFIG)
-    parser.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
+    parser.add_argument("--samples", type=int, default=3, help="sample notifications per channel (default: 3)")
+    parser.add_argument("--exit", action="store_true", help="stop once the samples are delivered")
     parser.set_defaults(func=run)
+
+
+def _port(preferred: int) -> int:
+    try:
+        return free_port() if _in_use(preferred) else preferred
+    except OSError:
+        return free_port()
+
+
+def _in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        broker = EmbeddedBroker(args.port or None).start()
+        broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT)).start()
     except BrokerUnavailable as exc:
         print(f"notifyd quickstart: {exc}", file=sys.stderr)
         return 1
+    metrics_port = _port(PREFERRED_METRICS_PORT)
+    os.environ.update(NOTIFYD_BOOTSTRAP=broker.bootstrap_servers, NOTIFYD_METRICS_PORT=str(metrics_port))
+    _say(f"embedded broker (Tansu) listening on {broker.bootstrap_servers}")
+    daemon: subprocess.Popen[bytes] | None = None
     try:
-        print(f"embedded broker listening on {broker.bootstrap_servers}")
-        environ = {**os.environ, "NOTIFYD_BOOTSTRAP": broker.bootstrap_servers}
-        config, findings = check_config(args.config, environ)
-        for finding in findings:
-            print(finding, file=sys.stderr)
-        if config is None:
+        from notifyd.cli import main
+
+        if main(["topics", "ensure", "--config", args.config]) != 0:
             return 1
-        print(f"{args.config}: valid ({len(config.channels)} channels)")
-        return 0
+        daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", args.config])
+        return _drive(args, daemon, metrics_port)
     finally:
+        if daemon is not None and daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait()
         broker.stop()
+
+
+def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_port: int) -> int:
+    base = f"http://127.0.0.1:{metrics_port}"
+    if not _wait_for(lambda: _get(f"{base}/readyz") == 200 or daemon.poll() is not None, READY_TIMEOUT):
+        _say("the daemon did not become ready")
+        return 1
+    if daemon.poll() is not None:
+        _say(f"the daemon exited with code {daemon.returncode}")
+        return 1
+    sent = _send_samples(args)
+    delivered = _wait_for(lambda: _delivered(base) >= sent, DELIVERY_TIMEOUT)
+    _say(f"{int(_delivered(base))} of {sent} sample notifications delivered"
+         + ("" if delivered else " (timed out waiting for the rest)"))
+    _say(f"metrics:  curl {base}/metrics    health: {base}/healthz  {base}/readyz")
+    _say(f"send one: NOTIFYD_BOOTSTRAP={os.environ['NOTIFYD_BOOTSTRAP']} notifyd send --config {args.config} "
+         "--channel email --to you@example.com --subject hello --body 'it works'")
+    if args.exit or not delivered:
+        return 0 if delivered else 1
+    _say("running; Ctrl-C stops the daemon and the broker")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.is_set() and daemon.poll() is None:
+            stopped.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _send_samples(args: argparse.Namespace) -> int:
+    from notifyd.client import Publisher
+
+    sent = 0
+    with Publisher(args.config) as publisher:
+        for channel in publisher.config.channels:
+            for number in range(1, args.samples + 1):
+                notification_id = publisher.send(channel, to=f"user{number}@example.com",
+                                                 subject=f"Sample {number}",
+                                                 body=f"Sample notification {number} on channel {channel}")
+                _say(f"sent {notification_id} to channel {channel}")
+                sent += 1
+    return sent
+
+
+def _delivered(base: str) -> float:
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("notifyd_notifications_delivered_total{"))
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _say(text: str) -> None:
+    print(f"==> {text}", flush=True)
