@@ -1,0 +1,80 @@
+"""SIGKILL of a channel process every few seconds during a 20k-notification run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.reliability.kit import Deliveries, Tally, channel, daemon_config, produce
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
+
+TOTAL = 20_000
+KILL_EVERY = 3.0
+# The supervisor calls 5 crashes of one member within 60 s a crash loop and cools it off
+# for 5 minutes (notifyd.restarts): 4 kills per member is the most that is not one.
+MEMBERS = 2
+KILLS = 4 * MEMBERS
+
+
+def test_sigkill_every_few_seconds_loses_nothing(kafka, unique, tmp_path, write_config, daemon, figures):
+    topic, out = unique("storm"), tmp_path / "storm.jsonl"
+    kafka.create_topics(topic, partitions=4)
+    config = write_config(daemon_config(kafka.bootstrap, {
+        "storm": channel(topic, out, group_id=unique("g"), concurrency=32, processes=MEMBERS),
+    }))
+    ids = [f"s-{i}" for i in range(TOTAL)]
+    notifyd = daemon(config)
+    notifyd.wait_ready()
+    started = time.monotonic()
+    produce(kafka, topic, ids)
+    deliveries = Deliveries(out)
+    wait_until(lambda: deliveries.distinct() > 0, what="the first delivery")
+
+    kills: list[tuple[int, float]] = []
+    while len(kills) < KILLS and deliveries.distinct() < TOTAL:
+        victim = _live_pid(notifyd, member=len(kills) % MEMBERS)
+        os.kill(victim, signal.SIGKILL)
+        kills.append((victim, time.time()))
+        time.sleep(KILL_EVERY)  # the storm's rhythm, not a wait for a condition
+
+    wait_until(lambda: deliveries.distinct() == TOTAL, timeout=90, what="every notification delivered")
+    elapsed = time.monotonic() - started
+    recoveries = _recoveries(notifyd, deliveries, kills)
+    tally = Tally.of(ids, deliveries.counts)
+    figures.add("kill storm: SIGKILL of a channel process every 3 s (2 processes, 4 partitions)",
+                messages=TOTAL, kills=len(kills), lost=len(tally.lost), duplicates=tally.duplicates,
+                recovery_s_max=max(recoveries), recovery_s_mean=sum(recoveries) / len(recoveries),
+                longest_delivery_gap_s=_longest_gap(deliveries.times), run_s=elapsed)
+    assert not tally.lost
+    assert len(kills) == KILLS, "the run finished before the storm did: produce more or kill sooner"
+    assert notifyd.metric("notifyd_channel_restarts_total", channel="storm") == KILLS
+    assert not notifyd.events("channel crash-looping; cooling off")
+    assert notifyd.stop() == 0
+
+
+def _live_pid(notifyd, *, member: int) -> int:
+    started = [e["pid"] for e in notifyd.events("channel process started") if e["member"] == member]
+    return started[-1]
+
+
+def _recoveries(notifyd, deliveries: Deliveries, kills: list[tuple[int, float]]) -> list[float]:
+    """Per kill: seconds until the process that replaced the victim delivered."""
+    started = notifyd.events("channel process started")
+    recoveries = []
+    for victim, killed_at in kills:
+        member = next(e["member"] for e in started if e["pid"] == victim)
+        later = [e["pid"] for e in started if e["member"] == member]
+        successor = later[later.index(victim) + 1]
+        first = deliveries.times[deliveries.pids.index(successor)] if successor in deliveries.pids else None
+        recoveries.append(first - killed_at if first is not None else float("nan"))
+    return [r for r in recoveries if r == r]
+
+
+def _longest_gap(times: list[float]) -> float:
+    ordered = sorted(times)
+    return max((b - a for a, b in zip(ordered, ordered[1:])), default=0.0)
