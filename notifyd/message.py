@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
+import fastjsonschema
+
 from notifyd.handler import Notification
-from notifyd.schemas import validator
+from notifyd.schemas import load_schema, validator
 
 # Errors go into logs and DLQ headers; a 10 MB value must not be copied into them.
 MAX_REASON_CHARS = 500
@@ -35,14 +39,30 @@ def parse_notification(value: bytes | None, *, channel: str,
     notification_id = document.get("id") if isinstance(document, dict) else None
     if not isinstance(notification_id, str):
         notification_id = None
-    error = next(validator("notification").iter_errors(document), None)
-    if error is not None:
-        raise InvalidNotification(f"not a valid notification: {_describe(error)}", notification_id=notification_id)
+    try:
+        _fast_check()(document)
+    except fastjsonschema.JsonSchemaException:
+        error = next(validator("notification").iter_errors(document), None)
+        reason = _describe(error) if error is not None else "rejected by the notification schema"
+        raise InvalidNotification(f"not a valid notification: {reason}", notification_id=notification_id) from None
     fields = {name: document[name] for name in _FIELDS if name in document}
     return Notification(
         id=document["id"], channel=channel, data=document.get("data", {}),
         metadata=document.get("metadata", {}), headers=_header_map(headers), **fields,
     )
+
+
+@cache
+def _fast_check() -> Callable[[Any], Any]:
+    """The notification schema compiled to Python by fastjsonschema, ~10x faster than jsonschema.
+
+    Only accepting is decided here; an invalid value is explained by the ``jsonschema``
+    validator, whose messages are clearer. The schema uses only keywords draft-07 has,
+    which is the newest draft fastjsonschema knows (tests/test_message.py checks both agree).
+    """
+    schema = copy.deepcopy(load_schema("notification"))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
 
 
 def _decode(value: bytes | None) -> Any:

@@ -20,12 +20,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from notifyd import lifecycle
 from notifyd.delivery import Deliverer, Job
-from notifyd.health import ProcessChecks
+from notifyd.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.offsets import OffsetTracker
 
 BATCH_SIZE = 500
 POLL_TIMEOUT = 0.1
 LAG_INTERVAL = 5.0
+PAUSE_AFTER = 1.0  # seconds the read-ahead buffer stays full before the partitions are paused
 # Sensible for notifications, overridable in the YAML: a new group starts at the oldest message.
 CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
 
@@ -61,6 +62,8 @@ class PollLoop:
         self._topics, self._dlq, self._status, self._stop, self._checks = topics, dlq, status, stop, checks
         self._shutdown_timeout, self._log, self._channel = shutdown_timeout, log, channel
         self._buffer_limit = concurrency + BATCH_SIZE
+        self._min_batch = max(1, self._buffer_limit // 4)
+        self._full_since: float | None = None
         self._tracker = OffsetTracker()
         self._deliverer = deliverer_factory(on_finished=self._finished, is_current=self._is_current)
         self._consumer = Consumer(consumer_settings(client_config, group_id=group_id, error_cb=self._on_error))
@@ -77,6 +80,7 @@ class PollLoop:
     async def run(self) -> int:
         """Poll until stopped, then drain and leave the group; returns the exit code."""
         self._loop = asyncio.get_running_loop()
+        self._room = asyncio.Event()
         self._consumer.subscribe(list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_lost)
         exit_code = await self._poll_until_stopped()
@@ -86,17 +90,12 @@ class PollLoop:
         return exit_code
 
     async def _poll_until_stopped(self) -> int:
-        ready = False
+        await self._poll_once()
+        self._status.send(lifecycle.EVENT_READY)
+        self._log.info("consuming", topics=list(self._topics))
         next_lag = time.monotonic() + LAG_INTERVAL
         while not self._stop.requested:
-            room = self._buffer_limit - self._tracker.unfinished()
-            await self._set_paused(room <= 0)
-            messages = await self._call(self._consumer.consume, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT)
-            if not ready:
-                ready = True
-                self._status.send(lifecycle.EVENT_READY)
-                self._log.info("consuming", topics=list(self._topics))
-            self._accept(messages)
+            await self._poll_once()
             self._housekeeping()
             if time.monotonic() >= next_lag:
                 next_lag = time.monotonic() + LAG_INTERVAL
@@ -105,8 +104,36 @@ class PollLoop:
             reason = self._checks.stop_reason()
             if reason is not None:
                 self._log.warning("stopping", reason=reason)
-                return lifecycle.EXIT_RECYCLE if reason == "memory_limit" else lifecycle.EXIT_OK
+                return lifecycle.EXIT_RECYCLE if reason == REASON_MEMORY_LIMIT else lifecycle.EXIT_OK
         return lifecycle.EXIT_OK
+
+    async def _poll_once(self) -> None:
+        """Fetch a batch if the read-ahead buffer has room; otherwise wait for room.
+
+        A full buffer first just stops fetching: pausing would make librdkafka drop its
+        prefetched messages, and a resume then costs a fetch round trip per batch. Only
+        when the buffer stays full (slow handlers) are the partitions paused, so that
+        consume() keeps serving the group's callbacks.
+        """
+        room = self._buffer_limit - self._tracker.unfinished()
+        if room >= self._min_batch or self._full_too_long(room):
+            await self._set_paused(room <= 0)
+            messages = await self._call(self._consumer.consume, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT)
+            self._accept(messages)
+            return
+        self._room.clear()
+        try:
+            await asyncio.wait_for(self._room.wait(), POLL_TIMEOUT)
+        except TimeoutError:
+            pass
+
+    def _full_too_long(self, room: int) -> bool:
+        now = time.monotonic()
+        if room >= self._min_batch:
+            self._full_since = None
+        elif self._full_since is None:
+            self._full_since = now
+        return self._full_since is not None and now - self._full_since >= PAUSE_AFTER
 
     def _accept(self, messages: list[Message]) -> None:
         jobs = []
@@ -244,6 +271,7 @@ class PollLoop:
 
     def _finished(self, job: Job) -> None:
         self._tracker.finish(job.partition, job.message.offset(), job.generation)
+        self._room.set()
 
     def _is_current(self, job: Job) -> bool:
         return self._tracker.generation(job.partition) == job.generation

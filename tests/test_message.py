@@ -74,3 +74,25 @@ def test_a_valid_ten_megabyte_body_is_accepted() -> None:
 def test_deeply_nested_json_is_invalid_not_a_crash() -> None:
     with pytest.raises(InvalidNotification):
         parse(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_the_fast_check_agrees_with_the_reference_validator() -> None:
+    from notifyd.message import _fast_check
+    from notifyd.schemas import validator
+
+    documents = [
+        {"id": "n", "to": "a", "body": "b"}, {"id": "n", "user_id": "u", "template": "t", "data": {}},
+        {"id": "n", "to": "a", "user_id": "u", "body": "b"}, {"id": "n", "to": "a"}, {"id": "", "to": "a", "body": "b"},
+        {"id": "x" * 257, "to": "a", "body": "b"}, {"id": "n", "to": "", "body": "b"}, {"id": "n", "to": 1, "body": "b"},
+        {"id": "n", "to": "a", "body": "b", "data": []}, {"id": "n", "to": "a", "body": "b", "metadata": "m"},
+        {"id": "n", "to": "a", "body": "b", "extra": 1}, {"id": "n", "to": "a", "template": ""}, [], "s", None, 3,
+        {"id": "n", "to": "a", "body": "b", "subject": None}, {"id": "n", "to": "a", "html": "<p/>"},
+    ]
+    fast, reference = _fast_check(), validator("notification")
+    for document in documents:
+        try:
+            fast(document)
+            accepted = True
+        except Exception:
+            accepted = False
+        assert accepted == reference.is_valid(document), document
