@@ -43,10 +43,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedBroker:
     """A Tansu broker process on loopback; use as a context manager."""
 
-    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1", log_path: str | None = None) -> None:
+    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1", log_path: str | None = None,
+                 advertised: str | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        # host:port clients are told to connect to; a proxy in front of the broker sets it.
+        self.advertised = advertised
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,9 +58,10 @@ class EmbeddedBroker:
 
     def start(self, *, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.advertised}" if self.advertised else url
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
