@@ -21,6 +21,11 @@ Headers = list[tuple[str, bytes | None]]
 
 # At-least-once into the DLQ: no duplicates from producer retries, the write on every replica.
 REQUIRED_PRODUCER_SETTINGS = {"enable.idempotence": True, "acks": "all"}
+# librdkafka's producer refuses records over 1 MB by default, while its consumer reads
+# records up to receive.message.max.bytes (100 MB): without this, a large record the
+# channel consumed could never be dead-lettered and would block its partition forever.
+# The YAML may set it; the DLQ topic's own limit on the broker still applies.
+PRODUCER_DEFAULTS = {"message.max.bytes": 100_000_000}
 # Consumer-only settings that librdkafka's producer warns about or rejects.
 _CONSUMER_ONLY = ("group.", "session.", "heartbeat.", "enable.auto.", "auto.", "max.poll.", "partition.assignment",
                   "fetch.", "isolation.level", "check.crcs", "queued.", "allow.auto.create.topics")
@@ -57,7 +62,8 @@ def dead_letter_headers(*, original: Iterable[tuple[str, bytes | None]] | None, 
 
 def producer_settings(client_config: Mapping[str, Any]) -> dict[str, Any]:
     """The DLQ producer's librdkafka settings: the shared ones minus consumer-only keys."""
-    settings = {k: v for k, v in client_config.items() if not k.startswith(_CONSUMER_ONLY)}
+    settings = {**PRODUCER_DEFAULTS}
+    settings.update({k: v for k, v in client_config.items() if not k.startswith(_CONSUMER_ONLY)})
     settings.update(REQUIRED_PRODUCER_SETTINGS)
     return settings
 

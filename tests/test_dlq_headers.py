@@ -64,4 +64,4 @@ def test_producer_settings_force_idempotence_and_drop_consumer_keys() -> None:
         "session.timeout.ms": 6000, "group.id": "g", "acks": "1", "enable.idempotence": False,
     })
     assert settings == {"bootstrap.servers": "b:9092", "security.protocol": "SASL_SSL", "sasl.username": "u",
-                        "acks": "all", "enable.idempotence": True}
+                        "acks": "all", "enable.idempotence": True, "message.max.bytes": 100_000_000}
