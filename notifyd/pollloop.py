@@ -116,7 +116,7 @@ class PollLoop:
         consume() keeps serving the group's callbacks.
         """
         room = self._buffer_limit - self._tracker.unfinished()
-        if room >= self._min_batch or self._full_too_long(room):
+        if self._full_too_long(room) or room >= self._min_batch:  # always called: it must see room come back
             await self._set_paused(room <= 0)
             messages = await self._call(self._consumer.consume, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT)
             self._accept(messages)
