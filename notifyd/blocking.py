@@ -4,6 +4,11 @@ Not ``concurrent.futures.ThreadPoolExecutor``: its threads are joined at interpr
 exit, so one handler call that hangs forever would keep a stopped channel process
 alive. These threads are daemons, and results go back to the loop in batches (one
 wake-up for many results) to keep the per-message cost low for fast handlers.
+
+A call whose future is cancelled (the delivery timed out) while it runs is abandoned:
+a new thread takes its place, or a few hung calls would occupy every thread and time
+out every later delivery. The stuck thread exits if its call ever returns; a handler
+that keeps hanging grows the process, which ``memory_limit_mb`` recycles.
 """
 
 from __future__ import annotations
@@ -16,6 +21,16 @@ from collections.abc import Callable
 from typing import Any
 
 _STOP = object()
+_QUEUED, _RUNNING, _CANCELLED, _ABANDONED, _DONE = "queued", "running", "cancelled", "abandoned", "done"
+
+
+class _Call:
+    """One ``run`` request and where it is; ``state`` changes under the pool's lock."""
+
+    __slots__ = ("future", "fn", "args", "state")
+
+    def __init__(self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.future, self.fn, self.args, self.state = future, fn, args, _QUEUED
 
 
 class BlockingPool:
@@ -27,14 +42,17 @@ class BlockingPool:
         self._results: deque[tuple[asyncio.Future[Any], bool, Any]] = deque()
         self._lock = threading.Lock()
         self._wake_pending = False
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(size)]
-        for thread in self._threads:
-            thread.start()
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        for _ in range(size):
+            self._start_thread()
 
     def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Call ``fn(*args)`` on a pool thread; must be called from the loop's thread."""
         future = self._loop.create_future()
-        self._jobs.put((future, fn, args))
+        call = _Call(future, fn, args)
+        future.add_done_callback(lambda _future: self._settled(call))
+        self._jobs.put(call)
         return future
 
     def stop(self) -> None:
@@ -42,14 +60,37 @@ class BlockingPool:
         for _ in self._threads:
             self._jobs.put(_STOP)
 
+    def _start_thread(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _settled(self, call: _Call) -> None:
+        if not call.future.cancelled():
+            return
+        with self._lock:
+            if call.state == _QUEUED:
+                call.state = _CANCELLED  # never started: no thread will run it
+                return
+            if call.state != _RUNNING:
+                return
+            call.state = _ABANDONED
+        self._start_thread()
+
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not _STOP:
-            future, fn, args = job
-            try:
-                outcome = (future, True, fn(*args))
-            except BaseException as exc:  # handed to the awaiting coroutine, which classifies it
-                outcome = (future, False, exc)
+        while (call := self._jobs.get()) is not _STOP:
             with self._lock:
+                if call.state == _CANCELLED:
+                    continue
+                call.state = _RUNNING
+            try:
+                outcome = (call.future, True, call.fn(*call.args))
+            except BaseException as exc:  # handed to the awaiting coroutine, which classifies it
+                outcome = (call.future, False, exc)
+            with self._lock:
+                if call.state == _ABANDONED:
+                    return  # a new thread took this one's place while it was stuck
+                call.state = _DONE
                 self._results.append(outcome)
                 wake, self._wake_pending = not self._wake_pending, True
             if wake:
