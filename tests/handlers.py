@@ -143,3 +143,31 @@ class Broken(Handler):
 
     def __init__(self, **options: Any) -> None:
         raise RuntimeError("cannot reach the provider's token endpoint")
+
+
+class Leaky(Recorder):
+    """Keeps ``leak_mb`` megabytes per send forever, as a handler with a cache bug would."""
+
+    def __init__(self, *, path: str, leak_mb: float = 1.0, delay: float = 0.0) -> None:
+        super().__init__(path=path, delay=delay)
+        self.leak_mb = leak_mb
+        self._kept: list[bytes] = []
+
+    def send(self, notification: Notification) -> None:
+        # Written bytes, not a lazily zeroed buffer: the pages are resident at once.
+        self._kept.append(b"x" * int(self.leak_mb * 1024 * 1024))
+        super().send(notification)
+
+
+class Indiscreet(Recorder):
+    """Puts its ``token`` option into every error, as careless provider clients do."""
+
+    def __init__(self, *, path: str, token: str) -> None:
+        super().__init__(path=path)
+        self.token = token
+
+    def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        if notification.id.startswith("perm"):
+            raise PermanentError(f"401 for Authorization: Bearer {self.token}")
+        raise ConnectionError(f"https://user:{self.token}@api.example.com refused the connection")
