@@ -124,7 +124,7 @@ class Deliverer:
                 await asyncio.wait_for(self._prepare_then_send(notification), self._settings.timeout)
             else:
                 await asyncio.wait_for(self._pool.run(self._send_blocking, notification), self._settings.timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
         except asyncio.CancelledError:
             raise

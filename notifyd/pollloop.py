@@ -9,8 +9,6 @@ loop to finish the revoked partitions' work before their offsets are committed.
 from __future__ import annotations
 
 import asyncio
-import inspect
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +20,7 @@ from notifyd import lifecycle
 from notifyd.delivery import Deliverer, Job
 from notifyd.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.offsets import OffsetTracker
+from notifyd.rebalance import Rebalancer
 
 BATCH_SIZE = 500
 POLL_TIMEOUT = 0.1
@@ -72,17 +71,18 @@ class PollLoop:
         self._inflight = metrics.inflight.labels(channel)
         self._lag = metrics.consumer_lag
         self._paused = False
-        self._assignment_changed = False
         self._broker_down = False
-        self._revoke_timeout = shutdown_timeout
+        self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, serve_dlq=self._serve_dlq,
+                                      revoke_timeout=shutdown_timeout, log=log)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> int:
         """Poll until stopped, then drain and leave the group; returns the exit code."""
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._rebalancer.loop = asyncio.get_running_loop()
         self._room = asyncio.Event()
-        self._consumer.subscribe(list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                 on_lost=self._on_lost)
+        rebalancer = self._rebalancer
+        self._consumer.subscribe(list(self._topics), on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
+                                 on_lost=rebalancer.on_lost)
         exit_code = await self._poll_until_stopped()
         await self._drain()
         await self._call(self._consumer.close)
@@ -159,9 +159,12 @@ class PollLoop:
             raise KafkaException(error)
         self._log.warning("consumer error", error=str(error))
 
-    def _housekeeping(self) -> None:
+    def _serve_dlq(self) -> None:
         if self._dlq is not None:
             self._dlq.poll()
+
+    def _housekeeping(self) -> None:
+        self._serve_dlq()
         self._store(self._tracker.take_moved())
         self._inflight.set(self._deliverer.running)
         self._status.heartbeat(inflight=self._deliverer.running)
@@ -175,9 +178,9 @@ class PollLoop:
             self._log.info("offsets not stored", error=str(exc))
 
     async def _set_paused(self, pause: bool) -> None:
-        if pause == self._paused and not (pause and self._assignment_changed):
+        if pause == self._paused and not (pause and self._rebalancer.assignment_changed):
             return
-        self._paused, self._assignment_changed = pause, False
+        self._paused, self._rebalancer.assignment_changed = pause, False
         assignment = self._consumer.assignment()
         if assignment:
             await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
@@ -194,7 +197,7 @@ class PollLoop:
         if left:
             self._log.warning("shutdown timeout passed with work unfinished; it will be redelivered", unfinished=left)
         await self._commit(self._tracker.committable(self._owned()))
-        self._revoke_timeout = 0.0
+        self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
 
     def _dlq_pending(self) -> int:
         return self._dlq.pending() if self._dlq is not None else 0
@@ -213,35 +216,6 @@ class PollLoop:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._NO_OFFSET:
                 self._log.warning("commit failed; uncommitted work will be redelivered", error=str(exc))
-
-    # Rebalance callbacks: librdkafka runs them on the I/O thread, inside consume() or close().
-
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assignment_changed = True
-        self._log.info("partitions assigned", partitions=_names(partitions))
-
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        names = [(tp.topic, tp.partition) for tp in partitions]
-        future = asyncio.run_coroutine_threadsafe(self._release(names, self._revoke_timeout), self._loop)
-        offsets = future.result()
-        if offsets:
-            self._commit_now(offsets)
-        self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
-
-    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        names = [(tp.topic, tp.partition) for tp in partitions]
-        asyncio.run_coroutine_threadsafe(self._release(names, 0.0), self._loop).result()
-        self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
-
-    async def _release(self, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
-        deadline = time.monotonic() + timeout
-        while self._tracker.unfinished(partitions) and time.monotonic() < deadline:
-            if self._dlq is not None:
-                self._dlq.poll()
-            await asyncio.sleep(0.02)
-        offsets = self._tracker.committable(partitions)
-        self._tracker.forget(partitions)
-        return offsets
 
     def _on_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN and not self._broker_down:
@@ -278,17 +252,3 @@ class PollLoop:
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._loop.run_in_executor(self._io, fn, *args)
-
-
-def _names(partitions: list[TopicPartition]) -> list[str]:
-    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]
-
-
-async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:
-    """Call the handler's ``close`` (sync or async), never raising."""
-    try:
-        result = handler.close()
-        if inspect.isawaitable(result):
-            await asyncio.wait_for(result, timeout)
-    except Exception:
-        log.exception("handler close failed")

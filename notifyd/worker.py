@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import inspect
 import os
 import signal
 import sys
@@ -28,7 +29,7 @@ from notifyd.handlers import resolve_handler
 from notifyd.health import ProcessChecks
 from notifyd.logs import configure_logging
 from notifyd.metrics import channel_metrics
-from notifyd.pollloop import PollLoop, StopRequest, close_handler
+from notifyd.pollloop import PollLoop, StopRequest
 from notifyd.preparation import Preparer, make_preparer
 
 PR_SET_PDEATHSIG = 1
@@ -106,6 +107,16 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
         if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
+
+
+async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:
+    """Call the handler's ``close`` (sync or async), never raising."""
+    try:
+        result = handler.close()
+        if inspect.isawaitable(result):
+            await asyncio.wait_for(result, timeout)
+    except Exception:
+        log.exception("handler close failed")
 
 
 def _install_signal_handlers(stop: StopRequest) -> None:
