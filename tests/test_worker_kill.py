@@ -90,3 +90,41 @@ def test_a_handler_that_cannot_load_exits_with_the_config_code(write_config, tmp
     missing = subprocess.run([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "x"],
                              cwd=ROOT, capture_output=True, timeout=30)
     assert missing.returncode == lifecycle.EXIT_CONFIG
+
+
+def test_an_orphaned_worker_drains_and_exits(kafka: KafkaKit, unique, tmp_path: Path, write_config) -> None:
+    topic = unique("orphan")
+    kafka.create_topics(topic)
+    config = write_config({
+        "kafka": {"bootstrap_servers": kafka.bootstrap, "config": dict(FAST_GROUP)},
+        "channels": {"c": {"topics": [topic], "handler": "tests.handlers:Recorder",
+                           "options": {"path": str(tmp_path / "deliveries.jsonl")}}},
+    })
+    log = tmp_path / "worker.log"
+    # A stand-in supervisor that starts the worker, says its pid, then waits to be killed.
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-m', 'notifyd', 'worker', '--config', {str(config)!r}, "
+        f"'--channel', 'c'], stderr=open({str(log)!r}, 'ab'))\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        child_pid = int(parent.stdout.readline())
+        wait_until(lambda: '"consuming"' in log.read_text(errors="replace") if log.exists() else False,
+                   what="the worker to start consuming")
+        parent.kill()
+        parent.wait(10)
+        wait_until(lambda: not Path(f"/proc/{child_pid}").exists() or _zombie(child_pid), timeout=30,
+                   what="the orphaned worker to exit")
+    finally:
+        parent.kill()
+    assert '"stopped"' in log.read_text(errors="replace"), "the worker did not drain and stop cleanly"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
