@@ -7,6 +7,8 @@ import socket
 import time
 from collections.abc import Mapping
 
+SEND_TIMEOUT = 0.2  # seconds; a notification that cannot be queued by then is dropped
+
 
 class SystemdNotifier:
     """Sends ``READY=1``, ``STATUS=…`` and the rest; does nothing outside systemd."""
@@ -29,6 +31,9 @@ class SystemdNotifier:
             return
         payload = "\n".join(lines).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # A datagram to a full receive queue blocks the sender: a busy or hung systemd
+            # must never freeze the supervisor's loop (restarts, reloads, SIGTERM).
+            sock.settimeout(SEND_TIMEOUT)
             try:
                 sock.connect(self._address)
                 sock.sendall(payload)
