@@ -116,8 +116,11 @@ class PollLoop:
         consume() keeps serving the group's callbacks.
         """
         room = self._buffer_limit - self._tracker.unfinished()
-        if self._full_too_long(room) or room >= self._min_batch:  # always called: it must see room come back
-            await self._set_paused(room <= 0)
+        full_too_long = self._full_too_long(room)  # always called: it must see room come back
+        if room >= self._min_batch or full_too_long:
+            # Paused until a whole batch fits again, so a slow handler does not flip
+            # pause/resume (each resume a fetch round trip) at every delivery.
+            await self._set_paused(full_too_long)
             messages = await self._call(self._consumer.consume, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT)
             self._accept(messages)
             return
@@ -184,6 +187,9 @@ class PollLoop:
         assignment = self._consumer.assignment()
         if assignment:
             await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
+            if not self._stop.requested:
+                self._log.info("consumption paused: deliveries are behind" if pause else "consumption resumed",
+                               unfinished=self._tracker.unfinished())
 
     async def _drain(self) -> None:
         self._status.send(lifecycle.EVENT_DRAINING)

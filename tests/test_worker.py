@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
-from notifyd import lifecycle
+from notifyd import lifecycle, pollloop
 from notifyd.config import Config, build_config
 from notifyd.pollloop import StopRequest
 from notifyd.worker import serve
@@ -210,21 +211,28 @@ def test_without_a_dlq_failures_are_logged_skipped_and_counted(kafka: KafkaKit, 
     assert kafka.committed(config.channels[channel].group_id, topic) == [3]
 
 
-def test_in_flight_stays_within_concurrency_while_reporting_status(kafka: KafkaKit, unique, tmp_path: Path,
-                                                                   start) -> None:
+def test_a_slow_handler_pauses_consumption_within_concurrency_and_reports_status(
+        kafka: KafkaKit, unique, tmp_path: Path, start, monkeypatch: pytest.MonkeyPatch) -> None:
     topic, path = unique("worker.limit"), tmp_path / "deliveries.jsonl"
     kafka.create_topics(topic)
-    for seq in range(700):  # more than the read-ahead buffer: consumption must pause and resume
+    # More than the read-ahead buffer, delivered slowly enough that it stays full for longer
+    # than PAUSE_AFTER: consumption must pause (keeping the group alive) and resume.
+    monkeypatch.setattr(pollloop, "PAUSE_AFTER", 0.2)
+    for seq in range(600):
         kafka.produce(topic, notification(f"l-{seq}"), key=f"k{seq}")
     kafka.flush()
     config = channel_config(kafka.bootstrap, slow={
-        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
-        "concurrency": 4})
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.005},
+        "concurrency": 1})
     receiver, sender = Pipe(duplex=False)
-    worker = start(config, "slow", sender)
-    wait_until(lambda: len(delivered_ids(path)) == 700, what="700 deliveries")
-    assert worker.finish() == lifecycle.EXIT_OK
-    assert max(r["running"] for r in read_records(path)) <= 4
+    with capture_logs() as logs:
+        worker = start(config, "slow", sender)
+        wait_until(lambda: len(delivered_ids(path)) == 600, what="600 deliveries")
+        assert worker.finish() == lifecycle.EXIT_OK
+    events_logged = [entry["event"] for entry in logs]
+    assert 1 <= events_logged.count("consumption paused: deliveries are behind") <= 4, "pause/resume flapping"
+    assert "consumption resumed" in events_logged
+    assert max(r["running"] for r in read_records(path)) == 1
     events = []
     while receiver.poll():
         events.append(receiver.recv())
