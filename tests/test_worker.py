@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
@@ -316,3 +317,25 @@ def test_a_handler_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:
     config = channel_config("127.0.0.1:1", **channels)
     for name in [*channels, "not-a-channel"]:
         assert serve(config, name, stop=StopRequest()) == lifecycle.EXIT_CONFIG, name
+
+
+def test_ten_megabyte_values_are_delivered_or_dead_lettered_intact(kafka: KafkaKit, unique, tmp_path: Path,
+                                                                    start) -> None:
+    topic, path = unique("worker.big"), tmp_path / "deliveries.jsonl"
+    dlq = f"{topic}.dlq"
+    kafka.create_topics(topic, dlq)
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "message.max.bytes": 32 * 1024 * 1024})
+    huge_garbage = b"\xff" + b"x" * 10_000_000
+    producer.produce(topic, huge_garbage, key=b"garbage")
+    producer.produce(topic, notification("big-ok", body="y" * 10_000_000), key=b"fine")
+    producer.produce(topic, notification("after"), key=b"after")
+    assert producer.flush(30) == 0
+    config = channel_config(kafka.bootstrap, big={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path)}, "dlq": dlq})
+    worker = start(config, "big")
+    wait_until(lambda: {"big-ok", "after"} <= delivered_ids(path), what="both valid notifications")
+    dead = kafka.read(dlq, 1, timeout=30)
+    assert len(dead) == 1 and dead[0].value() == huge_garbage
+    assert dict(dead[0].headers())["notifyd.error.reason"] == b"invalid"
+    assert worker.finish() == lifecycle.EXIT_OK
+    assert kafka.committed(config.channels["big"].group_id, topic) == [3]
