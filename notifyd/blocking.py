@@ -27,7 +27,7 @@ _QUEUED, _RUNNING, _CANCELLED, _ABANDONED, _DONE = "queued", "running", "cancell
 class _Call:
     """One ``run`` request and where it is; ``state`` changes under the pool's lock."""
 
-    __slots__ = ("future", "fn", "args", "state")
+    __slots__ = ("args", "fn", "future", "state")
 
     def __init__(self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.future, self.fn, self.args, self.state = future, fn, args, _QUEUED

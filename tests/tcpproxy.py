@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Self
 
 from notifyd.devbroker import free_port
 
@@ -56,7 +57,7 @@ class TcpProxy:
     def close(self) -> None:
         self.cut()
 
-    def __enter__(self) -> TcpProxy:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -54,7 +54,7 @@ def test_cut_and_restored_broker_connection(proxied_kafka, unique, tmp_path, wri
     cut_at = time.monotonic()
     wait_until(lambda: notifyd.get("/readyz")[0] == 503, timeout=30, what="/readyz reporting the outage")
     detected = time.monotonic() - cut_at
-    status, body = notifyd.get("/readyz")
+    _status, body = notifyd.get("/readyz")
     assert json.loads(body)["failing_channels"] == ["outage"]
     assert notifyd.events("channel process lost every broker")
     time.sleep(max(0.0, OUTAGE - detected))  # the outage's length is the scenario, not a wait

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import signal
 import time
@@ -94,7 +96,7 @@ def _recoveries(notifyd, deliveries: Deliveries, kills: list[tuple[int, float]])
         successor = later[later.index(victim) + 1]
         first = deliveries.times[deliveries.pids.index(successor)] if successor in deliveries.pids else None
         recoveries.append(first - killed_at if first is not None else float("nan"))
-    return [r for r in recoveries if r == r]
+    return [r for r in recoveries if not math.isnan(r)]
 
 
 def _delivering(deliveries: Deliveries, kills: list[tuple[int, float]]) -> int:
@@ -104,4 +106,4 @@ def _delivering(deliveries: Deliveries, kills: list[tuple[int, float]]) -> int:
 
 def _longest_gap(times: list[float]) -> float:
     ordered = sorted(times)
-    return max((b - a for a, b in zip(ordered, ordered[1:])), default=0.0)
+    return max((b - a for a, b in itertools.pairwise(ordered)), default=0.0)

@@ -50,7 +50,7 @@ def test_twenty_sighups_alternating_valid_and_invalid(kafka, unique, tmp_path, w
     for number in range(1, RELOADS + 1):
         config.write_text(valid(number) if number % 2 else INVALID[(number // 2) % len(INVALID)])
         notifyd.signal(signal.SIGHUP)
-        wait_until(lambda: _reloads(notifyd) == number, timeout=10, what=f"reload {number} handled")
+        wait_until(lambda n=number: _reloads(notifyd) == n, timeout=10, what=f"reload {number} handled")
         notifyd.sd_notifications()  # read as systemd does; the next test covers a reader that does not
     storm = time.monotonic() - storm_started
     produced = traffic.stop()
@@ -83,7 +83,7 @@ def test_a_notify_socket_nobody_reads_never_freezes_the_supervisor(kafka, unique
     config.write_text(INVALID[0])
     for number in range(1, 9):  # 2 datagrams each: the queue is full after the 5th
         notifyd.signal(signal.SIGHUP)
-        wait_until(lambda: _reloads(notifyd) == number, timeout=10, what=f"reload {number} handled")
+        wait_until(lambda n=number: _reloads(notifyd) == n, timeout=10, what=f"reload {number} handled")
     assert notifyd.stop(timeout=30) == 0
 
 
