@@ -61,12 +61,24 @@ class Deliverer:
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
         self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._m = _bind(metrics, settings.name)
 
     @property
     def running(self) -> int:
         """Deliveries running now (not counting ones waiting for a retry)."""
         return self._scheduler.running
+
+    def busy(self, partitions: set[tuple[str, int]] | None = None) -> bool:
+        """Whether a delivery (of ``partitions``, or any) is running now.
+
+        Work waiting for a retry, or queued behind such work, does not count: waiting for
+        it would hold a rebalance or a shutdown for up to the longest backoff, and its
+        offset is not committed anyway, so it is redelivered.
+        """
+        if partitions is None:
+            return bool(self._active)
+        return any(job.partition in partitions for job in self._active)
 
     def submit(self, jobs: list[Job]) -> None:
         """Queue consumed messages (in offset order) and start what may start."""
@@ -76,6 +88,7 @@ class Deliverer:
 
     def _start_ready(self) -> None:
         for job in self._scheduler.take():
+            self._active.add(job)
             task = asyncio.ensure_future(self._run(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -144,6 +157,7 @@ class Deliverer:
         delay = compute_delay(self._settings.backoff, job.attempts, retry_after=retry_after, rng=self._rng)
         self._log.info("delivery failed, will retry", **_where(job), attempt=job.attempts,
                        retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(str(error)))
+        self._active.discard(job)
         self._scheduler.pause()
         asyncio.get_running_loop().call_later(delay, self._resume, job)
 
@@ -152,6 +166,7 @@ class Deliverer:
         self._start_ready()
 
     def _release(self, job: Job) -> None:
+        self._active.discard(job)
         self._scheduler.done(job.key)
         self._start_ready()
 

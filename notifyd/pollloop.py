@@ -72,8 +72,8 @@ class PollLoop:
         self._lag = metrics.consumer_lag
         self._paused = False
         self._broker_down = False
-        self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, serve_dlq=self._serve_dlq,
-                                      revoke_timeout=shutdown_timeout, log=log)
+        self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, busy=self._busy,
+                                      serve_dlq=self._serve_dlq, revoke_timeout=shutdown_timeout, log=log)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> int:
@@ -195,18 +195,22 @@ class PollLoop:
         self._status.send(lifecycle.EVENT_DRAINING)
         deadline = time.monotonic() + self._shutdown_timeout
         self._log.info("draining", unfinished=self._tracker.unfinished())
-        while time.monotonic() < deadline and (self._tracker.unfinished() or self._dlq_pending()):
+        while time.monotonic() < deadline and self._busy(None):
             await self._set_paused(True)
             await self._call(self._consumer.consume, 1, POLL_TIMEOUT)  # serves rebalance callbacks
             self._housekeeping()
         left = self._tracker.unfinished()
-        if left:
-            self._log.warning("shutdown timeout passed with work unfinished; it will be redelivered", unfinished=left)
+        if self._busy(None):
+            self._log.warning("shutdown timeout passed with deliveries running; they will be redelivered",
+                              unfinished=left)
+        elif left:
+            self._log.info("stopping with work waiting for retries; it will be redelivered", unfinished=left)
         await self._commit(self._tracker.committable(self._owned()))
         self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
 
-    def _dlq_pending(self) -> int:
-        return self._dlq.pending() if self._dlq is not None else 0
+    def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
+        """Deliveries running or DLQ writes unacknowledged (those of any partition: cheap and rare)."""
+        return self._deliverer.busy(partitions) or (self._dlq is not None and self._dlq.pending() > 0)
 
     def _owned(self) -> list[tuple[str, int]]:
         return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]

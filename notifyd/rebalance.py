@@ -23,8 +23,10 @@ class Rebalancer:
     """The ``on_assign`` / ``on_revoke`` / ``on_lost`` callbacks of one channel's consumer."""
 
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
-                 serve_dlq: Callable[[], None], revoke_timeout: float, log: Any) -> None:
+                 busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
+                 revoke_timeout: float, log: Any) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
+        self._busy = busy
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -49,7 +51,8 @@ class Rebalancer:
 
     async def _release(self, partitions: list[tuple[str, int]], timeout: float) -> Offsets:
         deadline = time.monotonic() + timeout
-        while self._tracker.unfinished(partitions) and time.monotonic() < deadline:
+        # Running deliveries and DLQ writes finish; work waiting for a retry is left to the new owner.
+        while self._busy(set(partitions)) and time.monotonic() < deadline:
             self._serve_dlq()  # DLQ acknowledgements finish offsets too
             await asyncio.sleep(0.02)
         offsets = self._tracker.committable(partitions)

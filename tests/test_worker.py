@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from multiprocessing import Pipe
@@ -38,6 +39,9 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str
 
 
 def channel_config(bootstrap: str, **channels: dict[str, Any]) -> Config:
+    # A group of its own per test: groups outlive tests on the shared broker.
+    for settings in channels.values():
+        settings.setdefault("group_id", f"test.{uuid.uuid4().hex[:10]}")
     return build_config({"kafka": {"bootstrap_servers": bootstrap, "config": dict(FAST_GROUP)},
                          "shutdown_timeout": 10, "channels": channels}, "test.yaml")
 
@@ -339,3 +343,20 @@ def test_ten_megabyte_values_are_delivered_or_dead_lettered_intact(kafka: KafkaK
     assert dict(dead[0].headers())["notifyd.error.reason"] == b"invalid"
     assert worker.finish() == lifecycle.EXIT_OK
     assert kafka.committed(config.channels["big"].group_id, topic) == [3]
+
+
+def test_stopping_does_not_wait_for_a_long_backoff(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, path = unique("worker.backoff"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    kafka.produce(topic, notification("fail-long"), key="a")
+    kafka.produce(topic, notification("ok-next"), key="b")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, slow={
+        "topics": [topic], "handler": "tests.handlers:Scripted", "options": {"path": str(path)},
+        "backoff": {"initial": 60, "jitter": False}})
+    worker = start(config, "slow")
+    wait_until(lambda: {"fail-long", "ok-next"} <= delivered_ids(path), what="both first attempts")
+    stopping = time.monotonic()
+    assert worker.finish() == lifecycle.EXIT_OK
+    assert time.monotonic() - stopping < 5
+    assert kafka.committed(config.channels["slow"].group_id, topic) in ([0], [-1001])  # fail-long comes again
