@@ -249,7 +249,10 @@ class PollLoop:
     def _update_lag(self) -> None:
         committed = self._tracker.committable(self._owned())
         for (topic, partition), offset in committed.items():
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            try:
+                _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except KafkaException:  # not known yet; a metric is never worth a crash
+                continue
             if high >= 0:
                 self._lag.labels(self._channel, topic, str(partition)).set(max(0, high - offset))
 

@@ -266,43 +266,6 @@ def test_stopping_drains_in_flight_work_then_commits(kafka: KafkaKit, unique, tm
     assert kafka.committed(config.channels[channel].group_id, topic) == [6]
 
 
-def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
-    topic, group = unique("worker.rebalance"), unique("group")
-    kafka.create_topics(topic, partitions=4)
-    paths = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
-    configs = [channel_config(kafka.bootstrap, shared={
-        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
-        "concurrency": 4, "group_id": group}) for path in paths]
-    produced = iter(range(1_000_000))
-
-    def produce(count: int) -> None:
-        for _ in range(count):
-            seq = next(produced)
-            kafka.produce(topic, notification(f"r-{seq}"), key=f"k{seq}")
-        kafka.flush()
-
-    def delivered() -> set[str]:
-        return delivered_ids(paths[0]) | delivered_ids(paths[1])
-
-    first = start(configs[0], "shared")
-    produce(200)
-    wait_until(lambda: len(delivered_ids(paths[0])) == 200, what="the first member's deliveries")
-    second = start(configs[1], "shared")
-
-    def second_member_delivers() -> bool:
-        produce(5)  # keep work flowing while the group rebalances
-        return bool(delivered_ids(paths[1]))
-
-    wait_until(second_member_delivers, timeout=45, what="the second member to get partitions")
-    assert first.finish() == lifecycle.EXIT_OK  # leaves the group: the survivor takes every partition
-    produce(100)
-    total = next(produced)
-    wait_until(lambda: len(delivered()) == total, timeout=45, what="every delivery after the rebalance")
-    assert second.finish() == lifecycle.EXIT_OK
-    assert delivered() == {f"r-{seq}" for seq in range(total)}
-    assert sum(kafka.committed(group, topic, 4)) == total
-
-
 def test_a_memory_limit_passed_drains_and_asks_for_a_recycle(kafka: KafkaKit, unique, tmp_path: Path) -> None:
     topic = unique("worker.memory")
     kafka.create_topics(topic)

@@ -1,4 +1,4 @@
-"""``notifyd worker`` as a real process: killed with SIGKILL halfway, started again, nothing lost."""
+"""The channel process under reliability scenarios: SIGKILL and restart, orphaning, a group changing."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from notifyd import lifecycle
 from tests.handlers import read_records
 from tests.kafkakit import FAST_GROUP, KafkaKit
-from tests.test_worker import wait_until
+from tests.test_worker import channel_config, delivered_ids, notification, start, wait_until  # noqa: F401
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,3 +128,40 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, group = unique("worker.rebalance"), unique("group")
+    kafka.create_topics(topic, partitions=4)
+    paths = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    configs = [channel_config(kafka.bootstrap, shared={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
+        "concurrency": 4, "group_id": group}) for path in paths]
+    produced = iter(range(1_000_000))
+
+    def produce(count: int) -> None:
+        for _ in range(count):
+            seq = next(produced)
+            kafka.produce(topic, notification(f"r-{seq}"), key=f"k{seq}")
+        kafka.flush()
+
+    def delivered() -> set[str]:
+        return delivered_ids(paths[0]) | delivered_ids(paths[1])
+
+    first = start(configs[0], "shared")
+    produce(200)
+    wait_until(lambda: len(delivered_ids(paths[0])) == 200, what="the first member's deliveries")
+    second = start(configs[1], "shared")
+
+    def second_member_delivers() -> bool:
+        produce(5)  # keep work flowing while the group rebalances
+        return bool(delivered_ids(paths[1]))
+
+    wait_until(second_member_delivers, timeout=45, what="the second member to get partitions")
+    assert first.finish() == lifecycle.EXIT_OK  # leaves the group: the survivor takes every partition
+    produce(100)
+    total = next(produced)
+    wait_until(lambda: len(delivered()) == total, timeout=45, what="every delivery after the rebalance")
+    assert second.finish() == lifecycle.EXIT_OK
+    assert delivered() == {f"r-{seq}" for seq in range(total)}
+    assert sum(kafka.committed(group, topic, 4)) == total
