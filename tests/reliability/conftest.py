@@ -10,14 +10,14 @@ import pytest
 from tests.daemonkit import Daemon
 from tests.reliability.figures import Figures
 
-_figures = Figures()
+DURATIONS = "durations: seconds per test (pytest call phase)"
+_figures = Figures(merged=frozenset({DURATIONS}))
 
 
 @pytest.fixture(scope="session")
-def figures() -> Iterator[Figures]:
+def figures() -> Figures:
     """Where scenarios put their numbers; written to bench/results/reliability.md at the end."""
-    yield _figures
-    _figures.write()
+    return _figures
 
 
 @pytest.fixture
@@ -35,6 +35,17 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     yield start
     for instance in started:
         instance.close()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and "tests/reliability/" in report.nodeid:
+        outcome = "" if report.passed else f" ({report.outcome})"
+        _figures.add(DURATIONS, **{report.nodeid.rpartition("/")[2]: f"{report.duration:.1f}{outcome}"})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if set(_figures.sections) - {DURATIONS}:
+        _figures.write()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -1,7 +1,8 @@
 """The suite's figures: printed after the run and kept in ``bench/results/reliability.md``.
 
 Each scenario owns one ``## name`` section; a run rewrites the sections of the scenarios
-it ran and keeps the others, so running one file does not erase the rest.
+it ran and keeps the others, so running one file does not erase the rest. Sections named
+in ``merged`` (per-test durations) are updated row by row instead.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ INTRO = ("Written by `tests/reliability` (pytest -m reliability). Lost must be 0
 class Figures:
     """Rows of ``name: value`` per scenario, collected during a session."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, merged: frozenset[str] = frozenset()) -> None:
         self.sections: dict[str, dict[str, str]] = {}
+        self.merged = merged
 
     def add(self, scenario: str, **values: object) -> None:
         section = self.sections.setdefault(scenario, {})
@@ -27,24 +29,34 @@ class Figures:
             section[name] = f"{value:.2f}" if isinstance(value, float) else str(value)
 
     def render(self, scenario: str) -> str:
-        rows = "\n".join(f"| {name} | {value} |" for name, value in self.sections[scenario].items())
-        return f"## {scenario}\n\n| figure | value |\n|---|---|\n{rows}\n"
+        return _render(scenario, self.sections[scenario])
 
     def write(self, path: Path = RESULTS) -> None:
         """Merge this session's sections into ``path``, sections sorted by name."""
         if not self.sections:
             return
         sections = _read_sections(path)
-        sections.update({name: self.render(name) for name in self.sections})
-        body = "\n".join(sections[name] for name in sorted(sections))
+        for name, rows in self.sections.items():
+            sections[name] = {**sections.get(name, {}), **rows} if name in self.merged else dict(rows)
+        body = "\n".join(_render(name, sections[name]) for name in sorted(sections))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{TITLE}\n\n{INTRO}\n\n{body}")
 
 
-def _read_sections(path: Path) -> dict[str, str]:
+def _render(scenario: str, rows: dict[str, str]) -> str:
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows.items())
+    return f"## {scenario}\n\n| figure | value |\n|---|---|\n{table}\n"
+
+
+def _read_sections(path: Path) -> dict[str, dict[str, str]]:
     try:
         text = path.read_text()
     except FileNotFoundError:
         return {}
-    parts = re.split(r"^(?=## )", text, flags=re.MULTILINE)
-    return {part.splitlines()[0][3:].strip(): part.rstrip("\n") + "\n" for part in parts if part.startswith("## ")}
+    sections = {}
+    for part in re.split(r"^(?=## )", text, flags=re.MULTILINE):
+        if part.startswith("## "):
+            lines = part.splitlines()
+            rows = [line.strip("| ").split(" | ", 1) for line in lines[1:] if line.startswith("| ")]
+            sections[lines[0][3:].strip()] = {row[0]: row[1] for row in rows[1:] if len(row) == 2}
+    return sections

@@ -74,7 +74,7 @@ def test_cut_and_restored_broker_connection(proxied_kafka, unique, tmp_path, wri
                 delivered_by_end_of_outage=delivered_during, readyz_200_after_restore_s=ready_again,
                 all_delivered_after_restore_s=all_done)
     assert not tally.lost
-    assert notifyd.child_pids("outage") == notifyd.child_pids("outage")[:1], "the channel process was restarted"
+    assert len(notifyd.child_pids("outage")) == 1, "the channel process was restarted"
     assert notifyd.events("channel process reconnected")
     assert notifyd.stop() == 0
     assert sum(kafka.committed(group, topic, 2)) == 2 * BATCH
