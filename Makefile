@@ -17,7 +17,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# The bench extra (matplotlib) only here, so `make test` never waits for it.
 bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/python bench/run.py
 
 clean:

@@ -1,0 +1,1 @@
+"""Benchmarks of the real daemon: ``python bench/run.py`` (or ``make bench``)."""

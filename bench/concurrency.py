@@ -1,0 +1,87 @@
+"""Case 2: an I/O-bound handler (an HTTP call answered after 50 ms) at several concurrency limits.
+
+Each level runs twice: through ``HttpWait`` (httpx, the client notifyd's HTTP handlers
+use) against the slow server, and through ``Wait`` (a bare 50 ms ``asyncio.sleep``), which
+separates what the daemon's scheduling achieves from what the HTTP client adds.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+from bench import feed
+from bench.context import Bench, Row
+from bench.daemon import ROOT, Daemon, watch, write_config
+from bench.stats import rate, ratio
+from notifyd.devbroker import free_port
+
+DELAY = 0.05
+PARTITIONS = 4
+PROBE_SECONDS, PROBE_MAX = 0.5, 500
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    """The slow HTTP server in its own process; returns once it listens."""
+    server = subprocess.Popen([sys.executable, "-m", "bench.slowserver", str(port), str(DELAY)], cwd=ROOT,
+                              stdout=subprocess.PIPE)
+    if server.stdout.readline().strip() != b"listening":
+        server.kill()
+        raise RuntimeError("the slow HTTP server did not start")
+    return server
+
+
+def one_run(bench: Bench, url: str) -> dict[str, float]:
+    """One daemon with a channel per handler and level; each channel's topic filled and drained in turn."""
+    handlers = {"http": ("bench.handlers:HttpWait", {"url": url, "connections": max(bench.sizes.levels) * 2}),
+                "sleep": ("bench.handlers:Wait", {"seconds": DELAY})}
+    levels = [(kind, level) for kind in handlers for level in bench.sizes.levels]
+    topics = {f"{kind}{level}": bench.name(f"bench.{kind}{level}") for kind, level in levels}
+    feed.create_topics(bench.bootstrap, topics.values(), partitions=PARTITIONS)
+    channels = {f"{kind}{level}": {"topics": [topics[f"{kind}{level}"]], "handler": handlers[kind][0],
+                                   "options": handlers[kind][1], "concurrency": level,
+                                   "group_id": bench.name(f"{kind}{level}")} for kind, level in levels}
+    workdir = bench.directory("concurrency")
+    daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
+    rates = {}
+    try:
+        daemon.start().wait_ready()
+        done = 0.0
+        for kind, level in levels:
+            topic, bound = topics[f"{kind}{level}"], level / DELAY
+            # A short probe sizes the measured batch: far below the bound, a batch sized
+            # for the bound would take minutes to drain.
+            probe = min(PROBE_MAX, max(10, int(bound * PROBE_SECONDS)))
+            feed.fill(bench.bootstrap, topic, probe)
+            guess = rate(watch([daemon], probe, timeout=180, baseline=done))
+            done += probe
+            expected = bound if math.isnan(guess) else min(bound, 1.5 * guess)
+            count = max(20, int(expected * bench.sizes.concurrency_seconds))
+            feed.fill(bench.bootstrap, topic, count)
+            rates[f"{kind}{level}"] = rate(watch([daemon], count, timeout=180, baseline=done))
+            done += count
+    finally:
+        daemon.stop()
+    return rates
+
+
+def case_concurrency(bench: Bench) -> list[Row]:
+    """Throughput against the bound ``concurrency / 50 ms`` at each level."""
+    server = start_server(port := free_port())
+    try:
+        runs = [one_run(bench, f"http://127.0.0.1:{port}/") for _ in range(bench.sizes.runs)]
+    finally:
+        server.kill()
+        server.wait()
+    rows = []
+    for kind, label in (("sleep", "asyncio.sleep(0.05)"), ("http", "httpx GET, server answers in 50 ms")):
+        for level in bench.sizes.levels:
+            bound = level / DELAY
+            rows.append(Row(f"io.{kind}.rate.{level}", f"{label}, concurrency {level}: throughput",
+                            [run[f"{kind}{level}"] for run in runs], "/s", f"bound {bound:,.0f}/s"))
+            share = Row(f"io.{kind}.ratio.{level}", f"{label}, concurrency {level}: throughput / bound",
+                        [ratio(run[f"{kind}{level}"], bound) for run in runs], "×", "≥ 0.8")
+            share.met = share.median >= 0.8
+            rows.append(share)
+    return rows

@@ -1,0 +1,156 @@
+"""``notifyd run`` as the benchmark drives it: config, start, READY=1, /metrics, RSS, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from notifyd.devbroker import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+# librdkafka's default session timeout makes a group join take ~23 s on Tansu (shared/BROKER.md).
+FAST_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
+
+
+def write_config(path: Path, *, bootstrap: str, channels: dict[str, Any]) -> Path:
+    """A config file for ``channels``, metrics on the port the daemon is given."""
+    data = {
+        "kafka": {"bootstrap_servers": bootstrap, "config": {**FAST_GROUP, "auto.commit.interval.ms": 1000}},
+        "metrics": {"listen": "127.0.0.1:${NOTIFYD_METRICS_PORT}"},
+        "logging": {"level": "info"},
+        "shutdown_timeout": 10,
+        "channels": channels,
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of ``pid`` (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Daemon:
+    """One supervisor process; stderr goes to a log file, sd_notify to a socket of ours."""
+
+    def __init__(self, config: Path, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config, self.log_path = config, workdir / "daemon.log"
+        self.metrics_port = free_port()
+        self._notify_path = workdir / "notify.sock"
+        self._notify_path.unlink(missing_ok=True)
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(self._notify_path))
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    def start(self) -> Daemon:
+        env = {**os.environ, "NOTIFY_SOCKET": str(self._notify_path), "NOTIFYD_METRICS_PORT": str(self.metrics_port),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        with open(self.log_path, "ab") as log:
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", str(self.config)],
+                                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Wait for ``READY=1``; returns the seconds since ``start``."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"notifyd exited with {self.process.returncode}; see {self.log_path}")
+            self._notify.settimeout(min(left, 0.5))
+            try:
+                datagram = self._notify.recv(4096).decode()
+            except TimeoutError:
+                continue
+            if "READY=1" in datagram.splitlines():
+                return time.monotonic() - self.started_at
+        raise TimeoutError(f"no READY=1 within {timeout} s; see {self.log_path}")
+
+    def delivered(self) -> float:
+        """``notifyd_notifications_delivered_total`` summed over channels."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == "notifyd_notifications_delivered_total")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """Log lines (JSON objects) whose ``event`` is ``name``, oldest first."""
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and f'"{name}"' in line:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if event.get("event") == name:
+                    found.append(event)
+        return found
+
+    def channel_pids(self) -> list[int]:
+        """PIDs of the channel processes started so far."""
+        return [event["pid"] for event in self.events("channel process started")]
+
+    def assigned(self) -> set[str]:
+        """Partitions the daemon's channel processes own now, as ``topic[n]``."""
+        owned: set[str] = set()
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if '"partitions assigned"' in line or '"partitions revoked"' in line or '"partitions lost"' in line:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a killed process
+                    continue
+                names = set(event.get("partitions", []))
+                owned = owned | names if event["event"] == "partitions assigned" else owned - names
+        return owned
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL if it does not drain in time."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._notify.close()
+        self._notify_path.unlink(missing_ok=True)
+
+
+def watch(daemons: list[Daemon], total: int, *, timeout: float, probe: Any = None,
+          baseline: float = 0.0) -> list[tuple[float, float]]:
+    """Poll the daemons' delivered counters until ``total`` more than ``baseline``; ``(time, count)`` samples.
+
+    ``probe`` (if given) is called at every sample, e.g. to record memory under load.
+    """
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = sum(daemon.delivered() for daemon in daemons) - baseline
+        samples.append((time.monotonic(), count))
+        if probe is not None:
+            probe()
+        if count >= total:
+            return samples
+        time.sleep(0.05)  # the sampling period; the rate comes from sample times, not from this
+    raise TimeoutError(f"{samples[-1][1] if samples else 0:.0f} of {total} delivered within {timeout} s")

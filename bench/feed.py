@@ -1,0 +1,75 @@
+"""Putting notifications on the benchmark broker: topics, a bulk fill, a steady rate."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+USERS = 1000  # keys: per-key order holds, yet plenty of keys run in parallel
+
+
+def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int) -> None:
+    """Create ``names`` and wait until the metadata lists them."""
+    names = list(names)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(n, num_partitions=partitions) for n in names]).values():
+        try:
+            future.result(timeout=15)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=5).topics
+        if all(n in topics and not topics[n].error for n in names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"topics {names} did not appear")
+
+
+def notification(index: int, **data: float) -> bytes:
+    """A small notification (~150 bytes of JSON), like a typical email event."""
+    return json.dumps({"id": f"n-{index}", "to": f"user{index % USERS}@example.com", "subject": "Your code",
+                       "body": f"Your sign-in code is {index % 1_000_000:06d}.", "data": data}).encode()
+
+
+def fill(bootstrap: str, topic: str, count: int) -> None:
+    """Produce ``count`` notifications as fast as the broker takes them."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
+                         "queue.buffering.max.messages": 500_000, "compression.type": "none"})
+    for index in range(count):
+        _produce(producer, topic, index, notification(index))
+    _flush(producer)
+
+
+def steady(bootstrap: str, topic: str, *, per_second: int, seconds: float) -> int:
+    """Produce at ``per_second`` for ``seconds``, each stamped with ``data.sent_at``; returns the count."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    start = time.monotonic()
+    index = 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        while index < elapsed * per_second:
+            _produce(producer, topic, index, notification(index, sent_at=time.time()))
+            index += 1
+        producer.poll(0)
+        time.sleep(0.001)  # the pacing tick: 1 ms keeps sends within a millisecond of their schedule
+    _flush(producer)
+    return index
+
+
+def _produce(producer: Producer, topic: str, index: int, value: bytes) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key=f"user{index % USERS}".encode())
+            return
+        except BufferError:  # the local queue is full: let deliveries drain it
+            producer.poll(0.05)
+
+
+def _flush(producer: Producer) -> None:
+    if producer.flush(60):
+        raise RuntimeError("messages left undelivered after 60 s")

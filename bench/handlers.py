@@ -1,0 +1,70 @@
+"""Handlers the benchmark's channels deliver through; imported by the channel process.
+
+The channel process imports them as ``bench.handlers:Name``, so the daemon runs from
+the repository root (the benchmark sets ``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from notifyd.handler import Handler, Notification
+
+
+class Noop(Handler):
+    """Delivers nothing: what is left is the daemon's own cost per notification."""
+
+    def send(self, notification: Notification) -> None:
+        return None
+
+
+class Wait(Handler):
+    """Waits ``seconds`` on the event loop: I/O-bound work with no client library in the way."""
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__(seconds=seconds)
+        self.seconds = seconds
+
+    async def send(self, notification: Notification) -> None:
+        await asyncio.sleep(self.seconds)
+
+
+class HttpWait(Handler):
+    """One GET per notification to ``url`` (a server that answers after a delay)."""
+
+    def __init__(self, *, url: str, connections: int = 512) -> None:
+        super().__init__(url=url, connections=connections)
+        self.url = url
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self._client = httpx.AsyncClient(limits=limits, timeout=30.0)
+
+    async def send(self, notification: Notification) -> None:
+        reply = await self._client.get(self.url)
+        reply.raise_for_status()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class Stamp(Handler):
+    """Records how long after ``data.sent_at`` (Unix time) each notification reached ``send``.
+
+    Latencies are kept in memory and written to ``path`` (one float a line) at ``close``,
+    so the file write costs nothing while the figure is being measured.
+    """
+
+    def __init__(self, *, path: str) -> None:
+        super().__init__(path=path)
+        self.path = path
+        self._latencies: list[float] = []
+
+    def send(self, notification: Notification) -> None:
+        self._latencies.append(time.time() - float(notification.data["sent_at"]))
+
+    def close(self) -> Any:
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write("".join(f"{latency:.6f}\n" for latency in self._latencies))
