@@ -82,7 +82,7 @@ class Publisher:
     def __init__(self, config: Config | str, *, timeout: float = 30.0) -> None:
         self.config = load_config(config) if isinstance(config, str) else config
         self.timeout = timeout
-        self._producer = Producer(self.config.kafka.client_config({
+        self._producer = Producer(self.config.kafka.producer_config({
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,

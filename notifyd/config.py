@@ -27,6 +27,13 @@ class BackoffPolicy:
     jitter: bool = True
 
 
+# kafka.config is shared by consumers and producers; librdkafka's producer warns
+# about (or rejects) these consumer-only properties, so producers get it without them.
+_CONSUMER_ONLY_PREFIXES = ("group.", "session.", "heartbeat.", "enable.auto.", "auto.", "max.poll.",
+                           "partition.assignment", "fetch.", "isolation.level", "check.crcs", "queued.",
+                           "allow.auto.create.topics")
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     """The broker connection, shared by every channel."""
@@ -37,6 +44,13 @@ class KafkaSettings:
     def client_config(self, *layers: Mapping[str, Any]) -> dict[str, Any]:
         """librdkafka settings: bootstrap servers, ``kafka.config``, then each layer over it."""
         settings: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, **self.config}
+        for layer in layers:
+            settings.update(layer)
+        return settings
+
+    def producer_config(self, *layers: Mapping[str, Any]) -> dict[str, Any]:
+        """``client_config`` without consumer-only properties, then each layer over it."""
+        settings = {k: v for k, v in self.client_config().items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)}
         for layer in layers:
             settings.update(layer)
         return settings

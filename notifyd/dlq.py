@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from notifyd import dlqheaders as h
+from notifyd.config import KafkaSettings
 from notifyd.message import shorten
 
 Headers = list[tuple[str, bytes | None]]
@@ -26,9 +27,6 @@ REQUIRED_PRODUCER_SETTINGS = {"enable.idempotence": True, "acks": "all"}
 # channel consumed could never be dead-lettered and would block its partition forever.
 # The YAML may set it; the DLQ topic's own limit on the broker still applies.
 PRODUCER_DEFAULTS = {"message.max.bytes": 100_000_000}
-# Consumer-only settings that librdkafka's producer warns about or rejects.
-_CONSUMER_ONLY = ("group.", "session.", "heartbeat.", "enable.auto.", "auto.", "max.poll.", "partition.assignment",
-                  "fetch.", "isolation.level", "check.crcs", "queued.", "allow.auto.create.topics")
 
 
 @dataclass(frozen=True)
@@ -60,12 +58,9 @@ def dead_letter_headers(*, original: Iterable[tuple[str, bytes | None]] | None, 
     return list(original or ()) + [(name, value.encode("utf-8")) for name, value in added.items()]
 
 
-def producer_settings(client_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The DLQ producer's librdkafka settings: the shared ones minus consumer-only keys."""
-    settings = {**PRODUCER_DEFAULTS}
-    settings.update({k: v for k, v in client_config.items() if not k.startswith(_CONSUMER_ONLY)})
-    settings.update(REQUIRED_PRODUCER_SETTINGS)
-    return settings
+def producer_settings(kafka: KafkaSettings) -> dict[str, Any]:
+    """The DLQ producer's librdkafka settings: defaults, the shared producer settings, then what at-least-once needs."""
+    return {**PRODUCER_DEFAULTS, **kafka.producer_config(), **REQUIRED_PRODUCER_SETTINGS}
 
 
 class DlqWriter:

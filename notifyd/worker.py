@@ -88,7 +88,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
                    status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
     client_config = config.kafka.client_config(settings.consumer_config)
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
-    dlq = DlqWriter(producer_settings(config.kafka.client_config()), topic=settings.dlq) if settings.dlq else None
+    dlq = DlqWriter(producer_settings(config.kafka), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
 
     def deliverer(**callbacks: Any) -> Deliverer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from notifyd import dlqheaders
+from notifyd.config import KafkaSettings
 from notifyd.dlq import Failure, dead_letter_headers, producer_settings
 
 FAILED_AT = datetime(2026, 11, 24, 12, 30, 5, 123456, tzinfo=timezone.utc)
@@ -59,9 +60,9 @@ def test_no_original_headers() -> None:
 
 
 def test_producer_settings_force_idempotence_and_drop_consumer_keys() -> None:
-    settings = producer_settings({
-        "bootstrap.servers": "b:9092", "security.protocol": "SASL_SSL", "sasl.username": "u",
+    settings = producer_settings(KafkaSettings("b:9092", {
+        "security.protocol": "SASL_SSL", "sasl.username": "u",
         "session.timeout.ms": 6000, "group.id": "g", "acks": "1", "enable.idempotence": False,
-    })
+    }))
     assert settings == {"bootstrap.servers": "b:9092", "security.protocol": "SASL_SSL", "sasl.username": "u",
                         "acks": "all", "enable.idempotence": True, "message.max.bytes": 100_000_000}

@@ -145,7 +145,7 @@ def replayed_markers(config: Config, records: list[DlqRecord], *, dlq_topic: str
 
 def publish(config: Config, plan: Plan, *, timeout: float) -> dict[str, KafkaError]:
     """Produce every planned copy and wait for the broker; returns the failures by marker."""
-    producer = Producer(config.kafka.client_config(quiet_layer(timeout), {
+    producer = Producer(config.kafka.producer_config(quiet_layer(timeout), {
         "enable.idempotence": True, "acks": "all", "message.timeout.ms": max(1, int(timeout * 1000))}))
     partitions = _partition_counts(config, {r.original_topic for r in plan.replay}, timeout=timeout)
     failures: dict[str, KafkaError] = {}
