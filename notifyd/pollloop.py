@@ -121,7 +121,7 @@ class PollLoop:
             # Paused until a whole batch fits again, so a slow handler does not flip
             # pause/resume (each resume a fetch round trip) at every delivery.
             await self._set_paused(full_too_long)
-            messages = await self._call(self._consumer.consume, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT)
+            messages = await self._call(self._fetch, max(1, min(BATCH_SIZE, room)))
             self._accept(messages)
             return
         self._room.clear()
@@ -262,6 +262,15 @@ class PollLoop:
 
     def _is_current(self, job: Job) -> bool:
         return self._tracker.generation(job.partition) == job.generation
+
+    def _fetch(self, size: int) -> list[Message]:
+        """What is already fetched, up to ``size``; else the first message to arrive within the poll timeout.
+
+        ``consume(size, timeout)`` waits for ``size`` messages or the timeout, which at a
+        moderate rate holds every message back for up to the whole timeout.
+        """
+        messages = self._consumer.consume(size, 0)
+        return messages or self._consumer.consume(1, POLL_TIMEOUT)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._loop.run_in_executor(self._io, fn, *args)
