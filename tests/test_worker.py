@@ -22,20 +22,11 @@ from notifyd.config import Config, build_config
 from notifyd.pollloop import StopRequest
 from notifyd.worker import serve
 from tests.handlers import read_records
+from tests.waiting import wait_until
 from tests.kafkakit import FAST_GROUP, KafkaKit
 
 pytestmark = pytest.mark.kafka
 QUICK_BACKOFF = {"initial": 0.01, "max": 0.05}
-
-
-def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def channel_config(bootstrap: str, **channels: dict[str, Any]) -> Config:

@@ -15,7 +15,8 @@ import pytest
 from notifyd import lifecycle
 from tests.handlers import read_records
 from tests.kafkakit import FAST_GROUP, KafkaKit
-from tests.test_worker import channel_config, delivered_ids, notification, start, wait_until  # noqa: F401
+from tests.test_worker import channel_config, delivered_ids, notification, start  # noqa: F401
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 ROOT = Path(__file__).resolve().parent.parent
