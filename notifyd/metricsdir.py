@@ -18,6 +18,7 @@ from pathlib import Path
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 _ACCUMULATED_TYPES = ("counter", "histogram", "summary")
+_HEADER_BYTES = 8  # an initialized file starts with its used size and padding
 
 
 def prepare_directory(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
@@ -53,10 +54,10 @@ class MetricsDirectory:
 
     def scrape(self) -> bytes:
         """The text exposition of every process's series together."""
-        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+        from prometheus_client import CollectorRegistry, generate_latest
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=str(self.path))
+        registry.register(_InitializedFiles(self.path))
         with self._lock:
             return generate_latest(registry)
 
@@ -77,6 +78,30 @@ class MetricsDirectory:
     def close(self) -> None:
         if self._remove_on_close:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+class _InitializedFiles:
+    """prometheus_client's MultiProcessCollector, minus files a process is still creating.
+
+    A starting process's file is empty between its open() and its truncate() to the
+    initial size; the library would fail the whole scrape reading it (struct.error).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def collect(self):
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = [name for name in glob.glob(str(self._path / "*.db")) if _size(name) >= _HEADER_BYTES]
+        return MultiProcessCollector.merge(files, accumulate=True)
+
+
+def _size(name: str) -> int:
+    try:
+        return os.path.getsize(name)
+    except OSError:
+        return 0
 
 
 def _fold_into(source: Path, archive: Path) -> None:

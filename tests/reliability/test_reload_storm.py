@@ -122,3 +122,11 @@ class _Traffic:
         self._thread.join(10)
         assert self._producer.flush(30) == 0
         return self.produced
+
+
+def test_a_scrape_while_a_process_creates_its_metrics_file_succeeds(tmp_path):
+    """Found by the storm: /metrics failed when it met a just-spawned child's still-empty file."""
+    from notifyd.metricsdir import MetricsDirectory
+
+    (tmp_path / "counter_4242.db").touch()  # what a child leaves between open() and truncate()
+    assert MetricsDirectory(tmp_path).scrape() == b""
