@@ -119,7 +119,9 @@ class Deliverer:
                 job.notification_id = exc.notification_id
                 return exc
         job.attempts += 1
-        notification = dataclasses.replace(job.notification, attempt=job.attempts)
+        notification = job.notification
+        if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
+            notification = dataclasses.replace(notification, attempt=job.attempts)
         started = time.perf_counter()
         outcome = await self._attempt(notification)
         self._m.duration.observe(time.perf_counter() - started)
@@ -133,10 +135,12 @@ class Deliverer:
 
     async def _attempt(self, notification: Notification) -> BaseException | None:
         try:
-            if self._async_send:
-                await asyncio.wait_for(self._prepare_then_send(notification), self._settings.timeout)
-            else:
-                await asyncio.wait_for(self._pool.run(self._send_blocking, notification), self._settings.timeout)
+            # asyncio.timeout rather than wait_for: no extra task per attempt.
+            async with asyncio.timeout(self._settings.timeout):
+                if self._async_send:
+                    await self._prepare_then_send(notification)
+                else:
+                    await self._pool.run(self._send_blocking, notification)
         except TimeoutError:
             return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
         except asyncio.CancelledError:
