@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -12,11 +12,12 @@ import structlog
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(level: str, **context: Any) -> None:
+def configure_logging(level: str, *, redact: Callable[[str], str] | None = None, **context: Any) -> None:
     """Send structlog output as one JSON object a line to stderr, each carrying ``context``.
 
     ``context`` (e.g. ``channel`` and ``member``) is added to every line of the process;
-    fields bound on a logger or given in the call win over it.
+    fields bound on a logger or given in the call win over it. ``redact`` (the config's
+    secret redaction) is applied to every rendered line.
     """
 
     def add_context(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -32,6 +33,9 @@ def configure_logging(level: str, **context: Any) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
+            # Last, over the whole line: a traceback or a library's message can carry a
+            # ${VAR} secret that no call site redacted.
+            *([lambda _logger, _method, line: redact(line)] if redact else []),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level.lower(), logging.INFO)),
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),

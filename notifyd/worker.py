@@ -46,7 +46,7 @@ def run_channel_process(config: Config, channel: str, *, member: int = 0, status
     """Run ``channel`` until SIGTERM/SIGINT, parent death or the memory limit; returns the exit code."""
     # The supervisor blocks its signals while spawning, and a mask survives exec.
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    configure_logging(config.log_level, channel=channel, member=member)
+    configure_logging(config.log_level, redact=config.redact, channel=channel, member=member)
     stop = StopRequest()
     parent_pid = os.getppid()
     _install_signal_handlers(stop)

@@ -52,7 +52,7 @@ def _run_supervisor(path: str, metrics) -> int:
             print(finding, file=sys.stderr)
         print(f"notifyd: {path} is invalid; not starting", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(config.log_level, process="supervisor")
+    configure_logging(config.log_level, redact=config.redact, process="supervisor")
 
     from notifyd.supervisor import Supervisor
 
