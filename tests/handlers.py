@@ -171,3 +171,6 @@ class Indiscreet(Recorder):
         if notification.id.startswith("perm"):
             raise PermanentError(f"401 for Authorization: Bearer {self.token}")
         raise ConnectionError(f"https://user:{self.token}@api.example.com refused the connection")
+
+    def close(self) -> None:
+        raise ConnectionResetError(f"logout with token {self.token} failed")
