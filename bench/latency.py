@@ -1,9 +1,9 @@
 """Case 3: produce-to-handler latency at a steady 1,000 notifications a second.
 
-Measured twice: with librdkafka's default ``fetch.wait.max.ms`` (500) and with 10 ms.
-Tansu appears to answer a fetch only when that wait runs out rather than when data
-arrives (latency falls from ~175 to ~60 ms p50 with the shorter wait), which a real
-Kafka broker does not do; the second figure is the closer estimate of production.
+Measured twice: with 10 ms ``fetch.wait.max.ms`` and with librdkafka's default (500).
+Tansu seems to hold a fetch for much of that wait even when data arrives (p50 ~120 ms
+with the default, ~5 ms with 10 ms), which a real Kafka broker does not do; the 10 ms
+figure is the closer estimate of production.
 """
 
 from __future__ import annotations
