@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -17,6 +17,8 @@ from notifyd.handler import Handler, Notification
 
 class Noop(Handler):
     """Delivers nothing: what is left is the daemon's own cost per notification."""
+
+    blocking: ClassVar[bool] = False
 
     def send(self, notification: Notification) -> None:
         return None

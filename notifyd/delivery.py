@@ -1,7 +1,7 @@
 """Delivering one message: parse, then attempts with timeout and backoff, then the DLQ.
 
-Runs on the channel's event loop. Sync ``prepare`` and ``send`` run on daemon threads;
-``async def send`` runs on the loop. A message leaves here in one of four ways, and only
+Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
+threads; ``async def send`` and a non-blocking sync one run on the loop. A message leaves here in one of four ways, and only
 the first three finish its offset: delivered, skipped on purpose, acknowledged into the
 DLQ (or dropped and counted when the channel has none); or abandoned because its
 partition was revoked (someone else will deliver it).
@@ -30,7 +30,7 @@ from notifyd.handler import Handler, Notification, PermanentError, RetryableErro
 from notifyd.keyed import KeyedScheduler
 from notifyd.message import InvalidNotification, parse_notification
 from notifyd.metrics import ChannelMetrics
-from notifyd.preparation import Preparer, SkipNotification
+from notifyd.preparation import Preparer, SkipNotification, needs_preparation
 
 DLQ_RETRY_DELAY = 1.0
 
@@ -58,6 +58,7 @@ class Deliverer:
         self._dlq, self._log, self._redact = dlq, log, redact
         self._on_finished, self._is_current = on_finished, is_current
         self._async_send = inspect.iscoroutinefunction(handler.send)
+        self._on_pool = not self._async_send and getattr(handler, "blocking", True)
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
         self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,10 +138,7 @@ class Deliverer:
         try:
             # asyncio.timeout rather than wait_for: no extra task per attempt.
             async with asyncio.timeout(self._settings.timeout):
-                if self._async_send:
-                    await self._prepare_then_send(notification)
-                else:
-                    await self._pool.run(self._send_blocking, notification)
+                await self._send(notification)
         except TimeoutError:
             return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
         except asyncio.CancelledError:
@@ -149,9 +147,15 @@ class Deliverer:
             return exc
         return None
 
-    async def _prepare_then_send(self, notification: Notification) -> None:
-        prepared = await self._pool.run(self._prepare, notification)
-        await self._handler.send(prepared)
+    async def _send(self, notification: Notification) -> None:
+        if self._on_pool:
+            await self._pool.run(self._send_blocking, notification)  # prepare and send: one hop
+            return
+        if needs_preparation(notification):  # the preparer may block (a directory lookup)
+            notification = await self._pool.run(self._prepare, notification)
+        sent = self._handler.send(notification)
+        if self._async_send:
+            await sent
 
     def _send_blocking(self, notification: Notification) -> None:
         self._handler.send(self._prepare(notification))

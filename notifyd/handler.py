@@ -2,7 +2,8 @@
 
 A handler is a class whose constructor takes the channel's ``options`` as keyword
 arguments and whose ``send`` delivers one notification, either as a plain method
-(run in a thread pool) or as ``async def`` (run on the channel's event loop).
+(run in a thread pool, or on the event loop when ``blocking`` is False) or as
+``async def`` (run on the channel's event loop).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class Handler:
     """
 
     options_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    # False promises that a plain ``send`` is quick and never waits on I/O that can hang
+    # (it writes a log line, a local file): it is then called on the event loop, with no
+    # thread hop. The channel's ``timeout`` cannot interrupt such a call, and while it
+    # runs nothing else of the channel does. ``async def send`` ignores this attribute.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         self.options = options

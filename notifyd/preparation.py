@@ -1,7 +1,8 @@
 """Turning a parsed notification into a deliverable one: recipient and template.
 
 The channel process calls the preparer before each delivery attempt's ``send``, from a
-worker thread (it may do blocking I/O such as a directory lookup).
+worker thread (it may do blocking I/O such as a directory lookup), and only for
+notifications that ``needs_preparation``: the others are delivered as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class SkipNotification(Exception):
     def __init__(self, reason: str, message: str = "") -> None:
         super().__init__(message or reason)
         self.reason = reason
+
+
+def needs_preparation(notification: Notification) -> bool:
+    """Whether the preparer would change ``notification``: a user to look up or a template to render."""
+    return notification.user_id is not None or notification.template is not None
 
 
 def make_preparer(config: Config, channel: str) -> Preparer:

@@ -14,6 +14,8 @@ from notifyd.handler import Handler, Notification, OptionProblem, RetryableError
 class FileHandler(Handler):
     """Delivers by appending JSON lines to ``path``; handy for local runs and tests."""
 
+    blocking: ClassVar[bool] = False  # a local write: called on the event loop
+
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

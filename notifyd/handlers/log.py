@@ -12,6 +12,8 @@ from notifyd.handler import Handler, Notification
 class LogHandler(Handler):
     """Delivers by logging; useful for trying a channel out and for local runs."""
 
+    blocking: ClassVar[bool] = False  # a log line: called on the event loop
+
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
