@@ -1,10 +1,11 @@
 """Delivering one message: parse, then attempts with timeout and backoff, then the DLQ.
 
 Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
-threads; ``async def send`` and a non-blocking sync one run on the loop. A message leaves here in one of four ways, and only
-the first three finish its offset: delivered, skipped on purpose, acknowledged into the
-DLQ (or dropped and counted when the channel has none); or abandoned because its
-partition was revoked (someone else will deliver it).
+threads; ``async def send`` and a non-blocking sync one run on the loop, the latter
+without a task when the notification needs no preparation. A message leaves here in one
+of four ways, and only the first three finish its offset: delivered, skipped on purpose,
+acknowledged into the DLQ (or dropped and counted when the channel has none); or
+abandoned because its partition was revoked (someone else will deliver it).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from notifyd.preparation import Preparer, SkipNotification, needs_preparation
 DLQ_RETRY_DELAY = 1.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """One consumed message on its way through the channel."""
 
@@ -58,7 +59,10 @@ class Deliverer:
         self._dlq, self._log, self._redact = dlq, log, redact
         self._on_finished, self._is_current = on_finished, is_current
         self._async_send = inspect.iscoroutinefunction(handler.send)
-        self._on_pool = not self._async_send and getattr(handler, "blocking", True)
+        # A sync send that promises not to block runs inline: no thread hop, often no task.
+        self._inline = not self._async_send and not getattr(handler, "blocking", True)
+        self._on_pool = not (self._async_send or self._inline)
+        self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
         self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -88,20 +92,90 @@ class Deliverer:
         self._start_ready()
 
     def _start_ready(self) -> None:
-        for job in self._scheduler.take():
-            self._active.add(job)
-            task = asyncio.ensure_future(self._run(job))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if self._starting:  # called back by a delivery that finished inline: the pass below goes on
+            return
+        self._starting = True
+        try:
+            while ready := self._scheduler.take():
+                for job in ready:
+                    self._start(job)
+        finally:
+            self._starting = False
 
-    async def _run(self, job: Job) -> None:
+    def _start(self, job: Job) -> None:
+        """Deliver ``job`` right here when nothing needs awaiting, else in a task of its own."""
+        self._active.add(job)
         if not self._is_current(job):
             return self._release(job)
         try:
-            outcome = await self._next_attempt(job)
-        except Exception as exc:  # a bug here must not lose the message: retry it like a failed send
-            self._log.exception("delivery crashed", **_where(job))
-            outcome = RetryableError(f"{type(exc).__name__}: {exc}")
+            outcome = self._parse(job)
+            if outcome is None and not (self._inline and not needs_preparation(job.notification)):
+                return self._spawn(job)
+            if outcome is None:
+                outcome = self._attempt_inline(job)
+        except Exception as exc:
+            outcome = self._crashed(job, exc)
+        self._settle(job, outcome)
+
+    def _spawn(self, job: Job) -> None:
+        task = asyncio.ensure_future(self._run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            notification = self._next_notification(job)
+            started = time.perf_counter()
+            outcome = await self._attempt(notification)
+            self._record(outcome, time.perf_counter() - started)
+        except Exception as exc:
+            outcome = self._crashed(job, exc)
+        self._settle(job, outcome)
+
+    def _attempt_inline(self, job: Job) -> BaseException | None:
+        """One attempt of a non-blocking sync handler, on the loop: no timeout can cut it short."""
+        notification = self._next_notification(job)
+        started = time.perf_counter()
+        try:
+            self._handler.send(notification)
+            outcome = None
+        except Exception as exc:  # classified by _settle, like an exception from a pool thread
+            outcome = exc
+        self._record(outcome, time.perf_counter() - started)
+        return outcome
+
+    def _parse(self, job: Job) -> InvalidNotification | None:
+        if job.notification is None:
+            try:
+                job.notification = parse_notification(job.message.value(), channel=self._settings.name,
+                                                      headers=job.message.headers())
+            except InvalidNotification as exc:
+                job.notification_id = exc.notification_id
+                return exc
+        return None
+
+    def _next_notification(self, job: Job) -> Notification:
+        job.attempts += 1
+        notification = job.notification
+        if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
+            notification = dataclasses.replace(notification, attempt=job.attempts)
+        return notification
+
+    def _record(self, outcome: BaseException | None, seconds: float) -> None:
+        self._m.duration.observe(seconds)
+        if isinstance(outcome, SkipNotification):
+            self._m.skipped(outcome.reason).inc()
+        else:
+            self._m.attempts[_result_label(outcome)].inc()
+            if outcome is None:
+                self._m.delivered.inc()
+
+    def _crashed(self, job: Job, exc: Exception) -> RetryableError:
+        """A bug here must not lose the message: it is retried like a failed send."""
+        self._log.exception("delivery crashed", **_where(job))
+        return RetryableError(f"{type(exc).__name__}: {exc}")
+
+    def _settle(self, job: Job, outcome: BaseException | None) -> None:
         if outcome is None or isinstance(outcome, SkipNotification):
             self._release(job)
             self._on_finished(job)
@@ -110,29 +184,6 @@ class Deliverer:
         else:
             self._release(job)
             self._dead_letter(job, self._failure(job, outcome))
-
-    async def _next_attempt(self, job: Job) -> BaseException | None:
-        if job.notification is None:
-            try:
-                job.notification = parse_notification(job.message.value(), channel=self._settings.name,
-                                                      headers=job.message.headers())
-            except InvalidNotification as exc:
-                job.notification_id = exc.notification_id
-                return exc
-        job.attempts += 1
-        notification = job.notification
-        if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
-            notification = dataclasses.replace(notification, attempt=job.attempts)
-        started = time.perf_counter()
-        outcome = await self._attempt(notification)
-        self._m.duration.observe(time.perf_counter() - started)
-        if isinstance(outcome, SkipNotification):
-            self._m.skipped(outcome.reason).inc()
-        else:
-            self._m.attempts[_result_label(outcome)].inc()
-            if outcome is None:
-                self._m.delivered.inc()
-        return outcome
 
     async def _attempt(self, notification: Notification) -> BaseException | None:
         try:
