@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
         if main(["topics", "ensure", "--config", args.config]) != 0:
             return 1
-        daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", args.config])
+        # Its own session: a Ctrl-C reaches only this process, which then stops the
+        # daemon once with SIGTERM (a second signal would make the daemon kill its children).
+        daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", args.config],
+                                  start_new_session=True)
         return _drive(args, daemon, metrics_port)
     finally:
         if daemon is not None and daemon.poll() is None:
