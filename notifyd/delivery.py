@@ -26,6 +26,7 @@ from notifyd import dlqheaders
 from notifyd.backoff import compute_delay
 from notifyd.blocking import BlockingPool
 from notifyd.config import ChannelSettings
+from notifyd.deliverymetrics import DeliveryMetrics
 from notifyd.dlq import DlqWriter, Failure, dead_letter_headers
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
 from notifyd.keyed import KeyedScheduler
@@ -67,7 +68,7 @@ class Deliverer:
         self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
-        self._m = _bind(metrics, settings.name)
+        self._m = DeliveryMetrics(metrics, settings.name)
 
     @property
     def running(self) -> int:
@@ -101,6 +102,7 @@ class Deliverer:
                     self._start(job)
         finally:
             self._starting = False
+            self._m.flush()
 
     def _start(self, job: Job) -> None:
         """Deliver ``job`` right here when nothing needs awaiting, else in a task of its own."""
@@ -127,10 +129,11 @@ class Deliverer:
             notification = self._next_notification(job)
             started = time.perf_counter()
             outcome = await self._attempt(notification)
-            self._record(outcome, time.perf_counter() - started)
+            self._m.attempt(outcome, time.perf_counter() - started)
         except Exception as exc:
             outcome = self._crashed(job, exc)
         self._settle(job, outcome)
+        self._m.flush()
 
     def _attempt_inline(self, job: Job) -> BaseException | None:
         """One attempt of a non-blocking sync handler, on the loop: no timeout can cut it short."""
@@ -141,7 +144,7 @@ class Deliverer:
             outcome = None
         except Exception as exc:  # classified by _settle, like an exception from a pool thread
             outcome = exc
-        self._record(outcome, time.perf_counter() - started)
+        self._m.attempt(outcome, time.perf_counter() - started)
         return outcome
 
     def _parse(self, job: Job) -> InvalidNotification | None:
@@ -160,15 +163,6 @@ class Deliverer:
         if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
             notification = dataclasses.replace(notification, attempt=job.attempts)
         return notification
-
-    def _record(self, outcome: BaseException | None, seconds: float) -> None:
-        self._m.duration.observe(seconds)
-        if isinstance(outcome, SkipNotification):
-            self._m.skipped(outcome.reason).inc()
-        else:
-            self._m.attempts[_result_label(outcome)].inc()
-            if outcome is None:
-                self._m.delivered.inc()
 
     def _crashed(self, job: Job, exc: Exception) -> RetryableError:
         """A bug here must not lose the message: it is retried like a failed send."""
@@ -239,7 +233,7 @@ class Deliverer:
         return Failure(reason, type(error).__name__, self._redact(str(error)), job.attempts)
 
     def _dead_letter(self, job: Job, failure: Failure) -> None:
-        self._m.dead_lettered(failure.reason).inc()
+        self._m.dead_lettered(failure.reason)
         fields = {**_where(job), "reason": failure.reason, "attempts": failure.attempts,
                   "error_class": failure.error_class, "error": failure.message}
         if self._dlq is None:
@@ -268,36 +262,9 @@ class Deliverer:
                         on_written=lambda: self._on_finished(job), on_failed=failed)
 
 
-@dataclass(frozen=True)
-class _Bound:
-    """The channel's metric children, looked up once instead of per message."""
-
-    delivered: Any
-    duration: Any
-    attempts: dict[str, Any]
-    skipped: Callable[[str], Any]
-    dead_lettered: Callable[[str], Any]
-
-
-def _bind(metrics: ChannelMetrics, channel: str) -> _Bound:
-    return _Bound(
-        delivered=metrics.delivered.labels(channel),
-        duration=metrics.duration.labels(channel),
-        attempts={r: metrics.attempts.labels(channel, r) for r in ("success", "retryable_error", "permanent_error")},
-        skipped=lambda reason: metrics.skipped.labels(channel, reason),
-        dead_lettered=lambda reason: metrics.dead_lettered.labels(channel, reason),
-    )
-
-
 def _retryable(outcome: BaseException) -> bool:
     """Anything but a permanent or input error may succeed later: a bug, a 503, a reset connection."""
     return not isinstance(outcome, (PermanentError, InvalidNotification))
-
-
-def _result_label(outcome: BaseException | None) -> str:
-    if outcome is None:
-        return "success"
-    return "permanent_error" if isinstance(outcome, PermanentError) else "retryable_error"
 
 
 def _where(job: Job) -> dict[str, Any]:
