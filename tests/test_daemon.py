@@ -52,10 +52,10 @@ def delivered(path: Path) -> Counter[str]:
 def daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
     started: list[Daemon] = []
 
-    def start(config: Path) -> Daemon:
+    def start(config: Path, **environ: str) -> Daemon:
         workdir = tmp_path / f"daemon-{len(started)}"
         workdir.mkdir()
-        instance = Daemon(config, workdir).start()
+        instance = Daemon(config, workdir).start(**environ)
         started.append(instance)
         return instance
 
@@ -165,7 +165,7 @@ def test_metrics_match_a_known_workload_across_two_channels(kafka, unique, tmp_p
                  "handler": "tests.handlers:Scripted", "retries": 2},
     }))
     kafka.create_topics(f"{mail}.dlq", f"{push}.dlq")
-    notifyd = daemon(config)
+    notifyd = daemon(config, WATCHDOG_USEC="1000000")
     notifyd.wait_ready()
     assert notifyd.metric("notifyd_build_info") == 1
     produce(kafka, mail, [f"m-{i}" for i in range(30)])
@@ -191,8 +191,11 @@ def test_metrics_match_a_known_workload_across_two_channels(kafka, unique, tmp_p
     assert m("notifyd_notifications_dead_lettered_total", channel="push", reason="invalid") == 1
     assert m("notifyd_channel_up", channel="mail") == 1 and m("notifyd_channel_up", channel="push") == 1
     assert m("notifyd_inflight_deliveries", channel="mail") == 0
+    lag_line = f'notifyd_consumer_lag{{channel="mail",partition="0",topic="{mail}"}} 0.0'
+    wait_until(lambda: lag_line in notifyd.get("/metrics")[1], what="consumer lag of the mail partition reported as 0")
     status, body = notifyd.get("/healthz")
     assert status == 200
+    assert "WATCHDOG=1" in notifyd.sd_notifications(), "no watchdog ping while every channel is healthy"
     assert notifyd.stop() == 0
 
 
