@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.daemonkit import Daemon
 from tests.kafkakit import KafkaKit
 
 
@@ -68,3 +69,20 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start ``notifyd run`` on a config file; every daemon started is killed at teardown."""
+    started: list[Daemon] = []
+
+    def start(config: Path, **environ: str) -> Daemon:
+        workdir = tmp_path / f"daemon-{len(started)}"
+        workdir.mkdir()
+        instance = Daemon(config, workdir).start(**environ)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.close()

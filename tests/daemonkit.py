@@ -16,9 +16,21 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifyd.devbroker import free_port
+from tests.kafkakit import FAST_GROUP
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def daemon_config(bootstrap: str, channels: dict[str, Any], **top: Any) -> dict[str, Any]:
+    """A ``notifyd run`` config for tests: fast group joins, frequent commits, metrics on a free port."""
+    return {
+        "kafka": {"bootstrap_servers": bootstrap, "config": {**FAST_GROUP, "auto.commit.interval.ms": 200}},
+        "metrics": {"listen": "127.0.0.1:${NOTIFYD_METRICS_PORT}"},
+        "shutdown_timeout": 10,
+        "channels": channels,
+        **top,
+    }
 
 
 class Daemon:

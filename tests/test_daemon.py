@@ -6,7 +6,6 @@ import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,12 @@ import pytest
 import yaml
 
 from notifyd.lifecycle import EXIT_CONFIG
-from tests.daemonkit import Daemon
+from tests.daemonkit import daemon_config
 from tests.handlers import read_records
-from tests.kafkakit import FAST_GROUP, KafkaKit
+from tests.kafkakit import KafkaKit
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
-
-
-def daemon_config(bootstrap: str, channels: dict[str, Any], **top: Any) -> dict[str, Any]:
-    return {
-        "kafka": {"bootstrap_servers": bootstrap, "config": {**FAST_GROUP, "auto.commit.interval.ms": 200}},
-        "metrics": {"listen": "127.0.0.1:${NOTIFYD_METRICS_PORT}"},
-        "shutdown_timeout": 20,
-        "channels": channels,
-        **top,
-    }
 
 
 def recorder_channel(topic: str, path: Path, **extra: Any) -> dict[str, Any]:
@@ -46,22 +35,6 @@ def produce(kafka: KafkaKit, topic: str, ids: list[str]) -> None:
 
 def delivered(path: Path) -> Counter[str]:
     return Counter(r["id"] for r in read_records(path))
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
-    started: list[Daemon] = []
-
-    def start(config: Path, **environ: str) -> Daemon:
-        workdir = tmp_path / f"daemon-{len(started)}"
-        workdir.mkdir()
-        instance = Daemon(config, workdir).start(**environ)
-        started.append(instance)
-        return instance
-
-    yield start
-    for instance in started:
-        instance.close()
 
 
 def test_sigkill_of_a_child_restarts_it_alone_and_loses_nothing(kafka, unique, tmp_path, write_config, daemon):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.daemonkit import Daemon
 from tests.reliability.figures import Figures
 
 DURATIONS = "durations: seconds per test (pytest call phase)"
@@ -18,23 +15,6 @@ _figures = Figures(merged=frozenset({DURATIONS}))
 def figures() -> Figures:
     """Where scenarios put their numbers; written to bench/results/reliability.md at the end."""
     return _figures
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """Start ``notifyd run`` on a config file; every daemon started is killed at teardown."""
-    started: list[Daemon] = []
-
-    def start(config: Path, **environ: str) -> Daemon:
-        workdir = tmp_path / f"daemon-{len(started)}"
-        workdir.mkdir()
-        instance = Daemon(config, workdir).start(**environ)
-        started.append(instance)
-        return instance
-
-    yield start
-    for instance in started:
-        instance.close()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

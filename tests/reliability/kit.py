@@ -11,18 +11,7 @@ from typing import Any
 
 from notifyd import dlqheaders
 from tests.handlers import read_records
-from tests.kafkakit import FAST_GROUP, KafkaKit
-
-
-def daemon_config(bootstrap: str, channels: dict[str, Any], **top: Any) -> dict[str, Any]:
-    """A ``notifyd run`` config for tests: fast group joins, frequent commits, metrics on a free port."""
-    return {
-        "kafka": {"bootstrap_servers": bootstrap, "config": {**FAST_GROUP, "auto.commit.interval.ms": 200}},
-        "metrics": {"listen": "127.0.0.1:${NOTIFYD_METRICS_PORT}"},
-        "shutdown_timeout": 10,
-        "channels": channels,
-        **top,
-    }
+from tests.kafkakit import KafkaKit
 
 
 def channel(topic: str, out: Path, *, group_id: str, handler: str = "tests.handlers:Recorder",

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from notifyd import dlqheaders as h
-from tests.reliability.kit import Deliveries, channel, daemon_config, dlq_reasons, produce
+from tests.daemonkit import daemon_config
+from tests.reliability.kit import Deliveries, channel, dlq_reasons, produce
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]

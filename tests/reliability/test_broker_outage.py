@@ -14,7 +14,8 @@ import pytest
 
 from notifyd.devbroker import EmbeddedBroker, free_port
 from tests.kafkakit import KafkaKit
-from tests.reliability.kit import Deliveries, Tally, channel, daemon_config, produce
+from tests.daemonkit import daemon_config
+from tests.reliability.kit import Deliveries, Tally, channel, produce
 from tests.tcpproxy import TcpProxy
 from tests.waiting import wait_until
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.reliability.kit import Deliveries, Tally, channel, daemon_config, produce
+from tests.daemonkit import daemon_config
+from tests.reliability.kit import Deliveries, Tally, channel, produce
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]

@@ -9,7 +9,8 @@ import pytest
 from confluent_kafka import Producer
 
 from notifyd import dlqheaders as h
-from tests.reliability.kit import Deliveries, channel, daemon_config, dlq_reasons, notification
+from tests.daemonkit import daemon_config
+from tests.reliability.kit import Deliveries, channel, dlq_reasons, notification
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]

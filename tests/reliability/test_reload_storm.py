@@ -10,7 +10,8 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 
-from tests.reliability.kit import Deliveries, Tally, channel, daemon_config, notification
+from tests.daemonkit import daemon_config
+from tests.reliability.kit import Deliveries, Tally, channel, notification
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from notifyd.config import DEFAULT_METRICS_LISTEN, load_config
-from tests.daemonkit import ROOT
-from tests.reliability.kit import channel, daemon_config, produce
+from tests.daemonkit import ROOT, daemon_config
+from tests.reliability.kit import channel, produce
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
