@@ -170,7 +170,7 @@ class Deliverer:
     def _crashed(self, job: Job, exc: Exception) -> RetryableError:
         """A bug here must not lose the message: it is retried like a failed send."""
         self._log.exception("delivery crashed", **_where(job))
-        return RetryableError(f"{type(exc).__name__}: {exc}")
+        return RetryableError(f"{type(exc).__name__}: {describe(exc)}")
 
     def _settle(self, job: Job, outcome: BaseException | None) -> None:
         if outcome is None or isinstance(outcome, SkipNotification):
@@ -212,7 +212,7 @@ class Deliverer:
         retry_after = getattr(error, "retry_after", None)
         delay = compute_delay(self._settings.backoff, job.attempts, retry_after=retry_after, rng=self._rng)
         self._log.info("delivery failed, will retry", **_where(job), attempt=job.attempts,
-                       retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(str(error)))
+                       retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(describe(error)))
         self._active.discard(job)
         self._scheduler.pause()
         asyncio.get_running_loop().call_later(delay, self._resume, job)
@@ -233,7 +233,7 @@ class Deliverer:
             reason = dlqheaders.REASON_PERMANENT
         else:
             reason = dlqheaders.REASON_RETRIES_EXHAUSTED
-        return Failure(reason, type(error).__name__, self._redact(str(error)), job.attempts)
+        return Failure(reason, type(error).__name__, self._redact(describe(error)), job.attempts)
 
     def _dead_letter(self, job: Job, failure: Failure) -> None:
         self._m.dead_lettered(failure.reason)
@@ -274,3 +274,11 @@ def _where(job: Job) -> dict[str, Any]:
     notification_id = job.notification.id if job.notification else job.notification_id
     return {"topic": job.partition[0], "partition": job.partition[1], "offset": job.message.offset(),
             "notification_id": notification_id}
+
+
+def describe(error: BaseException) -> str:
+    """``str(error)``, which a handler's own exception class may have broken."""
+    try:
+        return str(error)
+    except Exception:  # a failing __str__ must not take the channel down with it
+        return f"<{type(error).__name__} whose message cannot be rendered>"

@@ -206,3 +206,21 @@ async def test_a_revoked_partition_is_neither_delivered_nor_finished() -> None:
     channel.revoked = True
     channel.submit(plain(0), plain(1))
     assert handler.sent == [] and channel.finished == [] and channel.deliverer.running == 0
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("a handler bug inside a handler bug")
+
+
+class RaisesUnprintable(Inline):
+    def send(self, notification: Notification) -> None:
+        raise Unprintable()
+
+
+@on_a_loop
+async def test_an_error_whose_message_cannot_be_rendered_still_settles_the_message() -> None:
+    channel = Channel(RaisesUnprintable(), retries=0)
+    channel.submit(plain(0), key=None)
+    await channel.wait_finished(1)
+    assert not channel.deliverer.busy()
