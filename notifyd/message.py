@@ -62,7 +62,9 @@ def _fast_check() -> Callable[[Any], Any]:
     """
     schema = copy.deepcopy(load_schema("notification"))
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    return fastjsonschema.compile(schema)
+    # The oneOf (to / user_id) raises inside the check for every valid notification; without
+    # details that exception formats no message and builds no definition dict (3.0 -> 2.4 us).
+    return fastjsonschema.compile(schema, detailed_exceptions=False)
 
 
 def _decode(value: bytes | None) -> Any:
