@@ -96,3 +96,26 @@ def test_the_fast_check_agrees_with_the_reference_validator() -> None:
         except Exception:
             accepted = False
         assert accepted == reference.is_valid(document), document
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (b"\xef\xbb\xbf" + b'{"id": "n", "to": "a", "body": "b"}', "not JSON"),  # a BOM: not plain UTF-8 JSON
+    (b'{"id": "n", "to": "a", "body": "b", "data": {"x": NaN}}', "not JSON"),
+    (b'{"id": "n", "to": "\xc3", "body": "b"}', "UTF-8"),  # cut inside a string
+    (b'{"id": "n", "to": "a", "body": "b"} trailing', "not JSON"),
+])
+def test_values_the_parser_rejects_are_worded_by_cause(value, words) -> None:
+    with pytest.raises(InvalidNotification) as caught:
+        parse(value)
+    assert words in str(caught.value)
+
+
+def test_data_nested_a_few_hundred_levels_is_accepted() -> None:
+    nested = b'{"a": ' * 500 + b"1" + b"}" * 500
+    notification = parse(b'{"id": "n", "to": "a", "body": "b", "data": ' + nested + b"}")
+    assert "a" in notification.data
+
+
+def test_without_headers_the_notification_has_an_empty_mapping() -> None:
+    notification = parse(b'{"id": "n", "to": "a", "body": "b"}', headers=None)
+    assert dict(notification.headers) == {} and dict(notification.data) == {} and dict(notification.metadata) == {}
