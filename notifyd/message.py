@@ -16,8 +16,6 @@ from notifyd.schemas import load_schema, validator
 # Errors go into logs and DLQ headers; a 10 MB value must not be copied into them.
 MAX_REASON_CHARS = 500
 
-_FIELDS = ("to", "user_id", "subject", "body", "html", "template")
-
 
 class InvalidNotification(Exception):
     """The record is not a valid notification; ``notification_id`` when one could be read."""
@@ -36,20 +34,21 @@ def parse_notification(value: bytes | None, *, channel: str,
                        headers: Iterable[tuple[str, bytes | None]] | None = None) -> Notification:
     """The notification a record's value holds; raises ``InvalidNotification``."""
     document = _decode(value)
-    notification_id = document.get("id") if isinstance(document, dict) else None
-    if not isinstance(notification_id, str):
-        notification_id = None
     try:
         _fast_check()(document)
     except fastjsonschema.JsonSchemaException:
-        error = next(validator("notification").iter_errors(document), None)
-        reason = _describe(error) if error is not None else "rejected by the notification schema"
-        raise InvalidNotification(f"not a valid notification: {reason}", notification_id=notification_id) from None
-    fields = {name: document[name] for name in _FIELDS if name in document}
-    return Notification(
-        id=document["id"], channel=channel, data=document.get("data", {}),
-        metadata=document.get("metadata", {}), headers=_header_map(headers), **fields,
-    )
+        raise _rejected(document) from None
+    # The schema admits only Notification's own fields (additionalProperties: false;
+    # tests/test_message.py checks each property is one), so the document is the keywords.
+    return Notification(channel=channel, headers=_header_map(headers) if headers else {}, **document)
+
+
+def _rejected(document: Any) -> InvalidNotification:
+    notification_id = document.get("id") if isinstance(document, dict) else None
+    error = next(validator("notification").iter_errors(document), None)
+    reason = _describe(error) if error is not None else "rejected by the notification schema"
+    return InvalidNotification(f"not a valid notification: {reason}",
+                               notification_id=notification_id if isinstance(notification_id, str) else None)
 
 
 @cache

@@ -119,3 +119,14 @@ def test_data_nested_a_few_hundred_levels_is_accepted() -> None:
 def test_without_headers_the_notification_has_an_empty_mapping() -> None:
     notification = parse(b'{"id": "n", "to": "a", "body": "b"}', headers=None)
     assert dict(notification.headers) == {} and dict(notification.data) == {} and dict(notification.metadata) == {}
+
+
+def test_every_schema_property_is_a_notification_field() -> None:
+    """parse_notification passes the validated document as keywords: a new property needs a field."""
+    import dataclasses
+
+    from notifyd.handler import Notification
+    from notifyd.schemas import load_schema
+
+    fields = {field.name for field in dataclasses.fields(Notification)}
+    assert set(load_schema("notification")["properties"]) <= fields - {"channel", "headers", "attempt"}
