@@ -39,8 +39,11 @@ def parse_notification(value: bytes | None, *, channel: str,
     except fastjsonschema.JsonSchemaException:
         raise _rejected(document) from None
     # The schema admits only Notification's own fields (additionalProperties: false;
-    # tests/test_message.py checks each property is one), so the document is the keywords.
-    return Notification(channel=channel, headers=_header_map(headers) if headers else {}, **document)
+    # tests/test_message.py checks each property is one), so the document is the values.
+    document["channel"] = channel
+    if headers:
+        document["headers"] = _header_map(headers)
+    return Notification._from_valid(document)
 
 
 def _rejected(document: Any) -> InvalidNotification:

@@ -130,3 +130,20 @@ def test_every_schema_property_is_a_notification_field() -> None:
 
     fields = {field.name for field in dataclasses.fields(Notification)}
     assert set(load_schema("notification")["properties"]) <= fields - {"channel", "headers", "attempt"}
+
+
+def test_a_parsed_notification_is_the_same_object_the_constructor_makes() -> None:
+    import dataclasses
+    import pickle
+
+    from notifyd.handler import Notification
+
+    parsed = parse(b'{"id": "n", "to": "a", "body": "b"}')
+    assert parsed == Notification(id="n", channel="email", to="a", body="b")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.body = "changed"
+    again = dataclasses.replace(parsed, attempt=2)
+    assert (again.attempt, again.body, parsed.attempt) == (2, "b", 1)
+    assert pickle.loads(pickle.dumps(parsed)) == parsed
+    other = parse(b'{"id": "m", "to": "a", "body": "b"}')
+    assert parsed.data is not other.data and parsed.headers is not other.headers  # no shared defaults
