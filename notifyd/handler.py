@@ -49,9 +49,9 @@ class Notification:
     def _from_valid(cls, values: Mapping[str, Any]) -> Notification:
         """The notification of already-checked field values (``id`` and ``channel`` at least).
 
-        The frozen ``__init__`` sets its 12 fields one ``object.__setattr__`` at a time:
-        ~1 us of the channel process's ~5 us per message. Filling ``__dict__`` at once
-        gives the same object (equal, immutable, ``dataclasses.replace`` works).
+        The frozen ``__init__`` sets its 12 fields one ``object.__setattr__`` at a time
+        (~1.2 us, a third of parsing a record); filling ``__dict__`` at once takes ~0.6 us
+        and gives the same object (equal, immutable, ``dataclasses.replace`` works).
         """
         notification = object.__new__(cls)
         state = notification.__dict__
