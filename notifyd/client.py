@@ -146,7 +146,12 @@ class Publisher:
 
     def close(self) -> None:
         """Wait for anything still queued, then release the producer."""
+        if self._producer is None:
+            return
         self._producer.flush(self.timeout)
+        # Dropping the last reference destroys the librdkafka handle now; a handle kept
+        # alive by a traceback would otherwise go on reconnecting (and logging) until exit.
+        self._producer = None
 
     def __enter__(self) -> Self:
         return self
