@@ -41,3 +41,27 @@ def configure_logging(level: str, *, redact: Callable[[str], str] | None = None,
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+class _ToStructlog(logging.Handler):
+    """Hands stdlib log records to structlog, so they come out as JSON like every other line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            structlog.get_logger().log(record.levelno, record.getMessage(), source="librdkafka")
+        except Exception:
+            self.handleError(record)
+
+
+def kafka_logger() -> logging.Logger:
+    """The logger for librdkafka's own lines (its ``logger`` client setting).
+
+    Without it librdkafka writes ``%3|…|FAIL|…`` lines straight to stderr, the one
+    part of the daemon's output that would not be JSON.
+    """
+    logger = logging.getLogger("notifyd.librdkafka")
+    if not logger.handlers:
+        logger.addHandler(_ToStructlog())
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)  # librdkafka filters by its own log_level / debug settings
+    return logger

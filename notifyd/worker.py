@@ -27,7 +27,7 @@ from notifyd.dlq import DlqWriter, producer_settings
 from notifyd.handler import Handler
 from notifyd.handlers import resolve_handler
 from notifyd.health import ProcessChecks
-from notifyd.logs import configure_logging
+from notifyd.logs import configure_logging, kafka_logger
 from notifyd.metrics import channel_metrics
 from notifyd.pollloop import PollLoop, StopRequest
 from notifyd.preparation import Preparer, make_preparer
@@ -86,9 +86,10 @@ def _build_handler(settings: ChannelSettings) -> Handler:
 
 async def _consume(config: Config, settings: ChannelSettings, *, handler: Handler, prepare: Preparer,
                    status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
-    client_config = config.kafka.client_config(settings.consumer_config)
+    client_config = config.kafka.client_config(settings.consumer_config, {"logger": kafka_logger()})
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
-    dlq = DlqWriter(producer_settings(config.kafka), topic=settings.dlq) if settings.dlq else None
+    dlq_settings = {**producer_settings(config.kafka), "logger": kafka_logger()}
+    dlq = DlqWriter(dlq_settings, topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
 
     def deliverer(**callbacks: Any) -> Deliverer:

@@ -1,0 +1,27 @@
+"""Every line the daemon writes is JSON, librdkafka's own included."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from confluent_kafka import Producer
+
+from notifyd.devbroker import free_port
+from notifyd.logs import configure_logging, kafka_logger
+
+
+def test_librdkafka_lines_come_out_as_structured_json(capfd: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", channel="email")
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{free_port()}", "logger": kafka_logger()})
+    deadline = time.monotonic() + 10
+    lines: list[str] = []
+    while time.monotonic() < deadline and not lines:
+        producer.poll(0.2)  # librdkafka hands its log lines to the logger from poll()
+        lines = [line for line in capfd.readouterr().err.splitlines() if line]
+    del producer
+    assert lines, "librdkafka logged nothing about the refused connection"
+    records = [json.loads(line) for line in lines]  # raises on a raw %3|...| line
+    assert any("Connect to" in r["event"] and r["level"] == "error" for r in records)
+    assert all(r["channel"] == "email" and r["source"] == "librdkafka" for r in records)
