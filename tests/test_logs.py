@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 import time
 
 import pytest
+import structlog
 from confluent_kafka import Producer
 
 from notifyd.devbroker import free_port
 from notifyd.logs import configure_logging, kafka_logger
+
+
+@pytest.fixture(autouse=True)
+def restore_structlog() -> Iterator[None]:
+    """configure_logging binds this test's captured stderr; later tests must not inherit it."""
+    yield
+    structlog.reset_defaults()
 
 
 def test_librdkafka_lines_come_out_as_structured_json(capfd: pytest.CaptureFixture[str]) -> None:
