@@ -163,7 +163,8 @@ def test_metrics_match_a_known_workload_across_two_channels(kafka, unique, tmp_p
     assert m("notifyd_notifications_dead_lettered_total", channel="push", reason="permanent") == 1
     assert m("notifyd_notifications_dead_lettered_total", channel="push", reason="invalid") == 1
     assert m("notifyd_channel_up", channel="mail") == 1 and m("notifyd_channel_up", channel="push") == 1
-    assert m("notifyd_inflight_deliveries", channel="mail") == 0
+    # The gauge is sampled by the poll loop (about every 0.1 s), after the counters move.
+    wait_until(lambda: m("notifyd_inflight_deliveries", channel="mail") == 0, what="mail in-flight back to 0")
     lag_line = f'notifyd_consumer_lag{{channel="mail",partition="0",topic="{mail}"}} 0.0'
     wait_until(lambda: lag_line in notifyd.get("/metrics")[1], what="consumer lag of the mail partition reported as 0")
     status, body = notifyd.get("/healthz")
