@@ -383,3 +383,15 @@ class SlackStandIn:
             return Reply(400, "no_text")
         self.delivered.append(payload)
         return Reply(200, "ok")
+
+
+def deliver_once(handler: Any, notification: Any) -> None:
+    """Send one notification on a fresh event loop, then close the handler, as a channel process would."""
+
+    async def run() -> None:
+        try:
+            await handler.send(notification)
+        finally:
+            await handler.close()
+
+    asyncio.run(run())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 
 from notifyd.handler import Notification, PermanentError, RetryableError
 from notifyd.handlers.slack import SlackHandler
-from tests.providers import ProviderServer, Reply, SlackStandIn
+from tests.providers import ProviderServer, Reply, SlackStandIn, deliver_once
 
 
 @pytest.fixture
@@ -23,19 +22,9 @@ def note(subject: str | None = "Deploy finished", body: str | None = "api v2.3 i
     return Notification(id="n-1", channel="chat", subject=subject, body=body)
 
 
-def deliver(handler: SlackHandler, notification: Notification) -> None:
-    async def run() -> None:
-        try:
-            await handler.send(notification)
-        finally:
-            await handler.close()
-
-    asyncio.run(run())
-
-
 def test_posts_header_and_section_blocks(slack: tuple[SlackStandIn, ProviderServer]) -> None:
     stand_in, server = slack
-    deliver(SlackHandler(webhook_url=server.url + stand_in.hook_path), note())
+    deliver_once(SlackHandler(webhook_url=server.url + stand_in.hook_path), note())
     [payload] = stand_in.delivered
     assert payload["text"] == "*Deploy finished*\napi v2.3 is *live*"
     assert payload["blocks"] == [
@@ -46,7 +35,7 @@ def test_posts_header_and_section_blocks(slack: tuple[SlackStandIn, ProviderServ
 
 def test_plain_text_without_blocks(slack: tuple[SlackStandIn, ProviderServer]) -> None:
     stand_in, server = slack
-    deliver(SlackHandler(webhook_url=server.url + stand_in.hook_path, blocks=False), note(subject=None))
+    deliver_once(SlackHandler(webhook_url=server.url + stand_in.hook_path, blocks=False), note(subject=None))
     assert stand_in.delivered == [{"text": "api v2.3 is *live*"}]
 
 
@@ -60,24 +49,24 @@ def test_slack_refusals_are_permanent_and_hide_the_url(
     stand_in, server = slack
     stand_in.outcomes[stand_in.hook_path] = Reply(status, word)
     with pytest.raises(PermanentError, match=f"HTTP {status}: {word}") as caught:
-        deliver(SlackHandler(webhook_url=server.url + stand_in.hook_path), note())
+        deliver_once(SlackHandler(webhook_url=server.url + stand_in.hook_path), note())
     assert "stand-in-secret-token" not in str(caught.value)
 
 
 def test_unknown_hook_is_permanent(slack: tuple[SlackStandIn, ProviderServer]) -> None:
     _, server = slack
     with pytest.raises(PermanentError, match="no_service"):
-        deliver(SlackHandler(webhook_url=server.url + "/services/T1/B1/revoked"), note())
+        deliver_once(SlackHandler(webhook_url=server.url + "/services/T1/B1/revoked"), note())
 
 
 def test_rate_limit_is_retryable_with_retry_after(slack: tuple[SlackStandIn, ProviderServer]) -> None:
     stand_in, server = slack
     stand_in.outcomes[stand_in.hook_path] = Reply(429, "rate_limited", {"Retry-After": "12"})
     with pytest.raises(RetryableError) as caught:
-        deliver(SlackHandler(webhook_url=server.url + stand_in.hook_path), note())
+        deliver_once(SlackHandler(webhook_url=server.url + stand_in.hook_path), note())
     assert caught.value.retry_after == 12
 
 
 def test_nothing_to_say_is_permanent() -> None:
     with pytest.raises(PermanentError, match="neither subject nor body"):
-        deliver(SlackHandler(webhook_url="http://127.0.0.1:9/x"), note(subject=None, body=None))
+        deliver_once(SlackHandler(webhook_url="http://127.0.0.1:9/x"), note(subject=None, body=None))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from notifyd.handler import Notification, PermanentError, RetryableError
 from notifyd.handlers.twilio import TwilioHandler
 from notifyd.validation import semantic_problems
-from tests.providers import ProviderServer, Reply, TwilioStandIn, basic_auth, twilio_error
+from tests.providers import ProviderServer, Reply, TwilioStandIn, basic_auth, deliver_once, twilio_error
 
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "auth-token-very-secret-1234"
@@ -29,16 +28,6 @@ def sms(to: str | None = "+15005550006", body: str | None = "Your code is 123456
     return Notification(id="n-1", channel="sms", to=to, body=body)
 
 
-def deliver(handler: TwilioHandler, notification: Notification) -> None:
-    async def run() -> None:
-        try:
-            await handler.send(notification)
-        finally:
-            await handler.close()
-
-    asyncio.run(run())
-
-
 def make(server: ProviderServer, **options: Any) -> TwilioHandler:
     base = {"account_sid": ACCOUNT, "auth_token": TOKEN, "from": "+15005550000", "base_url": server.url}
     return TwilioHandler(**{**base, **options})
@@ -46,7 +35,7 @@ def make(server: ProviderServer, **options: Any) -> TwilioHandler:
 
 def test_sends_the_body_as_a_form_with_basic_auth(twilio: tuple[TwilioStandIn, ProviderServer]) -> None:
     stand_in, server = twilio
-    deliver(make(server), sms())
+    deliver_once(make(server), sms())
     assert stand_in.delivered == [{"To": "+15005550006", "Body": "Your code is 123456", "From": "+15005550000"}]
     assert server.requests[0].headers["authorization"] == basic_auth(ACCOUNT, TOKEN)
     assert server.requests[0].headers["content-type"] == "application/x-www-form-urlencoded"
@@ -59,7 +48,7 @@ def test_messaging_service_and_api_key_auth(twilio: tuple[TwilioStandIn, Provide
         account_sid=ACCOUNT, auth_token=TOKEN, api_key_sid=stand_in.username,
         messaging_service_sid="MG0123456789abcdef0123456789abcdef", base_url=server.url,
     )
-    deliver(handler, sms())
+    deliver_once(handler, sms())
     assert stand_in.delivered[0]["MessagingServiceSid"] == "MG0123456789abcdef0123456789abcdef"
     assert "From" not in stand_in.delivered[0]
 
@@ -75,7 +64,7 @@ def test_invalid_or_unsubscribed_number_is_permanent(
     stand_in, server = twilio
     stand_in.outcomes["+1555"] = twilio_error(code, message)
     with pytest.raises(PermanentError, match=f"Twilio error {code}: ") as caught:
-        deliver(make(server), sms(to="+1555"))
+        deliver_once(make(server), sms(to="+1555"))
     assert message in str(caught.value)
 
 
@@ -83,7 +72,7 @@ def test_rate_limit_is_retryable_with_retry_after(twilio: tuple[TwilioStandIn, P
     stand_in, server = twilio
     stand_in.outcomes["+15005550009"] = twilio_error(20429, "Too Many Requests", 429, {"Retry-After": "7"})
     with pytest.raises(RetryableError, match="Twilio error 20429") as caught:
-        deliver(make(server), sms(to="+15005550009"))
+        deliver_once(make(server), sms(to="+15005550009"))
     assert caught.value.retry_after == 7
 
 
@@ -91,13 +80,13 @@ def test_server_error_is_retryable(twilio: tuple[TwilioStandIn, ProviderServer])
     stand_in, server = twilio
     stand_in.outcomes["+15005550009"] = Reply(503, "<html>Service Unavailable</html>")
     with pytest.raises(RetryableError, match="HTTP 503"):
-        deliver(make(server), sms(to="+15005550009"))
+        deliver_once(make(server), sms(to="+15005550009"))
 
 
 def test_wrong_credentials_are_permanent_and_never_shown(twilio: tuple[TwilioStandIn, ProviderServer]) -> None:
     _, server = twilio
     with pytest.raises(PermanentError, match="Twilio error 20003") as caught:
-        deliver(make(server, auth_token="wrong-token-also-secret"), sms())
+        deliver_once(make(server, auth_token="wrong-token-also-secret"), sms())
     assert "wrong-token-also-secret" not in str(caught.value)
 
 
@@ -107,7 +96,7 @@ def test_connection_refused_is_retryable() -> None:
         port = sock.getsockname()[1]
     handler = TwilioHandler(account_sid=ACCOUNT, auth_token=TOKEN, base_url=f"http://127.0.0.1:{port}", **{"from": "X"})
     with pytest.raises(RetryableError, match="ConnectError") as caught:
-        deliver(handler, sms())
+        deliver_once(handler, sms())
     assert TOKEN not in str(caught.value)
 
 
@@ -115,7 +104,7 @@ def test_connection_refused_is_retryable() -> None:
 def test_missing_recipient_or_body_is_permanent(notification: Notification) -> None:
     handler = TwilioHandler(account_sid=ACCOUNT, auth_token=TOKEN, base_url="http://127.0.0.1:9", **{"from": "X"})
     with pytest.raises(PermanentError):
-        deliver(handler, notification)
+        deliver_once(handler, notification)
 
 
 def test_options_need_a_sender() -> None:

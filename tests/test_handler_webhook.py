@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from notifyd.handler import Notification, PermanentError, RetryableError
 from notifyd.handlers.webhook import WebhookHandler, signature
 from notifyd.validation import semantic_problems
-from tests.providers import ProviderServer, Reply, WebhookReceiver
+from tests.providers import ProviderServer, Reply, WebhookReceiver, deliver_once
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
 
@@ -30,19 +29,9 @@ def event(**fields: Any) -> Notification:
                            "body": "Your order is on its way", "data": {"order": 42}, **fields})
 
 
-def deliver(handler: WebhookHandler, notification: Notification) -> None:
-    async def run() -> None:
-        try:
-            await handler.send(notification)
-        finally:
-            await handler.close()
-
-    asyncio.run(run())
-
-
 def test_posts_signed_json_the_reference_library_verifies(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
     stand_in, server = receiver
-    deliver(WebhookHandler(url=f"{server.url}/hooks/orders", secret=SECRET, headers={"x-tenant": "acme"}), event())
+    deliver_once(WebhookHandler(url=f"{server.url}/hooks/orders", secret=SECRET, headers={"x-tenant": "acme"}), event())
     [request] = stand_in.delivered
     assert request.headers["webhook-id"] == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
     assert request.headers["x-tenant"] == "acme"
@@ -64,7 +53,7 @@ def test_client_errors_are_permanent(receiver: tuple[WebhookReceiver, ProviderSe
     stand_in, server = receiver
     stand_in.outcomes["/hook"] = Reply(status, "endpoint disabled")
     with pytest.raises(PermanentError, match=f"HTTP {status}: endpoint disabled"):
-        deliver(WebhookHandler(url=f"{server.url}/hook", secret=SECRET), event())
+        deliver_once(WebhookHandler(url=f"{server.url}/hook", secret=SECRET), event())
 
 
 @pytest.mark.parametrize(("status", "retry_after"), [(408, None), (429, 30.0), (500, None), (503, 2.0)])
@@ -75,7 +64,7 @@ def test_timeouts_throttling_and_server_errors_are_retryable(
     headers = {"Retry-After": str(int(retry_after))} if retry_after else {}
     stand_in.outcomes["/hook"] = Reply(status, "busy", headers)
     with pytest.raises(RetryableError) as caught:
-        deliver(WebhookHandler(url=f"{server.url}/hook", secret=SECRET), event())
+        deliver_once(WebhookHandler(url=f"{server.url}/hook", secret=SECRET), event())
     assert caught.value.retry_after == retry_after
 
 
@@ -83,18 +72,18 @@ def test_a_wrong_secret_is_refused_by_the_receiver(receiver: tuple[WebhookReceiv
     _, server = receiver
     other = "whsec_" + base64.b64encode(b"another-key").decode()
     with pytest.raises(PermanentError, match="HTTP 401") as caught:
-        deliver(WebhookHandler(url=f"{server.url}/hook", secret=other), event())
+        deliver_once(WebhookHandler(url=f"{server.url}/hook", secret=other), event())
     assert other not in str(caught.value)
 
 
 def test_to_overrides_the_url_only_when_allowed(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
     stand_in, server = receiver
     handler = WebhookHandler(url=f"{server.url}/default", secret=SECRET, allow_url_override=True)
-    deliver(handler, event(to=f"{server.url}/custom"))
-    deliver(WebhookHandler(url=f"{server.url}/default", secret=SECRET), event(to=f"{server.url}/custom"))
+    deliver_once(handler, event(to=f"{server.url}/custom"))
+    deliver_once(WebhookHandler(url=f"{server.url}/default", secret=SECRET), event(to=f"{server.url}/custom"))
     assert [r.path for r in stand_in.delivered] == ["/custom", "/default"]
     with pytest.raises(PermanentError, match="not an http"):
-        deliver(WebhookHandler(url=f"{server.url}/d", allow_url_override=True), event(to="ftp://x"))
+        deliver_once(WebhookHandler(url=f"{server.url}/d", allow_url_override=True), event(to="ftp://x"))
 
 
 def test_validate_config_rejects_a_malformed_secret() -> None:
@@ -105,10 +94,10 @@ def test_validate_config_rejects_a_malformed_secret() -> None:
 
 def test_without_a_fixed_url_each_notification_names_its_own(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
     stand_in, server = receiver
-    deliver(WebhookHandler(secret=SECRET, allow_url_override=True), event(to=f"{server.url}/users/7"))
+    deliver_once(WebhookHandler(secret=SECRET, allow_url_override=True), event(to=f"{server.url}/users/7"))
     assert [r.path for r in stand_in.delivered] == ["/users/7"]
     with pytest.raises(PermanentError, match="no URL"):
-        deliver(WebhookHandler(secret=SECRET, allow_url_override=True), event())
+        deliver_once(WebhookHandler(secret=SECRET, allow_url_override=True), event())
 
 
 def test_validate_config_wants_a_url_unless_overrides_are_allowed() -> None:
