@@ -395,3 +395,15 @@ def deliver_once(handler: Any, notification: Any) -> None:
             await handler.close()
 
     asyncio.run(run())
+
+
+def deliver_all(handler: Any, *notifications: Any) -> list[BaseException | None]:
+    """Send notifications concurrently on one loop, then close the handler; the outcome of each."""
+
+    async def run() -> list[BaseException | None]:
+        try:
+            return await asyncio.gather(*(handler.send(n) for n in notifications), return_exceptions=True)
+        finally:
+            await handler.close()
+
+    return asyncio.run(run())

@@ -18,7 +18,7 @@ import trustme
 from notifyd.handler import Notification, PermanentError, RetryableError
 from notifyd.handlers.apns import TOKEN_LIFETIME, ApnsHandler, ProviderToken, load_signing_key
 from notifyd.validation import semantic_problems
-from tests.providers import ApnsStandIn, ProviderServer, Reply, apns_error, make_apns_key
+from tests.providers import ApnsStandIn, ProviderServer, Reply, apns_error, deliver_all, make_apns_key
 
 DEVICE = "a" * 64
 TEAM, KEY_ID, TOPIC = "TEAM123456", "KEY1234567", "com.example.app"
@@ -54,18 +54,8 @@ def push(to: str = DEVICE, **fields: Any) -> Notification:
                            "body": "Ada: see you at 6", "data": {"thread": "t-9"}, **fields})
 
 
-def deliver(handler: ApnsHandler, *notifications: Notification) -> list[BaseException | None]:
-    async def run() -> list[BaseException | None]:
-        try:
-            return await asyncio.gather(*(handler.send(n) for n in notifications), return_exceptions=True)
-        finally:
-            await handler.close()
-
-    return asyncio.run(run())
-
-
 def deliver_one(handler: ApnsHandler, notification: Notification) -> None:
-    [outcome] = deliver(handler, notification)
+    [outcome] = deliver_all(handler, notification)
     if outcome is not None:
         raise outcome
 
@@ -119,7 +109,7 @@ def test_throttling_and_server_errors_are_retryable(apns: Apns, reply: Reply, re
 
 def test_concurrent_pushes_share_one_connection_and_one_token(apns: Apns) -> None:
     devices = [f"{i:064x}" for i in range(1, 21)]
-    outcomes = deliver(apns.handler(), *(push(to=d, id=f"n-{d}") for d in devices))
+    outcomes = deliver_all(apns.handler(), *(push(to=d, id=f"n-{d}") for d in devices))
     assert outcomes == [None] * 20
     assert len(apns.stand_in.delivered) == 20
     assert len({r.client_port for r in apns.stand_in.delivered}) == 1

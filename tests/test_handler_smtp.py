@@ -14,6 +14,7 @@ import trustme
 from notifyd.handler import Notification, PermanentError, RetryableError
 from notifyd.handlers import resolve_handler
 from notifyd.handlers.smtp import SmtpHandler, build_message
+from tests.providers import deliver_all
 from tests.smtp_server import SmtpServer, free_port, running_smtp_server
 
 SENDER = "Notifyd <no-reply@example.com>"
@@ -21,16 +22,6 @@ SENDER = "Notifyd <no-reply@example.com>"
 
 def note(to: str, **fields: Any) -> Notification:
     return Notification(id=fields.pop("id", "n-1"), channel="email", to=to, **{"subject": "Hi", "body": "Hello", **fields})
-
-
-def send_all(handler: SmtpHandler, *notifications: Notification) -> list[BaseException | None]:
-    async def run() -> list[BaseException | None]:
-        try:
-            return await asyncio.gather(*(handler.send(n) for n in notifications), return_exceptions=True)
-        finally:
-            await handler.close()
-
-    return asyncio.run(run())
 
 
 def plain_handler(server: SmtpServer, **options: Any) -> SmtpHandler:
@@ -50,7 +41,7 @@ def test_builtin_name_resolves() -> None:
 
 def test_accepted_with_html_alternative(server: SmtpServer) -> None:
     handler = plain_handler(server)
-    outcome = send_all(handler, note("ana@example.org", subject="Your code", body="Code: 42", html="<b>Code: 42</b>"))
+    outcome = deliver_all(handler, note("ana@example.org", subject="Your code", body="Code: 42", html="<b>Code: 42</b>"))
     assert outcome == [None]
     [received] = server.wait_for(1)
     assert received.recipients == ("ana@example.org",) and received.sender == "no-reply@example.com"
@@ -70,7 +61,7 @@ def test_plain_text_only_and_stable_message_id() -> None:
 
 def test_450_is_retryable_and_550_permanent(server: SmtpServer) -> None:
     handler = plain_handler(server)
-    busy, unknown, fine = send_all(
+    busy, unknown, fine = deliver_all(
         handler, note("busy@example.org", id="a"), note("nobody@example.org", id="b"), note("ok@example.org", id="c")
     )
     assert isinstance(busy, RetryableError) and "450" in str(busy) and "busy@example.org" in str(busy)
@@ -82,19 +73,19 @@ def test_450_is_retryable_and_550_permanent(server: SmtpServer) -> None:
 def test_bad_address_is_permanent_without_connecting() -> None:
     handler = SmtpHandler(host="127.0.0.1", port=free_port(), sender=SENDER, starttls=False, timeout=2)
     for to in ("not-an-address", "a@example.org\r\nBcc: x@example.org"):
-        [outcome] = send_all(handler, note(to))
+        [outcome] = deliver_all(handler, note(to))
         assert isinstance(outcome, PermanentError)
 
 
 def test_unreachable_server_is_retryable() -> None:
     handler = SmtpHandler(host="127.0.0.1", port=free_port(), sender=SENDER, starttls=False, timeout=2)
-    [outcome] = send_all(handler, note("a@example.org"))
+    [outcome] = deliver_all(handler, note("a@example.org"))
     assert isinstance(outcome, RetryableError)
 
 
 def test_connections_reused_and_bounded(server: SmtpServer) -> None:
     handler = plain_handler(server, max_connections=2)
-    outcomes = send_all(handler, *(note(f"u{i}@example.org", id=str(i)) for i in range(12)))
+    outcomes = deliver_all(handler, *(note(f"u{i}@example.org", id=str(i)) for i in range(12)))
     assert outcomes == [None] * 12
     received = server.wait_for(12)
     assert len({r.peer for r in received}) <= 2
@@ -131,11 +122,11 @@ def test_starttls_and_login(certificates: tuple[ssl.SSLContext, Path]) -> None:
     with running_smtp_server(tls_context=server_context, users={"mailer": "s3cret-pass"}) as server:
         options = {"host": server.host, "port": server.port, "sender": SENDER, "ca_file": str(ca_file), "timeout": 5}
         good = SmtpHandler(username="mailer", password="s3cret-pass", **options)
-        assert send_all(good, note("a@example.org")) == [None]
+        assert deliver_all(good, note("a@example.org")) == [None]
         [received] = server.wait_for(1)
         assert received.tls and received.login == "mailer"
 
-        [refused] = send_all(SmtpHandler(username="mailer", password="wrong-pass", **options), note("b@example.org"))
+        [refused] = deliver_all(SmtpHandler(username="mailer", password="wrong-pass", **options), note("b@example.org"))
         assert isinstance(refused, RetryableError) and "login" in str(refused)
         assert "wrong-pass" not in str(refused)
 
@@ -146,7 +137,7 @@ def test_implicit_tls(certificates: tuple[ssl.SSLContext, Path]) -> None:
     with running_smtp_server(implicit_tls_context=server_context, users={"mailer": "pw-1234"}) as server:
         handler = SmtpHandler(host=server.host, port=server.port, sender=SENDER, use_tls=True, starttls=False,
                               ca_file=str(ca_file), username="mailer", password="pw-1234", timeout=5)
-        assert send_all(handler, note("a@example.org")) == [None]
+        assert deliver_all(handler, note("a@example.org")) == [None]
         [received] = server.wait_for(1)
         assert received.tls and received.login == "mailer"
 
@@ -155,7 +146,7 @@ def test_untrusted_certificate_is_retryable(certificates: tuple[ssl.SSLContext, 
     server_context, _ = certificates
     with running_smtp_server(tls_context=server_context) as server:
         handler = SmtpHandler(host=server.host, port=server.port, sender=SENDER, timeout=5)
-        [outcome] = send_all(handler, note("a@example.org"))
+        [outcome] = deliver_all(handler, note("a@example.org"))
         assert isinstance(outcome, RetryableError) and not server.received
 
 
