@@ -11,7 +11,6 @@ Use the ``smtp_server`` fixture (import it into the test module) or ``running_sm
 from __future__ import annotations
 
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -25,6 +24,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from notifyd.devbroker import free_port
 
 DEFAULT_REFUSALS = {
     "busy@": "450 4.2.1 Mailbox busy, try again later",
@@ -97,12 +98,6 @@ class SmtpServer:
                     raise AssertionError(f"expected {count} messages, got {len(self._recorder.received)}")
                 self._recorder.changed.wait(left)
             return list(self._recorder.received)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _authenticator(users: Mapping[str, str]) -> Any:
