@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from notifyd.handler import Notification, OptionProblem, PermanentError, RetryableError
+from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty
 
 HOSTS = {"production": "https://api.push.apple.com", "development": "https://api.sandbox.push.apple.com"}
@@ -69,12 +69,12 @@ def aps_payload(notification: Notification, *, push_type: str, sound: str | None
     return {"aps": aps, **custom}
 
 
-def apns_reason(response: httpx.Response) -> str:
+def apns_reason(response: HttpAnswer) -> str:
     """The ``reason`` APNs gives for a refusal (BadDeviceToken, Unregistered, ...)."""
     return str(json_or_empty(response).get("reason") or response.reason_phrase)
 
 
-def apns_failure(response: httpx.Response, reason: str) -> PermanentError | RetryableError:
+def apns_failure(response: HttpAnswer, reason: str) -> PermanentError | RetryableError:
     """The error for a refusal: 410 and BadDeviceToken permanent, 429 and 5xx retryable."""
     message = f"APNs refused with HTTP {response.status_code} {reason}"
     if reason == "ExpiredProviderToken":  # retried with a freshly signed token
@@ -86,6 +86,7 @@ class ApnsHandler(HttpHandler):
     """Pushes to the device token in ``to`` over one HTTP/2 connection per channel process."""
 
     provider = "APNs"
+    http2 = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

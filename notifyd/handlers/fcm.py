@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 import google.auth.exceptions
 import google.auth.transport.requests
-import httpx
 from google.oauth2 import service_account
 
 from notifyd.handler import Notification, OptionProblem, PermanentError, RetryableError
+from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty, parse_retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -40,7 +40,7 @@ def string_map(data: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items() if k != "collapse_id"}
 
 
-def fcm_failure(response: httpx.Response) -> PermanentError | RetryableError:
+def fcm_failure(response: HttpAnswer) -> PermanentError | RetryableError:
     """The error for a google.rpc.Status answer, decided by its FcmError code when present."""
     error = json_or_empty(response).get("error")
     error = error if isinstance(error, dict) else {}
@@ -61,6 +61,7 @@ class FcmHandler(HttpHandler):
     """Pushes to the registration token in ``to``; the OAuth2 token is cached until it expires."""
 
     provider = "FCM"
+    http2 = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,

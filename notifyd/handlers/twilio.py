@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
 from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty, parse_retry_after
 
 # Twilio error codes that may succeed later although their HTTP status reads as final:
@@ -14,7 +13,7 @@ from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status,
 RETRYABLE_CODES = frozenset({20429, 20500, 20503})
 
 
-def twilio_failure(response: httpx.Response) -> PermanentError | RetryableError:
+def twilio_failure(response: HttpAnswer) -> PermanentError | RetryableError:
     """The error for a Twilio error answer (``{"code", "message", "more_info", "status"}``)."""
     body = json_or_empty(response)
     code = body.get("code")
