@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ class Reply:
         return body, [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
-Responder = Callable[[Request], Reply]
+# A coroutine function may answer too, to hold a request until something else happens.
+Responder = Callable[[Request], Reply | Awaitable[Reply]]
 
 
 class ProviderServer:
@@ -165,6 +167,8 @@ class ProviderServer:
         )
         self.requests.append(request)
         reply = self.responder(request)
+        if inspect.isawaitable(reply):
+            reply = await reply
         content, reply_headers = reply.encoded()
         await send({"type": "http.response.start", "status": reply.status, "headers": reply_headers})
         await send({"type": "http.response.body", "body": content})
