@@ -62,11 +62,27 @@ def _fast_check() -> Callable[[Any], Any]:
     validator, whose messages are clearer. The schema uses only keywords draft-07 has,
     which is the newest draft fastjsonschema knows (tests/test_message.py checks both agree).
     """
-    schema = copy.deepcopy(load_schema("notification"))
+    schema = _without_raising_branches(copy.deepcopy(load_schema("notification")))
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    # The oneOf (to / user_id) raises inside the check for every valid notification; without
-    # details that exception formats no message and builds no definition dict (3.0 -> 2.4 us).
+    # Without details a rejection formats no message and builds no definition dict.
     return fastjsonschema.compile(schema, detailed_exceptions=False)
+
+
+def _without_raising_branches(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each "exactly one of two required keys" ``oneOf`` as an if/then/else.
+
+    fastjsonschema tries every ``oneOf`` branch and a failing branch raises, so the check
+    of every valid notification raised and caught an exception (3.2 -> 2.0 us a record).
+    ``if a: then not b, else b`` accepts the same documents and raises only without ``a``.
+    """
+    for part in schema.get("allOf", ()):
+        branches = part.get("oneOf", ())
+        if len(branches) == 2 and all(set(b) == {"required"} and len(b["required"]) == 1 for b in branches):
+            (first,), (second,) = (b["required"] for b in branches)
+            del part["oneOf"]
+            part.update({"if": {"required": [first]}, "then": {"properties": {second: False}},
+                         "else": {"required": [second]}})
+    return schema
 
 
 def _decode(value: bytes | None) -> Any:

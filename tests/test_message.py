@@ -87,6 +87,8 @@ def test_the_fast_check_agrees_with_the_reference_validator() -> None:
         {"id": "n", "to": "a", "body": "b", "data": []}, {"id": "n", "to": "a", "body": "b", "metadata": "m"},
         {"id": "n", "to": "a", "body": "b", "extra": 1}, {"id": "n", "to": "a", "template": ""}, [], "s", None, 3,
         {"id": "n", "to": "a", "body": "b", "subject": None}, {"id": "n", "to": "a", "html": "<p/>"},
+        {"id": "n", "body": "b"}, {"id": "n", "user_id": "u", "body": "b"}, {"id": "n", "user_id": "", "body": "b"},
+        {"id": "n", "to": "a", "user_id": "u", "template": "t"},
     ]
     fast, reference = _fast_check(), validator("notification")
     for document in documents:
