@@ -92,12 +92,7 @@ def test_the_fast_check_agrees_with_the_reference_validator() -> None:
     ]
     fast, reference = _fast_check(), validator("notification")
     for document in documents:
-        try:
-            fast(document)
-            accepted = True
-        except Exception:
-            accepted = False
-        assert accepted == reference.is_valid(document), document
+        assert fast(document) == reference.is_valid(document), document
 
 
 @pytest.mark.parametrize(("value", "words"), [
