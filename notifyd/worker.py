@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import inspect
 import os
 import signal
@@ -33,6 +34,10 @@ from notifyd.pollloop import PollLoop, StopRequest
 from notifyd.preparation import Preparer, make_preparer
 
 PR_SET_PDEATHSIG = 1
+# A consumed batch keeps ~10 tracked objects a message alive, so at Python's default of
+# 700 allocations a young collection ran every ~70 messages and promoted whole batches
+# into the old generations (~20% of a no-op delivery's time in the channel process).
+GC_YOUNG_THRESHOLD = 20_000
 HANDLER_CLOSE_TIMEOUT = 10.0
 DLQ_FLUSH_TIMEOUT = 10.0
 
@@ -51,6 +56,7 @@ def run_channel_process(config: Config, channel: str, *, member: int = 0, status
     parent_pid = os.getppid()
     _install_signal_handlers(stop)
     _die_with_parent()
+    _tune_gc()
     return serve(config, channel, stop=stop, member=member, status=status, parent_pid=parent_pid)
 
 
@@ -129,6 +135,13 @@ def _install_signal_handlers(stop: StopRequest) -> None:
 
     signal.signal(signal.SIGTERM, record)
     signal.signal(signal.SIGINT, record)
+
+
+def _tune_gc() -> None:
+    """Collect cycles less often, and never walk what start-up built (modules, config)."""
+    gc.freeze()
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def _die_with_parent() -> None:
