@@ -111,16 +111,13 @@ class Deliverer:
             return self._release(job)
         try:
             outcome = self._parse(job)
-            if outcome is None and not self._runs_inline(job.notification):
-                return self._spawn(job)
             if outcome is None:
+                if not self._inline or needs_preparation(job.notification):
+                    return self._spawn(job)
                 outcome = self._attempt_inline(job)
         except Exception as exc:
             outcome = self._crashed(job, exc)
         self._settle(job, outcome)
-
-    def _runs_inline(self, notification: Notification) -> bool:
-        return self._inline and not needs_preparation(notification)
 
     def _spawn(self, job: Job) -> None:
         task = asyncio.ensure_future(self._run(job))

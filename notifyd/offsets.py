@@ -75,12 +75,12 @@ class OffsetTracker:
         if offsets is None:
             offsets = self._partitions[partition] = PartitionOffsets()
         offsets.dispatch(offset)
-        return self.generation(partition)
+        return self._generations.get(partition, 0)  # generation(), inline: called for every message
 
     def finish(self, partition: Partition, offset: int, generation: int) -> None:
         """Mark ``offset`` finished if ``generation`` still owns the partition."""
         offsets = self._partitions.get(partition)
-        if offsets is None or generation != self.generation(partition):
+        if offsets is None or generation != self._generations.get(partition, 0):
             return
         if offsets.finish(offset):
             self._moved.add(partition)
