@@ -207,3 +207,43 @@ def test_an_answer_reads_the_same_whichever_client_fetched_it() -> None:
     assert answer.text == "trop tôt" and not answer.is_success
     with pytest.raises(ValueError):
         answer.json()
+
+
+class ForwardProxy:
+    """A socket that answers every request 200 and keeps each request line (a proxy sees absolute URLs)."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[str] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.request_lines.append(head.split(b"\r\n", 1)[0].decode())
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+
+def test_http_proxy_from_the_environment_is_used_unless_no_proxy_exempts_the_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = ForwardProxy()
+
+    async def run() -> list[str | None]:
+        server = await asyncio.start_server(proxy.serve, "127.0.0.1", 0)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        monkeypatch.setenv("NO_PROXY", "exempt.example")
+        handler = WebhookHandler(url="http://hooks.example.test/incoming")
+        try:
+            await handler.send(note())
+            transport = handler.transport
+            assert isinstance(transport, AiohttpTransport)
+            return [transport.proxy_for("http://exempt.example/x"), transport.proxy_for("https://hooks.example.test/")]
+        finally:
+            await handler.close()
+            server.close()
+
+    exempt, https = asyncio.run(run())
+    assert proxy.request_lines == ["POST http://hooks.example.test/incoming HTTP/1.1"]
+    assert exempt is None and https is None  # no HTTPS_PROXY set: https goes direct
