@@ -1,12 +1,13 @@
 """Case 2: an I/O-bound handler (an HTTP call answered after 50 ms) at several concurrency limits.
 
-Each level runs twice: through ``HttpWait`` (httpx, the client notifyd's HTTP handlers
-use) against the slow server, and through ``Wait`` (a bare 50 ms ``asyncio.sleep``), which
-separates what the daemon's scheduling achieves from what the HTTP client adds.
+Each level runs twice: through notifyd's own ``webhook`` handler (a signed JSON POST over
+aiohttp) against the slow server, and through ``Wait`` (a bare 50 ms ``asyncio.sleep``),
+which separates what the daemon's scheduling achieves from what the HTTP client adds.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from notifyd.devbroker import free_port
 DELAY = 0.05
 PARTITIONS = 4
 PROBE_SECONDS, PROBE_MAX = 0.5, 500
+# Signed like a production webhook, so the figure includes the HMAC of every body.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"notifyd-bench-signing-key-32byte").decode()
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
@@ -34,7 +37,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 def one_run(bench: Bench, url: str) -> dict[str, float]:
     """One daemon with a channel per handler and level; each channel's topic filled and drained in turn."""
-    handlers = {"http": ("bench.handlers:HttpWait", {"url": url, "connections": max(bench.sizes.levels) * 2}),
+    handlers = {"http": ("webhook", {"url": url, "secret": WEBHOOK_SECRET}),
                 "sleep": ("bench.handlers:Wait", {"seconds": DELAY})}
     levels = [(kind, level) for kind in handlers for level in bench.sizes.levels]
     topics = {f"{kind}{level}": bench.name(f"bench.{kind}{level}") for kind, level in levels}
@@ -75,7 +78,7 @@ def case_concurrency(bench: Bench) -> list[Row]:
         server.kill()
         server.wait()
     rows = []
-    for kind, label in (("sleep", "asyncio.sleep(0.05)"), ("http", "httpx GET, server answers in 50 ms")):
+    for kind, label in (("sleep", "asyncio.sleep(0.05)"), ("http", "webhook handler, server answers in 50 ms")):
         for level in bench.sizes.levels:
             bound = level / DELAY
             rows.append(Row(f"io.{kind}.rate.{level}", f"{label}, concurrency {level}: throughput",

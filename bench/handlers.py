@@ -10,8 +10,6 @@ import asyncio
 import time
 from typing import Any, ClassVar
 
-import httpx
-
 from notifyd.handler import Handler, Notification
 
 
@@ -33,23 +31,6 @@ class Wait(Handler):
 
     async def send(self, notification: Notification) -> None:
         await asyncio.sleep(self.seconds)
-
-
-class HttpWait(Handler):
-    """One GET per notification to ``url`` (a server that answers after a delay)."""
-
-    def __init__(self, *, url: str, connections: int = 512) -> None:
-        super().__init__(url=url, connections=connections)
-        self.url = url
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self._client = httpx.AsyncClient(limits=limits, timeout=30.0)
-
-    async def send(self, notification: Notification) -> None:
-        reply = await self._client.get(self.url)
-        reply.raise_for_status()
-
-    async def close(self) -> None:
-        await self._client.aclose()
 
 
 class Stamp(Handler):

@@ -3,7 +3,8 @@
 Run in its own process (``python -m bench.slowserver PORT DELAY``) so that it never
 shares a GIL with what it measures. Hand-written on asyncio's protocol layer rather
 than an ASGI server: a stand-in that must stay far from being the bottleneck at
-thousands of requests a second, and it only ever sees ``GET`` without a body.
+thousands of requests a second. It reads a request's head and skips the body its
+``Content-Length`` announces (the webhook handler's POSTs; no chunked bodies).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\
 
 
 class DelayedReply(asyncio.Protocol):
-    """Answers each complete request head, in order, ``delay`` seconds after it arrived."""
+    """Answers each complete request, in order, ``delay`` seconds after it arrived."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.buffer = b""
+        self.body_left = 0  # bytes of the current request's body still to skip
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -27,10 +29,20 @@ class DelayedReply(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        loop = asyncio.get_running_loop()
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            self.buffer = self.buffer[end + 4:]
-            loop.call_later(self.delay, self._reply)
+        while self._take_request():
+            asyncio.get_running_loop().call_later(self.delay, self._reply)
+
+    def _take_request(self) -> bool:
+        """Consume one whole request (head, then body) from the buffer; False until one is complete."""
+        if not self.body_left:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return False
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+            self.body_left = content_length(head)
+        skipped = min(self.body_left, len(self.buffer))
+        self.buffer, self.body_left = self.buffer[skipped:], self.body_left - skipped
+        return not self.body_left
 
     def _reply(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -38,6 +50,15 @@ class DelayedReply(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+
+
+def content_length(head: bytes) -> int:
+    """The ``Content-Length`` of a request head (0 when absent)."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
 
 
 async def serve(port: int, delay: float) -> None:
