@@ -81,8 +81,11 @@ def _concurrency(axes, rows: Mapping[str, Row], levels: Sequence[int]) -> None:
     if present:
         axes.plot(present, [level / 0.05 for level in present], "--", color="#8c8c8c",
                   label="bound: concurrency / 50 ms")
-        for kind, style, label in (("sleep", "o-", "asyncio.sleep handler"), ("http", "s-", "webhook handler (aiohttp)")):
+        for kind, style, label in (("sleep", "o-", "asyncio.sleep handler"), ("http", "s-", "webhook handler")):
             axes.plot(present, [rows[f"io.{kind}.rate.{level}"].median for level in present], style, label=label)
+        if "io.ceiling.rate" in rows:
+            axes.axhline(rows["io.ceiling.rate"].median, color="#8e44ad", linestyle="-.",
+                         label="HTTP ceiling (server answers at once)")
         if "throughput.notifyd" in rows:
             axes.axhline(rows["throughput.notifyd"].median, color="#c0392b", linestyle=":",
                          label="case 1 ceiling (no-op)")
