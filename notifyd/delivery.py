@@ -69,6 +69,7 @@ class Deliverer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._m = DeliveryMetrics(metrics, settings.name)
+        self._flush_scheduled = False
 
     @property
     def running(self) -> int:
@@ -102,7 +103,21 @@ class Deliverer:
                     self._start(job)
         finally:
             self._starting = False
-            self._m.flush()
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Write the metrics once this loop iteration's deliveries are done, not after each one.
+
+        Hundreds of async deliveries can finish in one iteration; each flush is a few
+        multiprocess writes (~1.2 us each), which at 4,000 requests/s was a wave's worth.
+        """
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._m.flush()
 
     def _start(self, job: Job) -> None:
         """Deliver ``job`` right here when nothing needs awaiting, else in a task of its own."""
@@ -133,7 +148,7 @@ class Deliverer:
         except Exception as exc:
             outcome = self._crashed(job, exc)
         self._settle(job, outcome)
-        self._m.flush()
+        self._flush_soon()
 
     def _attempt_inline(self, job: Job) -> BaseException | None:
         """One attempt of a non-blocking sync handler, on the loop: no timeout can cut it short."""
