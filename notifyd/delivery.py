@@ -27,7 +27,7 @@ from notifyd.backoff import compute_delay
 from notifyd.blocking import BlockingPool
 from notifyd.config import ChannelSettings
 from notifyd.deliverymetrics import DeliveryMetrics
-from notifyd.dlq import DlqWriter, Failure, dead_letter_headers
+from notifyd.dlq import DlqWriter, Failure, dead_letter_headers, omission
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
 from notifyd.keyed import KeyedScheduler
 from notifyd.message import InvalidNotification, parse_notification
@@ -258,22 +258,26 @@ class Deliverer:
         self._log.warning("notification failed, writing it to the dlq", dlq=self._dlq.topic, **fields)
         self._write_dlq(job, failure)
 
-    def _write_dlq(self, job: Job, failure: Failure) -> None:
+    def _write_dlq(self, job: Job, failure: Failure, omitted: str | None = None) -> None:
         message = job.message
         timestamp_type, timestamp = message.timestamp()
         headers = dead_letter_headers(
-            original=message.headers(), channel=self._settings.name, topic=message.topic(),
+            original=None if omitted else message.headers(), channel=self._settings.name, topic=message.topic(),
             partition=message.partition(), offset=message.offset(), timestamp=timestamp if timestamp_type else None,
-            failure=failure, failed_at=datetime.now(timezone.utc),
+            failure=failure, failed_at=datetime.now(timezone.utc), omitted=omitted,
         )
 
-        def failed(error: str) -> None:
+        def failed(error: str, too_large: bool) -> None:
             if not self._is_current(job):
                 return  # the partition was revoked: its new owner reads and dead-letters it again
+            if too_large and omitted is None:
+                self._log.error("the dlq refuses the record as too large; writing it without its value",
+                                **_where(job), dlq=self._dlq.topic, error=error)
+                return self._write_dlq(job, failure, omission(message.value(), message.headers(), error))
             self._log.error("dlq write failed, will retry", **_where(job), dlq=self._dlq.topic, error=error)
-            asyncio.get_running_loop().call_later(DLQ_RETRY_DELAY, self._write_dlq, job, failure)
+            asyncio.get_running_loop().call_later(DLQ_RETRY_DELAY, self._write_dlq, job, failure, omitted)
 
-        self._dlq.write(key=message.key(), value=message.value(), headers=headers,
+        self._dlq.write(key=message.key(), value=b"" if omitted else message.value(), headers=headers,
                         on_written=lambda: self._on_finished(job), on_failed=failed)
 
 

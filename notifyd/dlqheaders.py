@@ -19,6 +19,8 @@ HEADER_ERROR_CLASS = "notifyd.error.class"
 HEADER_ERROR_MESSAGE = "notifyd.error.message"
 HEADER_ATTEMPTS = "notifyd.attempts"
 HEADER_FAILED_AT = "notifyd.failed.at"
+# Set when the DLQ refused the whole record as too large: what was left out, and why.
+HEADER_VALUE_OMITTED = "notifyd.value.omitted"
 
 # Set on a record that ``notifyd dlq replay`` re-published: "<dlq topic>:<partition>:<offset>".
 REPLAYED_FROM = "notifyd.replayed.from"
@@ -32,21 +34,22 @@ DLQ_HEADERS = frozenset({
     HEADER_CHANNEL, HEADER_ORIGINAL_TOPIC, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_OFFSET,
     HEADER_ORIGINAL_TIMESTAMP, HEADER_ERROR_REASON, HEADER_ERROR_CLASS, HEADER_ERROR_MESSAGE,
     HEADER_ATTEMPTS, HEADER_FAILED_AT,
-})
+})  # on every DLQ record
+NOTIFYD_HEADERS = DLQ_HEADERS | {HEADER_VALUE_OMITTED, REPLAYED_FROM}
 
 
 def header_text(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
     """The notifyd headers of a record as text; undecodable bytes are replaced, never fatal."""
     found: dict[str, str] = {}
     for name, value in headers or ():
-        if name in DLQ_HEADERS or name == REPLAYED_FROM:
+        if name in NOTIFYD_HEADERS:
             found[name] = (value or b"").decode("utf-8", errors="replace")
     return found
 
 
 def original_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes | None]]:
     """The headers the record carried before it was dead-lettered, in their order."""
-    return [(name, value) for name, value in headers or () if name not in DLQ_HEADERS and name != REPLAYED_FROM]
+    return [(name, value) for name, value in headers or () if name not in NOTIFYD_HEADERS]
 
 
 def replay_marker(topic: str, partition: int, offset: int) -> str:

@@ -137,6 +137,10 @@ def plan_replay(selected: Iterable[DlqRecord], *, already_replayed: set[str]) ->
             skipped.append((record, "already replayed"))
         elif record.original_topic is None:
             skipped.append((record, f"no {h.HEADER_ORIGINAL_TOPIC} header"))
+        elif h.HEADER_VALUE_OMITTED in record.fields:
+            skipped.append((record, f"the DLQ holds no value ({record.fields[h.HEADER_VALUE_OMITTED]}); the original "
+                                    f"is {record.original_topic}[{record.original_partition}] offset "
+                                    f"{record.fields.get(h.HEADER_ORIGINAL_OFFSET, '?')}"))
         else:
             replay.append(record)
     return Plan(replay, skipped)

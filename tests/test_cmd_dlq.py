@@ -211,3 +211,13 @@ def test_parse_time():
     assert parse_time("2026-11-24T08:00", now=now) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     with pytest.raises(BadTime):
         parse_time("last tuesday", now=now)
+
+
+def test_a_dead_letter_without_its_value_is_skipped_with_where_the_original_is():
+    stub = DlqRecord.of(topic="d", partition=0, offset=7, key=b"k", value=b"", timestamp_ms=1, headers=[
+        (h.HEADER_ORIGINAL_TOPIC, b"orig"), (h.HEADER_ORIGINAL_PARTITION, b"2"), (h.HEADER_ORIGINAL_OFFSET, b"41"),
+        (h.HEADER_VALUE_OMITTED, b"50001 bytes of value and 0 original headers left out: ...")])
+    plan = plan_replay([stub, record(8)], already_replayed=set())
+    assert [r.offset for r in plan.replay] == [8]
+    (skipped, why), = plan.skipped
+    assert skipped.offset == 7 and "50001 bytes" in why and "orig[2] offset 41" in why

@@ -66,3 +66,13 @@ def test_producer_settings_force_idempotence_and_drop_consumer_keys() -> None:
     }))
     assert settings == {"bootstrap.servers": "b:9092", "security.protocol": "SASL_SSL", "sasl.username": "u",
                         "acks": "all", "enable.idempotence": True, "message.max.bytes": 100_000_000}
+
+
+def test_a_record_written_without_its_value_says_what_was_left_out() -> None:
+    from notifyd.dlq import omission
+
+    text = omission(b"x" * 5000, [("traceparent", b"1"), ("raw", b"2")], "Broker: Message size too large")
+    assert text.startswith("5000 bytes of value and 2 original headers left out") and "too large" in text
+    headers = build(original=None, omitted=text)
+    assert dict(headers)[dlqheaders.HEADER_VALUE_OMITTED] == text.encode()
+    assert "notifyd.value.omitted" not in dict(build())

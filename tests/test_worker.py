@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -297,6 +298,34 @@ def test_ten_megabyte_values_are_delivered_or_dead_lettered_intact(kafka: KafkaK
     assert dict(dead[0].headers())["notifyd.error.reason"] == b"invalid"
     assert worker.finish() == lifecycle.EXIT_OK
     assert kafka.committed(config.channels["big"].group_id, topic) == [3]
+
+
+def test_a_record_the_dlq_refuses_as_too_large_is_dead_lettered_without_its_value(
+        kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    # Production DLQ topics often keep the broker's 1 MB limit while the channel's topic allows
+    # more; here the client's own message.max.bytes plays the refusing broker.
+    topic, path = unique("worker.toolarge"), tmp_path / "deliveries.jsonl"
+    dlq = f"{topic}.dlq"
+    kafka.create_topics(topic, dlq)
+    oversized = b"\xff" + b"x" * 50_000
+    kafka.produce(topic, oversized, key="garbage", headers=[("traceparent", b"00-trace-01")])
+    kafka.produce(topic, notification("after"), key="after")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, big={
+        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path)}, "dlq": dlq})
+    limited = dataclasses.replace(config.kafka, config={**config.kafka.config, "message.max.bytes": 20_000})
+    config = dataclasses.replace(config, kafka=limited)
+    with capture_logs() as logs:
+        worker = start(config, "big")
+        (dead,) = kafka.read(dlq, 1, timeout=30)
+        wait_until(lambda: "after" in delivered_ids(path), what="the notification after it")
+        assert worker.finish() == lifecycle.EXIT_OK
+    assert dead.key() == b"garbage" and dead.value() == b""
+    headers = dict(dead.headers())
+    assert "traceparent" not in headers and headers["notifyd.error.reason"] == b"invalid"
+    assert headers["notifyd.value.omitted"].startswith(b"50001 bytes of value and 1 original headers left out")
+    assert any(entry["event"].startswith("the dlq refuses the record as too large") for entry in logs)
+    assert kafka.committed(config.channels["big"].group_id, topic) == [2]
 
 
 def test_stopping_does_not_wait_for_a_long_backoff(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
