@@ -72,10 +72,8 @@ class DeliveryMetrics:
         """One attempt that took ``seconds`` and ended in ``outcome`` (None: delivered)."""
         self._duration.observe(seconds)
         if outcome is None:
-            tally = self._tally
-            tally[self._delivered] = tally.get(self._delivered, 0) + 1
-            success = self._attempts["success"]
-            tally[success] = tally.get(success, 0) + 1
+            self._add(self._delivered)
+            self._add(self._attempts["success"])
         elif isinstance(outcome, SkipNotification):
             self._add(self._metrics.skipped.labels(self._channel, outcome.reason))
         else:
