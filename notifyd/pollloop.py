@@ -51,6 +51,21 @@ def consumer_settings(client_config: dict[str, Any], *, group_id: str, error_cb:
     return {**CONSUMER_DEFAULTS, **client_config, **required}
 
 
+def fetch_ready(consumer: Consumer, size: int, timeout: float) -> list[Message]:
+    """Up to ``size`` messages already fetched; else those that arrive with the first one within ``timeout``.
+
+    ``consume(size, timeout)`` waits for ``size`` messages or the timeout, which at a
+    moderate rate holds every message back for up to the whole timeout. The first
+    message wakes the caller while the rest of its fetch response is being queued;
+    taking those too saves a round trip through the event loop for each of them.
+    """
+    messages = consumer.consume(size, 0)
+    if messages:
+        return messages
+    first = consumer.consume(1, timeout)
+    return first + consumer.consume(size - 1, 0) if first and size > 1 else first
+
+
 class PollLoop:
     """Consumes one channel's topics and feeds a ``Deliverer`` until asked to stop."""
 
@@ -264,13 +279,7 @@ class PollLoop:
         return self._tracker.generation(job.partition) == job.generation
 
     def _fetch(self, size: int) -> list[Message]:
-        """What is already fetched, up to ``size``; else the first message to arrive within the poll timeout.
-
-        ``consume(size, timeout)`` waits for ``size`` messages or the timeout, which at a
-        moderate rate holds every message back for up to the whole timeout.
-        """
-        messages = self._consumer.consume(size, 0)
-        return messages or self._consumer.consume(1, POLL_TIMEOUT)
+        return fetch_ready(self._consumer, size, POLL_TIMEOUT)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._loop.run_in_executor(self._io, fn, *args)
