@@ -47,18 +47,23 @@ def fill(bootstrap: str, topic: str, count: int) -> None:
 
 
 def steady(bootstrap: str, topic: str, *, per_second: int, seconds: float) -> int:
-    """Produce at ``per_second`` for ``seconds``, each stamped with ``data.sent_at``; returns the count."""
+    """Produce ``per_second * seconds`` notifications at that pace, each stamped with ``data.sent_at``.
+
+    Returns the count, which a reader in another process can also work out beforehand.
+    """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    total = round(per_second * seconds)
     start = time.monotonic()
     index = 0
-    while (elapsed := time.monotonic() - start) < seconds:
-        while index < elapsed * per_second:
+    while index < total:
+        due = min(total, (time.monotonic() - start) * per_second)
+        while index < due:
             _produce(producer, topic, index, notification(index, sent_at=time.time()))
             index += 1
         producer.poll(0)
         time.sleep(0.001)  # the pacing tick: 1 ms keeps sends within a millisecond of their schedule
     _flush(producer)
-    return index
+    return total
 
 
 def _produce(producer: Producer, topic: str, index: int, value: bytes) -> None:

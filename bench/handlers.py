@@ -37,7 +37,10 @@ class Stamp(Handler):
     """Records how long after ``data.sent_at`` (Unix time) each notification reached ``send``.
 
     Latencies are kept in memory and written to ``path`` (one float a line) at ``close``,
-    so the file write costs nothing while the figure is being measured.
+    so the file write costs nothing while the figure is being measured. ``send`` is a
+    coroutine, like that of every built-in network handler (webhook, SMTP, push, chat),
+    so the figure is the path they take; a plain blocking ``send`` would add the hop to
+    the thread pool and back (two thread wake-ups, ~60 µs on the benchmark's VM).
     """
 
     def __init__(self, *, path: str) -> None:
@@ -45,7 +48,7 @@ class Stamp(Handler):
         self.path = path
         self._latencies: list[float] = []
 
-    def send(self, notification: Notification) -> None:
+    async def send(self, notification: Notification) -> None:
         self._latencies.append(time.time() - float(notification.data["sent_at"]))
 
     def close(self) -> Any:
