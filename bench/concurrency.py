@@ -14,7 +14,7 @@ import sys
 
 from bench import feed
 from bench.context import Bench, Row
-from bench.daemon import ROOT, Daemon, watch, write_config
+from bench.daemon import ROOT, SAMPLE_PERIOD, Daemon, watch, write_config
 from bench.stats import rate, ratio
 from notifyd.devbroker import free_port
 
@@ -66,8 +66,10 @@ def one_run(bench: Bench, url: str, instant_url: str) -> dict[str, float]:
             probe = PROBE_MAX if math.isinf(bound) else min(PROBE_MAX, max(10, int(bound * PROBE_SECONDS)))
             feed.fill(bench.bootstrap, topic, probe)
             guess = rate(watch([daemon], probe, timeout=180, baseline=done))
+            if math.isnan(guess):  # the probe was done between two samples: at least this fast
+                guess = probe / SAMPLE_PERIOD
             done += probe
-            expected = min(bound, 1.5 * guess) if not math.isnan(guess) else bound
+            expected = min(bound, 1.5 * guess)
             count = max(20, int(expected * bench.sizes.concurrency_seconds))
             feed.fill(bench.bootstrap, topic, count)
             rates[f"{kind}{level}"] = rate(watch([daemon], count, timeout=180, baseline=done))

@@ -21,6 +21,7 @@ from notifyd.devbroker import free_port
 ROOT = Path(__file__).resolve().parent.parent
 # librdkafka's default session timeout makes a group join take ~23 s on Tansu (shared/BROKER.md).
 FAST_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
+SAMPLE_PERIOD = 0.05  # seconds between /metrics samples while a rate is measured
 
 
 def write_config(path: Path, *, bootstrap: str, channels: dict[str, Any]) -> Path:
@@ -138,7 +139,7 @@ class Daemon:
 
 
 def watch(daemons: list[Daemon], total: int, *, timeout: float, probe: Any = None, baseline: float = 0.0,
-          period: float = 0.05) -> list[tuple[float, float]]:
+          period: float = SAMPLE_PERIOD) -> list[tuple[float, float]]:
     """Poll the daemons' delivered counters until ``total`` more than ``baseline``; ``(time, count)`` samples.
 
     ``probe`` (if given) is called at every sample, e.g. to record memory under load.
