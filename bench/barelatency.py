@@ -6,9 +6,9 @@ notifications with the loop of case 1 (``json.loads`` + ``store_offsets``) and w
 one produce-to-loop latency (seconds) a line to OUT. It runs as its own process, as the
 daemon does, so it does not share a GIL with the producer that feeds it.
 
-Its fetch is notifyd's (what is already fetched, else wait for the first message), not
-``consume(1000, timeout)``, which holds every message back for up to the timeout at a
-moderate rate: the figure is then the broker's and librdkafka's share of the latency.
+Its fetch is notifyd's (``fetch_ready``: what is already fetched, else wait for the first
+message), not ``consume(1000, timeout)``, which holds every message back for up to the
+timeout at a moderate rate: the figure is then the broker's and librdkafka's share.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 from confluent_kafka import Consumer
 
-POLL_TIMEOUT = 0.1
+from notifyd.pollloop import POLL_TIMEOUT, fetch_ready
 
 
 def read_latencies(config: dict[str, object], topic: str, count: int, *, timeout: float = 120.0) -> list[float]:
@@ -30,7 +30,7 @@ def read_latencies(config: dict[str, object], topic: str, count: int, *, timeout
     deadline = time.monotonic() + timeout
     try:
         while len(latencies) < count and time.monotonic() < deadline:
-            for message in consumer.consume(500, 0) or consumer.consume(1, POLL_TIMEOUT):
+            for message in fetch_ready(consumer, 500, POLL_TIMEOUT):
                 if message.error() is None:
                     sent_at = json.loads(message.value())["data"]["sent_at"]
                     latencies.append(time.time() - sent_at)
