@@ -28,6 +28,9 @@ LAG_INTERVAL = 5.0
 PAUSE_AFTER = 1.0  # seconds the read-ahead buffer stays full before the partitions are paused
 # Sensible for notifications, overridable in the YAML: a new group starts at the oldest message.
 CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+# Connection failures librdkafka logs itself (a FAIL line, through the ``logger`` setting);
+# error_cb gets each one again, which doubled every reconnect attempt of an outage.
+LOGGED_BY_LIBRDKAFKA = frozenset({KafkaError._TRANSPORT, KafkaError._RESOLVE})
 
 
 class StopRequest:
@@ -247,7 +250,7 @@ class PollLoop:
             self._broker_down = True
             self._status.send(lifecycle.EVENT_BROKER_DOWN, error=str(error))
             self._log.error("every broker is down", error=str(error))
-        elif error.code() != KafkaError._ALL_BROKERS_DOWN:
+        elif error.code() != KafkaError._ALL_BROKERS_DOWN and error.code() not in LOGGED_BY_LIBRDKAFKA:
             self._log.warning("kafka client error", error=str(error))
 
     async def _probe_broker(self) -> None:

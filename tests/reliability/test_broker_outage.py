@@ -7,6 +7,7 @@ makes (bootstrap, then the advertised broker) goes through the proxy and a cut i
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -79,3 +80,18 @@ def test_cut_and_restored_broker_connection(proxied_kafka, unique, tmp_path, wri
     assert notifyd.events("channel process reconnected")
     assert notifyd.stop() == 0
     assert sum(kafka.committed(group, topic, 2)) == 2 * BATCH
+    assert [e for e in notifyd.events() if e.get("source") == "librdkafka" and "Connect to" in e["event"]]
+    assert not _logged_twice(notifyd.events()), "each failed connection is logged once, by librdkafka"
+
+
+def _logged_twice(events: list[dict]) -> list[str]:
+    """The "kafka client error" lines that repeat a line librdkafka logged itself."""
+    librdkafka = [e["event"] for e in events if e.get("source") == "librdkafka"]
+    repeated = []
+    for event in events:
+        if event.get("event") == "kafka client error":
+            found = re.search(r'str="(.*)"', event["error"])
+            reason = found.group(1) if found else event["error"]
+            if any(reason in line for line in librdkafka):
+                repeated.append(reason)
+    return repeated
