@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from notifyd import dlqheaders
 from notifyd.config import KafkaSettings
-from notifyd.dlq import Failure, dead_letter_headers, producer_settings
+from notifyd.dlq import Failure, dead_letter_headers, omission, producer_settings
 
 FAILED_AT = datetime(2026, 11, 24, 12, 30, 5, 123456, tzinfo=timezone.utc)
 
@@ -69,8 +69,6 @@ def test_producer_settings_force_idempotence_and_drop_consumer_keys() -> None:
 
 
 def test_a_record_written_without_its_value_says_what_was_left_out() -> None:
-    from notifyd.dlq import omission
-
     text = omission(b"x" * 5000, [("traceparent", b"1"), ("raw", b"2")], "Broker: Message size too large")
     assert text.startswith("5000 bytes of value and 2 original headers left out") and "too large" in text
     headers = build(original=None, omitted=text)
