@@ -25,6 +25,7 @@ from notifyd.blocking import BlockingPool
 from notifyd.config import ChannelSettings, Config
 from notifyd.delivery import Deliverer
 from notifyd.dlq import DlqWriter, producer_settings
+from notifyd.eventloop import loop_factory
 from notifyd.handler import Handler
 from notifyd.handlers import resolve_handler
 from notifyd.health import ProcessChecks
@@ -78,8 +79,9 @@ def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, s
         return lifecycle.EXIT_CONFIG
     checks = ProcessChecks(parent_pid=parent_pid, memory_limit_mb=settings.memory_limit_mb)
     try:
-        return asyncio.run(_consume(config, settings, handler=handler, prepare=prepare, status=reporter,
-                                    stop=stop, checks=checks, log=log))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(_consume(config, settings, handler=handler, prepare=prepare, status=reporter,
+                                       stop=stop, checks=checks, log=log))
     except Exception as exc:
         log.exception("channel process crashed", error=config.redact(f"{type(exc).__name__}: {exc}"))
         return lifecycle.EXIT_CRASH

@@ -72,7 +72,7 @@ class AsyncRecorder(Recorder):
     async def send(self, notification: Notification) -> None:  # type: ignore[override]
         if self.delay:
             await asyncio.sleep(self.delay)
-        record(self.path, notification, via="async")
+        record(self.path, notification, via="async", loop=type(asyncio.get_running_loop()).__module__)
 
 
 class Flaky(Recorder):

@@ -123,6 +123,7 @@ def test_an_async_handler_runs_on_the_event_loop(kafka: KafkaKit, unique, tmp_pa
     assert worker.finish() == lifecycle.EXIT_OK
     records = read_records(path)
     assert all(r["via"] == "async" for r in records)
+    assert {r["loop"] for r in records} == {"uvloop"}, "the channel's event loop is not uvloop"
     times = [r["at"] for r in records]
     assert max(times) - min(times) < 200 * 0.01 / 2, "async sends did not overlap"
 
