@@ -6,12 +6,12 @@ import asyncio
 import sys
 
 import pytest
-import uvloop
 
 from notifyd.eventloop import loop_factory
 
 
 def test_the_loop_is_uvloop_where_it_is_installed() -> None:
+    uvloop = pytest.importorskip("uvloop")  # a dependency wherever it has wheels
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         assert isinstance(runner.get_loop(), uvloop.Loop)
 
