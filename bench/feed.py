@@ -46,13 +46,18 @@ def fill(bootstrap: str, topic: str, count: int) -> None:
     _flush(producer)
 
 
-def steady(bootstrap: str, topic: str, *, per_second: int, seconds: float) -> int:
-    """Produce ``per_second * seconds`` notifications at that pace, each stamped with ``data.sent_at``.
+def steady_count(*, per_second: int, seconds: float) -> int:
+    """How many notifications ``steady`` produces: known before it starts, e.g. to a reader in another process."""
+    return round(per_second * seconds)
 
-    Returns the count, which a reader in another process can also work out beforehand.
+
+def steady(bootstrap: str, topic: str, *, per_second: int, seconds: float) -> int:
+    """Produce ``steady_count`` notifications at ``per_second``, each stamped with ``data.sent_at``.
+
+    Returns the count.
     """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    total = round(per_second * seconds)
+    total = steady_count(per_second=per_second, seconds=seconds)
     start = time.monotonic()
     index = 0
     while index < total:

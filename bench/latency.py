@@ -61,7 +61,7 @@ def bare_run(bench: Bench, consumer_config: dict[str, int]) -> list[float]:
     out = bench.directory("latency.bare") / "latencies.txt"
     config = {"bootstrap.servers": bench.bootstrap, "group.id": bench.name("latency.bare"),
               "auto.offset.reset": "earliest", "auto.commit.interval.ms": 1000, **FAST_GROUP, **consumer_config}
-    count = round(PER_SECOND * bench.sizes.latency_seconds)  # what feed.steady will produce
+    count = feed.steady_count(per_second=PER_SECOND, seconds=bench.sizes.latency_seconds)
     reader = subprocess.Popen([sys.executable, "-m", "bench.barelatency", json.dumps(config), topic, str(count),
                                str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
