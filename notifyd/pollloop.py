@@ -246,11 +246,13 @@ class PollLoop:
                 self._log.warning("commit failed; uncommitted work will be redelivered", error=str(exc))
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.code() == KafkaError._ALL_BROKERS_DOWN and not self._broker_down:
-            self._broker_down = True
-            self._status.send(lifecycle.EVENT_BROKER_DOWN, error=str(error))
-            self._log.error("every broker is down", error=str(error))
-        elif error.code() != KafkaError._ALL_BROKERS_DOWN and error.code() not in LOGGED_BY_LIBRDKAFKA:
+        code = error.code()
+        if code == KafkaError._ALL_BROKERS_DOWN:
+            if not self._broker_down:  # reported once an outage, not at every failed reconnect
+                self._broker_down = True
+                self._status.send(lifecycle.EVENT_BROKER_DOWN, error=str(error))
+                self._log.error("every broker is down", error=str(error))
+        elif code not in LOGGED_BY_LIBRDKAFKA:
             self._log.warning("kafka client error", error=str(error))
 
     async def _probe_broker(self) -> None:
