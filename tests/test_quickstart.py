@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,3 +25,66 @@ def test_quickstart_delivers_its_samples_and_stops_cleanly() -> None:
     assert "==> 4 of 4 sample notifications delivered" in result.stdout
     assert '"event": "notification delivered"' in result.stderr
     assert '"event": "supervisor stopped"' in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_during_start_up_stops_the_daemon_and_the_broker(signum: int) -> None:
+    quickstart = subprocess.Popen([sys.executable, "-m", "notifyd", "quickstart", "--samples", "1"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    stdout, stderr = _Lines(quickstart.stdout), _Lines(quickstart.stderr)
+    try:
+        wait_until(lambda: stdout.find("listening on "), timeout=60, what="the broker line")
+        wait_until(lambda: stderr.find('"event": "supervisor started"'), timeout=60, what="the daemon's start")
+        quickstart.send_signal(signum)
+        exit_code = quickstart.wait(timeout=60)
+    finally:
+        if quickstart.poll() is None:
+            quickstart.kill()
+            quickstart.wait()
+        stdout.read_to_end()
+        stderr.read_to_end()
+        # Whatever is left is killed, so that a failure here leaves nothing for the next test.
+        broker_line = stdout.find("listening on ")
+        left_running = _left_running(broker_line.rsplit(" ", 1)[1].strip()) if broker_line else []
+        for pid in left_running:
+            os.kill(pid, signal.SIGKILL)
+    assert not left_running
+    assert exit_code == 130
+    assert "==> interrupted; stopping the daemon and the broker" in stdout.text()
+    assert "Traceback" not in stderr.text(), stderr.text()[-3000:]
+    assert '"event": "supervisor stopped"' in stderr.text()
+
+
+class _Lines:
+    """The lines a child writes to one pipe, read by a thread as they come."""
+
+    def __init__(self, pipe) -> None:
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self._lines.extend(pipe), daemon=True)
+        self._reader.start()
+
+    def read_to_end(self) -> None:
+        """Once the child has exited: wait for the lines still in the pipe."""
+        self._reader.join(timeout=10)
+
+    def find(self, fragment: str) -> str | None:
+        return next((line for line in list(self._lines) if fragment in line), None)
+
+    def text(self) -> str:
+        return "".join(self._lines)
+
+
+def _left_running(bootstrap: str) -> list[int]:
+    """Pids of the broker on ``bootstrap`` and of notifyd processes (daemon, channels) using it."""
+    listener = f"tcp://{bootstrap}".encode()
+    environment = f"NOTIFYD_BOOTSTRAP={bootstrap}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+            if (b"tansu" in command and listener in command) or (
+                    b"notifyd" in command and environment in (proc / "environ").read_bytes()):
+                pids.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return pids

@@ -51,6 +51,12 @@ def _in_use(port: int) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Ctrl-C and SIGTERM only record the request, at any point from here on: each wait
+    # below checks it, so an interrupt during start-up still stops the daemon and the
+    # broker, and never leaves them running or prints a traceback.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT)).start()
     except BrokerUnavailable as exc:
@@ -63,13 +69,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         from notifyd.cli import main
 
+        if stop.is_set():
+            return _interrupted()
         if main(["topics", "ensure", "--config", args.config]) != 0:
             return 1
+        if stop.is_set():
+            return _interrupted()
         # Its own session: a Ctrl-C reaches only this process, which then stops the
         # daemon once with SIGTERM (a second signal would make the daemon kill its children).
         daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", args.config],
                                   start_new_session=True)
-        return _drive(args, daemon, metrics_port)
+        return _drive(args, daemon, metrics_port, stop)
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
@@ -77,16 +87,21 @@ def run(args: argparse.Namespace) -> int:
         broker.stop()
 
 
-def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_port: int) -> int:
+def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_port: int,
+           stop: threading.Event) -> int:
     base = f"http://127.0.0.1:{metrics_port}"
-    if not _wait_for(lambda: _get(f"{base}/readyz") == 200 or daemon.poll() is not None, READY_TIMEOUT):
+    if not _wait_for(lambda: _get(f"{base}/readyz") == 200 or daemon.poll() is not None, READY_TIMEOUT, stop):
+        if stop.is_set():
+            return _interrupted()
         _say("the daemon did not become ready")
         return 1
     if daemon.poll() is not None:
         _say(f"the daemon exited with code {daemon.returncode}")
         return 1
     sent = _send_samples(args)
-    delivered = _wait_for(lambda: _delivered(base) >= sent, DELIVERY_TIMEOUT)
+    delivered = _wait_for(lambda: _delivered(base) >= sent, DELIVERY_TIMEOUT, stop)
+    if stop.is_set():
+        return _interrupted()
     _say(f"{int(_delivered(base))} of {sent} sample notifications delivered"
          + ("" if delivered else " (timed out waiting for the rest)"))
     _say(f"metrics:  curl {base}/metrics    health: {base}/healthz  {base}/readyz")
@@ -95,14 +110,14 @@ def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_po
     if args.exit or not delivered:
         return 0 if delivered else 1
     _say("running; Ctrl-C stops the daemon and the broker")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        while not stopped.is_set() and daemon.poll() is None:
-            stopped.wait(0.5)
-    except KeyboardInterrupt:
-        pass
+    while not stop.is_set() and daemon.poll() is None:
+        stop.wait(0.5)
     return 0
+
+
+def _interrupted() -> int:
+    _say("interrupted; stopping the daemon and the broker")
+    return 130
 
 
 def _send_samples(args: argparse.Namespace) -> int:
@@ -140,12 +155,13 @@ def _get(url: str) -> int:
         return 0
 
 
-def _wait_for(condition, timeout: float) -> bool:
+def _wait_for(condition, timeout: float, stop: threading.Event) -> bool:
+    """True once ``condition`` holds; False at the deadline or once a stop is requested."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         if condition():
             return True
-        time.sleep(0.2)
+        stop.wait(0.2)
     return False
 
 
