@@ -107,7 +107,7 @@ def unreachable(config: Config, detail: str) -> ToolError:
 
 def admin_client(config: Config, *, timeout: float) -> AdminClient:
     """An admin client whose requests give up after ``timeout`` seconds."""
-    return AdminClient(config.kafka.client_config(quiet_layer(timeout)))
+    return AdminClient(config.kafka.producer_config(quiet_layer(timeout)))
 
 
 def quiet_layer(timeout: float) -> dict[str, Any]:

@@ -57,3 +57,11 @@ def test_usage_errors_and_unreachable_broker(write_config, capsys):
     assert main(["topics", "ensure", "--config", path, "--timeout", "2"]) == 3
     assert time.monotonic() - started < 10
     assert "broker unreachable" in capsys.readouterr().err
+
+
+def test_consumer_only_settings_do_not_reach_the_admin_client(kafka, unique, write_config, capfd):
+    # An admin client is a producer-type handle in librdkafka, which warns on stderr
+    # (CONFWARN) about each consumer-only property of kafka.config it is given.
+    path, _ = config_with_topics(kafka, unique, write_config)
+    assert main(["topics", "ensure", "--config", path]) == 0
+    assert "CONFWARN" not in capfd.readouterr().err
