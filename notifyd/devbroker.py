@@ -44,12 +44,15 @@ class EmbeddedBroker:
     """A Tansu broker process on loopback; use as a context manager."""
 
     def __init__(self, port: int | None = None, *, host: str = "127.0.0.1", log_path: str | None = None,
-                 advertised: str | None = None) -> None:
+                 advertised: str | None = None, own_session: bool = False) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
         # host:port clients are told to connect to; a proxy in front of the broker sets it.
         self.advertised = advertised
+        # In its own session a terminal's Ctrl-C does not reach it, and its owner stops
+        # it last, after the clients that still need it to commit and drain.
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +68,7 @@ class EmbeddedBroker:
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=self.own_session,
         )
         if output is not subprocess.DEVNULL:
             output.close()

@@ -38,21 +38,29 @@ def test_an_interrupt_during_start_up_stops_the_daemon_and_the_broker(signum: in
         quickstart.send_signal(signum)
         exit_code = quickstart.wait(timeout=60)
     finally:
-        if quickstart.poll() is None:
-            quickstart.kill()
-            quickstart.wait()
-        stdout.read_to_end()
-        stderr.read_to_end()
-        # Whatever is left is killed, so that a failure here leaves nothing for the next test.
-        broker_line = stdout.find("listening on ")
-        left_running = _left_running(broker_line.rsplit(" ", 1)[1].strip()) if broker_line else []
-        for pid in left_running:
-            os.kill(pid, signal.SIGKILL)
+        left_running = _stop_all(quickstart, stdout, stderr)
     assert not left_running
     assert exit_code == 130
     assert "==> interrupted; stopping the daemon and the broker" in stdout.text()
     assert "Traceback" not in stderr.text(), stderr.text()[-3000:]
     assert '"event": "supervisor stopped"' in stderr.text()
+
+
+def test_a_terminal_ctrl_c_stops_the_daemon_before_the_broker() -> None:
+    # A terminal sends SIGINT to the whole foreground group. Were the broker in it, it
+    # would die first and the channel processes would drain against a dead broker.
+    quickstart = subprocess.Popen([sys.executable, "-m", "notifyd", "quickstart", "--samples", "1"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    stdout, stderr = _Lines(quickstart.stdout), _Lines(quickstart.stderr)
+    try:
+        wait_until(lambda: stdout.find("==> running; Ctrl-C stops"), timeout=120, what="the running line")
+        os.killpg(quickstart.pid, signal.SIGINT)
+        exit_code = quickstart.wait(timeout=60)
+    finally:
+        _stop_all(quickstart, stdout, stderr)
+    assert exit_code == 0
+    assert '"event": "supervisor stopped"' in stderr.text()
+    assert '"level": "error"' not in stderr.text(), stderr.text()[-3000:]
 
 
 class _Lines:
@@ -72,6 +80,23 @@ class _Lines:
 
     def text(self) -> str:
         return "".join(self._lines)
+
+
+def _stop_all(quickstart: subprocess.Popen[str], stdout: _Lines, stderr: _Lines) -> list[int]:
+    """Kill the quickstart and whatever it left running; return the pids of the latter.
+
+    So that a failing test leaves nothing behind for the next one.
+    """
+    if quickstart.poll() is None:
+        quickstart.kill()
+        quickstart.wait()
+    stdout.read_to_end()
+    stderr.read_to_end()
+    broker_line = stdout.find("listening on ")
+    left_running = _left_running(broker_line.rsplit(" ", 1)[1].strip()) if broker_line else []
+    for pid in left_running:
+        os.kill(pid, signal.SIGKILL)
+    return left_running
 
 
 def _left_running(bootstrap: str) -> list[int]:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT)).start()
+        broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT), own_session=True).start()
     except BrokerUnavailable as exc:
         print(f"notifyd quickstart: {exc}", file=sys.stderr)
         return 1
