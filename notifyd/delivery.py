@@ -26,6 +26,7 @@ from notifyd import dlqheaders
 from notifyd.backoff import compute_delay
 from notifyd.blocking import BlockingPool
 from notifyd.config import ChannelSettings
+from notifyd.deadlines import Deadlines
 from notifyd.deliverymetrics import DeliveryMetrics
 from notifyd.dlq import DlqWriter, Failure, dead_letter_headers, omission
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
@@ -68,6 +69,7 @@ class Deliverer:
         self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
+        self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
         self._flush_scheduled = False
 
@@ -195,17 +197,26 @@ class Deliverer:
             self._dead_letter(job, self._failure(job, outcome))
 
     async def _attempt(self, notification: Notification) -> BaseException | None:
+        task = asyncio.current_task()
+        self._deadlines.start(task)
         try:
-            # asyncio.timeout rather than wait_for: no extra task per attempt.
-            async with asyncio.timeout(self._settings.timeout):
-                await self._send(notification)
-        except TimeoutError:
-            return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
+            await self._send(notification)
         except asyncio.CancelledError:
-            raise
+            if not self._ran_out(task):
+                raise
+            return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
         except Exception as exc:  # classified by the caller: Permanent, Skip, anything else retryable
+            self._ran_out(task)
             return exc
+        self._ran_out(task)
         return None
+
+    def _ran_out(self, task: asyncio.Task[None]) -> bool:
+        """Stop the attempt's deadline; True if it had passed and cancelled the attempt, and nothing else did.
+
+        Its cancellation is then undone, as ``asyncio.timeout`` undoes its own.
+        """
+        return self._deadlines.stop(task) and task.uncancel() == 0
 
     async def _send(self, notification: Notification) -> None:
         if self._on_pool:

@@ -67,13 +67,14 @@ class CountingPool(BlockingPool):
 class Channel:
     """A Deliverer over ``handler`` and what it reports back."""
 
-    def __init__(self, handler: Handler, *, concurrency: int = 4, retries: int = 2) -> None:
+    def __init__(self, handler: Handler, *, concurrency: int = 4, retries: int = 2, timeout: float = 30.0) -> None:
         self.finished: list[Job] = []
         self.prepared_on: list[int] = []
         self.revoked = False
         self.pool = CountingPool(asyncio.get_running_loop())
         settings = ChannelSettings(name=f"paths-{id(self)}", topics=("t",), handler="test", concurrency=concurrency,
-                                   retries=retries, backoff=BackoffPolicy(initial=0.01, max=0.02, jitter=False))
+                                   retries=retries, timeout=timeout,
+                                   backoff=BackoffPolicy(initial=0.01, max=0.02, jitter=False))
         self.deliverer = Deliverer(settings=settings, handler=handler, prepare=self.prepare, pool=self.pool,
                                    dlq=None, metrics=channel_metrics(), log=structlog.get_logger("test"),
                                    redact=str, on_finished=self.finished.append,
@@ -224,3 +225,62 @@ async def test_an_error_whose_message_cannot_be_rendered_still_settles_the_messa
     channel.submit(plain(0), key=None)
     await channel.wait_finished(1)
     assert not channel.deliverer.busy()
+
+
+class HangsFirst(Inline):
+    """An async handler whose first attempt of each notification never answers."""
+
+    async def send(self, notification: Notification) -> None:  # type: ignore[override]
+        if notification.attempt == 1:
+            await asyncio.Event().wait()
+        super().send(notification)
+
+
+class RaisesTimeoutError(Inline):
+    async def send(self, notification: Notification) -> None:  # type: ignore[override]
+        raise TimeoutError("the provider's own timeout")
+
+
+class Recorded(Channel):
+    """A channel that also keeps what each failed attempt logged."""
+
+    def __init__(self, handler: Handler, **settings: Any) -> None:
+        super().__init__(handler, **settings)
+        self.errors: list[str] = []
+        self.deliverer._log = self
+
+    def info(self, _event: str, **fields: Any) -> None:
+        self.errors.append(fields.get("error", ""))
+
+    warning = info
+
+
+@on_a_loop
+async def test_an_attempt_past_the_channel_timeout_is_cut_short_and_retried() -> None:
+    handler = HangsFirst()
+    channel = Recorded(handler, concurrency=8, timeout=0.05)
+    channel.submit(*(plain(n) for n in range(8)), key=None)
+    await channel.wait_finished(8)
+    assert sorted(sent[:2] for sent in handler.sent) == [(f"n{n}", 2) for n in range(8)]
+    assert channel.errors == ["no answer within the channel timeout of 0.05 s"] * 8
+    assert not channel.deliverer.busy() and len(channel.deliverer._deadlines) == 0
+
+
+@on_a_loop
+async def test_a_handlers_own_timeout_error_is_not_reported_as_the_channels() -> None:
+    channel = Recorded(RaisesTimeoutError(), retries=0, timeout=5)
+    channel.submit(plain(1))
+    await channel.wait_finished(1)
+    assert channel.errors == ["the provider's own timeout"]
+
+
+@on_a_loop
+async def test_a_delivery_cancelled_from_outside_stays_cancelled() -> None:
+    handler = HangsFirst()
+    channel = Channel(handler, timeout=30)
+    channel.submit(plain(1))
+    await asyncio.sleep(0.01)
+    (task,) = channel.deliverer._tasks
+    task.cancel()
+    await asyncio.wait([task], timeout=2)
+    assert task.cancelled() and not channel.finished

@@ -1,0 +1,75 @@
+"""One timer for the time limits of many tasks (pure asyncio, no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from notifyd.deadlines import Deadlines
+
+
+def on_a_loop(test: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        asyncio.run(test())
+
+    return run
+
+
+async def _hang() -> None:
+    await asyncio.Event().wait()
+
+
+@on_a_loop
+async def test_a_task_past_its_limit_is_cancelled_and_reported_as_expired() -> None:
+    deadlines = Deadlines(0.05)
+    task = asyncio.ensure_future(_hang())
+    deadlines.start(task)
+    await asyncio.wait_for(asyncio.shield(asyncio.wait([task])), 2)
+    assert task.cancelled()
+    assert deadlines.stop(task) is True
+    assert deadlines.stop(task) is False  # reported once
+    assert len(deadlines) == 0
+
+
+@on_a_loop
+async def test_a_task_that_finishes_in_time_is_left_alone() -> None:
+    deadlines = Deadlines(0.05)
+    task = asyncio.ensure_future(asyncio.sleep(0))
+    deadlines.start(task)
+    await task
+    assert deadlines.stop(task) is False
+    await asyncio.sleep(0.1)  # past where its deadline was: nothing fires for it
+    assert not task.cancelled()
+
+
+@on_a_loop
+async def test_only_the_tasks_past_their_deadline_are_cancelled_in_start_order() -> None:
+    deadlines = Deadlines(0.1)
+    early = [asyncio.ensure_future(_hang()) for _ in range(3)]
+    for task in early:
+        deadlines.start(task)
+    await asyncio.sleep(0.06)
+    late = [asyncio.ensure_future(_hang()) for _ in range(3)]
+    for task in late:
+        deadlines.start(task)
+    await asyncio.wait(early, timeout=2)
+    assert all(task.cancelled() for task in early)
+    assert not any(task.done() for task in late)
+    assert len(deadlines) == 3  # the timer now waits for the oldest of the late ones
+    await asyncio.wait(late, timeout=2)
+    assert all(deadlines.stop(task) for task in early + late)
+
+
+@on_a_loop
+async def test_a_task_tracked_after_the_timer_went_idle_gets_its_own_deadline() -> None:
+    deadlines = Deadlines(0.05)
+    first = asyncio.ensure_future(asyncio.sleep(0))
+    deadlines.start(first)
+    await first
+    deadlines.stop(first)
+    await asyncio.sleep(0.1)  # the timer fires with nothing left and is not re-armed
+    second = asyncio.ensure_future(_hang())
+    deadlines.start(second)
+    await asyncio.wait([second], timeout=2)
+    assert second.cancelled() and deadlines.stop(second)
