@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from notifyd.handler import Notification, PermanentError, RetryableError
-from notifyd.handlers.webhook import WebhookHandler, signature
+from notifyd.handlers.webhook import Signer, WebhookHandler, iso_timestamp, signature
 from notifyd.validation import semantic_problems
 from tests.providers import ProviderServer, Reply, WebhookReceiver, deliver_once
 
@@ -46,6 +46,23 @@ def test_signature_matches_the_spec_example() -> None:
     payload = b'{"test": 2432232314}'
     expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert signature(key, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330, payload=payload) == expected
+
+
+def test_a_signer_reused_for_many_messages_signs_each_as_if_alone() -> None:
+    # The signer copies a keyed HMAC state per message: nothing of one message may leak into the next.
+    key = base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    signer = Signer(key)
+    messages = [(f"msg_{n}", 1614265330 + n, b'{"n": %d}' % n) for n in range(5)]
+    for msg_id, timestamp, payload in messages:
+        assert signer.sign(msg_id=msg_id, timestamp=timestamp, payload=payload) == signature(
+            key, msg_id=msg_id, timestamp=timestamp, payload=payload)
+    assert signer.sign(msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330,
+                       payload=b'{"test": 2432232314}') == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_the_payload_timestamp_is_iso_8601_utc() -> None:
+    assert iso_timestamp(1614265330) == "2021-02-25T15:02:10Z"
+    assert iso_timestamp(0) == "1970-01-01T00:00:00Z"
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
