@@ -36,6 +36,7 @@ from notifyd.metrics import ChannelMetrics
 from notifyd.preparation import Preparer, SkipNotification, needs_preparation
 
 DLQ_RETRY_DELAY = 1.0
+_TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
 
 
 @dataclass(eq=False, slots=True)
@@ -72,6 +73,7 @@ class Deliverer:
         self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
         self._flush_scheduled = False
+        self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
     @property
     def running(self) -> int:
@@ -100,8 +102,8 @@ class Deliverer:
             return
         self._starting = True
         try:
-            while ready := self._scheduler.take():
-                for job in ready:
+            while self._scheduler.startable:
+                for job in self._scheduler.take():
                     self._start(job)
         finally:
             self._starting = False
@@ -137,19 +139,35 @@ class Deliverer:
         self._settle(job, outcome)
 
     def _spawn(self, job: Job) -> None:
-        task = asyncio.ensure_future(self._run(job))
+        if self._handoff is _TAKING:  # a delivery task is settling: it runs this job next
+            self._handoff = job
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, job: Job) -> None:
-        try:
-            notification = self._next_notification(job)
-            started = time.perf_counter()
-            outcome = await self._attempt(notification)
-            self._m.attempt(outcome, time.perf_counter() - started)
-        except Exception as exc:
-            outcome = self._crashed(job, exc)
-        self._settle(job, outcome)
+    async def _run(self, job: Job | None) -> None:
+        """Deliver ``job``, then the first job its settling made ready, and so on, in this one task.
+
+        Settling a delivery usually starts the next one (its slot is free); handing that
+        job to the task at hand saves creating a task per message (a few us of the
+        channel's CPU per notification at hundreds in flight).
+        """
+        while job is not None:
+            try:
+                notification = self._next_notification(job)
+                started = time.perf_counter()
+                outcome = await self._attempt(notification)
+                self._m.attempt(outcome, time.perf_counter() - started)
+            except Exception as exc:
+                outcome = self._crashed(job, exc)
+            self._handoff = _TAKING
+            try:
+                self._settle(job, outcome)
+            finally:
+                job, self._handoff = self._handoff, None
+                if job is _TAKING:
+                    job = None
         self._flush_soon()
 
     def _attempt_inline(self, job: Job) -> BaseException | None:

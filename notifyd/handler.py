@@ -90,6 +90,11 @@ class Handler:
         return ()
 
     def send(self, notification: Notification) -> None:
+        """Deliver one notification, or raise (``RetryableError``, ``PermanentError``, anything else: retried).
+
+        An ``async def send`` runs in a task that goes on to deliver other notifications
+        after it: a context variable it sets must be reset before it returns.
+        """
         raise NotImplementedError
 
     def close(self) -> None:

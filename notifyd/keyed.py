@@ -37,6 +37,11 @@ class KeyedScheduler(Generic[Item]):
         """``item`` (which still holds its key) may run again, ahead of newer work."""
         self._ready.appendleft(item)
 
+    @property
+    def startable(self) -> bool:
+        """Whether ``take`` would return anything now."""
+        return bool(self._ready) and self.running < self.limit
+
     def take(self) -> list[Item]:
         """Items to start now, within the running limit; each counts as running."""
         count = min(len(self._ready), self.limit - self.running)

@@ -19,7 +19,7 @@ from confluent_kafka import Message
 from notifyd.blocking import BlockingPool
 from notifyd.config import BackoffPolicy, ChannelSettings
 from notifyd.delivery import Deliverer, Job
-from notifyd.handler import Handler, Notification, RetryableError
+from notifyd.handler import Handler, Notification, PermanentError, RetryableError
 from notifyd.metrics import channel_metrics
 from notifyd.preparation import needs_preparation
 
@@ -284,3 +284,22 @@ async def test_a_delivery_cancelled_from_outside_stays_cancelled() -> None:
     task.cancel()
     await asyncio.wait([task], timeout=2)
     assert task.cancelled() and not channel.finished
+
+
+class RecordsTask(Inline):
+    async def send(self, notification: Notification) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        self.sent.append((notification.id, notification.attempt, id(asyncio.current_task())))
+        if notification.id == "n1":
+            raise PermanentError("n1 is refused")
+
+
+@on_a_loop
+async def test_a_settling_delivery_task_takes_the_next_job_instead_of_a_new_task() -> None:
+    handler = RecordsTask()
+    channel = Channel(handler, concurrency=1)
+    channel.submit(*(plain(n) for n in range(5)), key=None)
+    await channel.wait_finished(5)
+    assert [sent[0] for sent in handler.sent] == [f"n{n}" for n in range(5)]
+    assert len({sent[2] for sent in handler.sent}) == 1  # one task, the failure of n1 included
+    assert not channel.deliverer._tasks and not channel.deliverer.busy()
