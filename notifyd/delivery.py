@@ -161,14 +161,22 @@ class Deliverer:
                 self._m.attempt(outcome, time.perf_counter() - started)
             except Exception as exc:
                 outcome = self._crashed(job, exc)
-            self._handoff = _TAKING
-            try:
-                self._settle(job, outcome)
-            finally:
-                job, self._handoff = self._handoff, None
-                if job is _TAKING:
-                    job = None
+            job = self._settle_and_take_next(job, outcome)
         self._flush_soon()
+
+    def _settle_and_take_next(self, job: Job, outcome: BaseException | None) -> Job | None:
+        """Settle ``job``; the job its settling started for this task to run next, if any."""
+        self._handoff = _TAKING
+        try:
+            self._settle(job, outcome)
+        except BaseException:
+            # A bug here ends this task: the job handed to it gets a task of its own.
+            handed, self._handoff = self._handoff, None
+            if handed is not _TAKING:
+                self._spawn(handed)
+            raise
+        handed, self._handoff = self._handoff, None
+        return None if handed is _TAKING else handed
 
     def _attempt_inline(self, job: Job) -> BaseException | None:
         """One attempt of a non-blocking sync handler, on the loop: no timeout can cut it short."""

@@ -303,3 +303,21 @@ async def test_a_settling_delivery_task_takes_the_next_job_instead_of_a_new_task
     assert [sent[0] for sent in handler.sent] == [f"n{n}" for n in range(5)]
     assert len({sent[2] for sent in handler.sent}) == 1  # one task, the failure of n1 included
     assert not channel.deliverer._tasks and not channel.deliverer.busy()
+
+
+@on_a_loop
+async def test_a_job_handed_to_a_task_whose_settling_fails_still_gets_delivered() -> None:
+    handler = RecordsTask()
+    channel = Channel(handler, concurrency=1)
+    finished = channel.deliverer._on_finished
+
+    def fails_for_n0(job: Job) -> None:
+        finished(job)
+        if job.notification.id == "n0":
+            raise RuntimeError("a bug after the offset was finished")
+
+    channel.deliverer._on_finished = fails_for_n0
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)  # the task that died
+    channel.submit(plain(0), plain(2), key=None)
+    await channel.wait_finished(2)
+    assert [sent[0] for sent in handler.sent] == ["n0", "n2"]
