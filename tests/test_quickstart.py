@@ -27,7 +27,7 @@ def test_quickstart_delivers_its_samples_and_stops_cleanly() -> None:
     assert '"event": "supervisor stopped"' in result.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
 def test_an_interrupt_during_start_up_stops_the_daemon_and_the_broker(signum: int) -> None:
     quickstart = subprocess.Popen([sys.executable, "-m", "notifyd", "quickstart", "--samples", "1"], cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

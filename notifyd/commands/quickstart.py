@@ -51,11 +51,12 @@ def _in_use(port: int) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Ctrl-C and SIGTERM only record the request, at any point from here on: each wait
-    # below checks it, so an interrupt during start-up still stops the daemon and the
-    # broker, and never leaves them running or prints a traceback.
+    # Ctrl-C, SIGTERM and a closed terminal (SIGHUP) only record the request, at any point
+    # from here on: each wait below checks it, so an interrupt during start-up still stops
+    # the daemon and the broker (both in sessions of their own), and never leaves them
+    # running or prints a traceback.
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     try:
         broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT), own_session=True).start()
