@@ -22,6 +22,7 @@ from notifyd.delivery import Deliverer, Job
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
 from notifyd.metrics import channel_metrics
 from notifyd.preparation import needs_preparation
+from tests.loops import on_a_loop
 
 PARTITION = ("t", 0)
 
@@ -104,15 +105,6 @@ def job(offset: int, document: dict[str, Any], *, key: bytes | None) -> Job:
 
 def plain(n: int) -> dict[str, Any]:
     return {"id": f"n{n}", "to": "someone", "body": "hi"}
-
-
-def on_a_loop(test: Callable[[], Any]) -> Callable[[], None]:
-    """Run an ``async def`` test on a fresh event loop (the suite has no asyncio plugin)."""
-
-    def run() -> None:
-        asyncio.run(test())
-
-    return run
 
 
 def test_needs_preparation_only_for_a_user_or_a_template() -> None:

@@ -29,9 +29,7 @@ def test_quickstart_delivers_its_samples_and_stops_cleanly() -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
 def test_an_interrupt_during_start_up_stops_the_daemon_and_the_broker(signum: int) -> None:
-    quickstart = subprocess.Popen([sys.executable, "-m", "notifyd", "quickstart", "--samples", "1"], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    stdout, stderr = _Lines(quickstart.stdout), _Lines(quickstart.stderr)
+    quickstart, stdout, stderr = _start_quickstart()
     try:
         wait_until(lambda: stdout.find("listening on "), timeout=60, what="the broker line")
         wait_until(lambda: stderr.find('"event": "supervisor started"'), timeout=60, what="the daemon's start")
@@ -49,9 +47,7 @@ def test_an_interrupt_during_start_up_stops_the_daemon_and_the_broker(signum: in
 def test_a_terminal_ctrl_c_stops_the_daemon_before_the_broker() -> None:
     # A terminal sends SIGINT to the whole foreground group. Were the broker in it, it
     # would die first and the channel processes would drain against a dead broker.
-    quickstart = subprocess.Popen([sys.executable, "-m", "notifyd", "quickstart", "--samples", "1"], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    stdout, stderr = _Lines(quickstart.stdout), _Lines(quickstart.stderr)
+    quickstart, stdout, stderr = _start_quickstart()
     try:
         wait_until(lambda: stdout.find("==> running; Ctrl-C stops"), timeout=120, what="the running line")
         os.killpg(quickstart.pid, signal.SIGINT)
@@ -61,6 +57,13 @@ def test_a_terminal_ctrl_c_stops_the_daemon_before_the_broker() -> None:
     assert exit_code == 0
     assert '"event": "supervisor stopped"' in stderr.text()
     assert '"level": "error"' not in stderr.text(), stderr.text()[-3000:]
+
+
+def _start_quickstart() -> tuple[subprocess.Popen[str], _Lines, _Lines]:
+    """``notifyd quickstart`` in a session of its own, and readers of its two outputs."""
+    quickstart = subprocess.Popen([sys.executable, "-m", "notifyd", "quickstart", "--samples", "1"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return quickstart, _Lines(quickstart.stdout), _Lines(quickstart.stderr)
 
 
 class _Lines:
