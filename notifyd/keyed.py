@@ -38,6 +38,11 @@ class KeyedScheduler(Generic[Item]):
         self._ready.appendleft(item)
 
     @property
+    def idle(self) -> bool:
+        """Nothing running, ready or holding a key: an item started now overtakes nothing."""
+        return self.running == 0 and not self._waiting
+
+    @property
     def startable(self) -> bool:
         """Whether ``take`` would return anything now."""
         return bool(self._ready) and self.running < self.limit

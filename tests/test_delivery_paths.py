@@ -174,6 +174,32 @@ async def test_an_inline_failure_waits_for_its_backoff_and_keeps_its_key_order()
     assert [(sent[0], sent[1]) for sent in handler.sent] == [("n0", 2), ("n1", 2), ("n2", 2)]
 
 
+class FailsFirstAttemptOf(Inline):
+    """A non-blocking handler whose first attempt of the given notifications fails."""
+
+    def __init__(self, *ids: str) -> None:
+        super().__init__()
+        self.failing = set(ids)
+
+    def send(self, notification: Notification) -> None:
+        if notification.id in self.failing and notification.attempt == 1:
+            raise RetryableError("not yet")
+        super().send(notification)
+
+
+@on_a_loop
+async def test_a_failure_inside_a_batch_of_inline_deliveries_holds_back_only_its_own_key() -> None:
+    handler = FailsFirstAttemptOf("n1")
+    channel = Channel(handler)
+    jobs = [job(0, plain(0), key=b"a"), job(1, plain(1), key=b"b"), job(2, plain(2), key=b"b"),
+            job(3, plain(3), key=b"a")]
+    channel.deliverer.submit(jobs)
+    assert channel.finished == [jobs[0], jobs[3]]  # n2 waits behind n1's retry; key a goes on
+    await channel.wait_finished(4)
+    assert [sent[0] for sent in handler.sent] == ["n0", "n3", "n1", "n2"]
+    assert channel.deliverer.running == 0 and not channel.deliverer.busy()
+
+
 @on_a_loop
 async def test_exhausted_inline_retries_finish_the_offset_without_a_dlq() -> None:
     handler = Inline(fail_first=10)
@@ -193,11 +219,17 @@ async def test_invalid_records_are_settled_inline_and_the_key_moves_on() -> None
 
 
 @on_a_loop
-async def test_a_revoked_partition_is_neither_delivered_nor_finished() -> None:
-    handler = Inline()
+async def test_work_of_a_partition_revoked_while_it_waited_is_neither_delivered_nor_finished() -> None:
+    # Jobs are current when submitted (just consumed); n0 then waits for its retry and n1 behind it.
+    handler = Inline(fail_first=1)
     channel = Channel(handler)
-    channel.revoked = True
     channel.submit(plain(0), plain(1))
+    channel.revoked = True
+    scheduler = channel.deliverer._scheduler
+    deadline = time.monotonic() + 5
+    while scheduler.queued:
+        assert time.monotonic() < deadline, "the retry never came round"
+        await asyncio.sleep(0.005)
     assert handler.sent == [] and channel.finished == [] and channel.deliverer.running == 0
 
 

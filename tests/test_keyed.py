@@ -44,3 +44,17 @@ def test_a_retrying_item_keeps_its_key_but_frees_its_slot() -> None:
     assert scheduler.take() == ["a1"]
     scheduler.done("a")
     assert scheduler.take() == ["a2"]
+
+
+def test_idle_until_an_item_is_added_and_again_once_its_key_is_done() -> None:
+    scheduler: KeyedScheduler[str] = KeyedScheduler(limit=2)
+    assert scheduler.idle
+    scheduler.add("k", "a")
+    assert not scheduler.idle  # ready, not yet running
+    scheduler.take()
+    scheduler.pause()  # waiting for a retry: no slot, but it holds its key
+    assert not scheduler.idle
+    scheduler.resume("a")
+    scheduler.take()
+    scheduler.done("k")
+    assert scheduler.idle
