@@ -3,7 +3,8 @@
 An asyncio loop runs in the main thread; every consumer call that can wait runs on one
 I/O thread, so the loop keeps delivering while ``consume`` waits, and the rebalance
 callbacks (which librdkafka runs inside ``consume`` and ``close``) can wait for the
-loop to finish the revoked partitions' work before their offsets are committed.
+loop to finish the revoked partitions' work before their offsets are committed. Only
+when nothing is running does the loop take already-fetched messages itself.
 """
 
 from __future__ import annotations
@@ -139,8 +140,7 @@ class PollLoop:
             # Paused until a whole batch fits again, so a slow handler does not flip
             # pause/resume (each resume a fetch round trip) at every delivery.
             await self._set_paused(full_too_long)
-            messages = await self._call(self._fetch, max(1, min(BATCH_SIZE, room)))
-            self._accept(messages)
+            self._accept(await self._fetch_batch(max(1, min(BATCH_SIZE, room))))
             return
         self._room.clear()
         try:
@@ -282,6 +282,21 @@ class PollLoop:
 
     def _is_current(self, job: Job) -> bool:
         return self._tracker.generation(job.partition) == job.generation
+
+    async def _fetch_batch(self, size: int) -> list[Message]:
+        """Up to ``size`` messages, taken on the loop itself when that is safe and they are there.
+
+        A hop to the I/O thread and back costs ~10% of a no-op channel's throughput. With
+        nothing running, a rebalance callback that ``consume`` serves here has no work to
+        wait for (``Rebalancer`` then releases at once), and ``consume(size, 0)`` returns
+        without waiting; when it finds nothing, the wait happens on the I/O thread.
+        """
+        if not self._busy(None):
+            messages = self._consumer.consume(size, 0)
+            if messages:
+                await asyncio.sleep(0)  # a turn for the rest of the loop (tasks, metrics flushes) all the same
+                return messages
+        return await self._call(self._fetch, size)
 
     def _fetch(self, size: int) -> list[Message]:
         return fetch_ready(self._consumer, size, POLL_TIMEOUT)

@@ -1,8 +1,10 @@
 """Giving partitions up safely: finish their work, commit its watermark, then let go.
 
-librdkafka runs these callbacks on the consumer's I/O thread, inside ``consume()`` or
-``close()``, while the channel's event loop keeps delivering; a revocation waits (up to
-a timeout) for the loop to finish the revoked partitions' work before committing.
+librdkafka runs these callbacks inside ``consume()`` or ``close()``. On the consumer's
+I/O thread, while the channel's event loop keeps delivering, a revocation waits (up to a
+timeout) for the loop to finish the revoked partitions' work before committing. The loop
+itself calls ``consume()`` only when nothing is running (``PollLoop._fetch_batch``), so a
+callback on the loop's own thread has nothing to wait for, and must not wait for itself.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class Rebalancer:
 
     def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
         names = [(tp.topic, tp.partition) for tp in partitions]
+        if _running_loop() is self.loop:
+            return self._release_now(names)
         return asyncio.run_coroutine_threadsafe(self._release(names, timeout), self.loop).result()
 
     async def _release(self, partitions: list[tuple[str, int]], timeout: float) -> Offsets:
@@ -55,9 +59,19 @@ class Rebalancer:
         while self._busy(set(partitions)) and time.monotonic() < deadline:
             self._serve_dlq()  # DLQ acknowledgements finish offsets too
             await asyncio.sleep(0.02)
+        return self._release_now(partitions)
+
+    def _release_now(self, partitions: list[tuple[str, int]]) -> Offsets:
         offsets = self._tracker.committable(partitions)
         self._tracker.forget(partitions)
         return offsets
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # the consumer's I/O thread runs no loop
+        return None
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
 
@@ -64,6 +64,12 @@ class Recorder(Handler):
         finally:
             with self._count_lock:
                 self._running -= 1
+
+
+class InlineRecorder(Recorder):
+    """The same as ``Recorder``, promising not to block: it runs on the event loop."""
+
+    blocking: ClassVar[bool] = False
 
 
 class AsyncRecorder(Recorder):

@@ -131,12 +131,17 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+# A blocking handler's rebalances are served on the I/O thread while its deliveries run.
+# An inline handler's backlog keeps the event loop consuming by itself (nothing runs
+# between its batches), so the revocation is served on the loop's own thread.
+@pytest.mark.parametrize("handler, delay, backlog", [("Recorder", 0.002, 0), ("InlineRecorder", 0.001, 3000)])
+def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp_path: Path, start, handler: str,
+                                                    delay: float, backlog: int) -> None:
     topic, group = unique("worker.rebalance"), unique("group")
     kafka.create_topics(topic, partitions=4)
     paths = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
     configs = [channel_config(kafka.bootstrap, shared={
-        "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(path), "delay": 0.002},
+        "topics": [topic], "handler": f"tests.handlers:{handler}", "options": {"path": str(path), "delay": delay},
         "concurrency": 4, "group_id": group}) for path in paths]
     produced = iter(range(1_000_000))
 
@@ -152,6 +157,7 @@ def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp
     first = start(configs[0], "shared")
     produce(200)
     wait_until(lambda: len(delivered_ids(paths[0])) == 200, what="the first member's deliveries")
+    produce(backlog)
     second = start(configs[1], "shared")
 
     def second_member_delivers() -> bool:
