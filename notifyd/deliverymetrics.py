@@ -67,13 +67,13 @@ class DeliveryMetrics:
         self._delivered = metrics.delivered.labels(channel)
         self._attempts = {result: metrics.attempts.labels(channel, result) for result in RESULTS}
         self._tally: dict[Any, int] = {}
+        self._successes = 0  # the common outcome, kept out of the dict
 
     def attempt(self, outcome: BaseException | None, seconds: float) -> None:
         """One attempt that took ``seconds`` and ended in ``outcome`` (None: delivered)."""
         self._duration.observe(seconds)
         if outcome is None:
-            self._add(self._delivered)
-            self._add(self._attempts["success"])
+            self._successes += 1
         elif isinstance(outcome, SkipNotification):
             self._add(self._metrics.skipped.labels(self._channel, outcome.reason))
         else:
@@ -87,6 +87,10 @@ class DeliveryMetrics:
         """Write the counts and durations tallied since the last flush."""
         self._duration.flush()
         tally, self._tally = self._tally, {}
+        if self._successes:
+            for counter in (self._delivered, self._attempts["success"]):
+                tally[counter] = tally.get(counter, 0) + self._successes
+            self._successes = 0
         for counter, count in tally.items():
             counter.inc(count)
 
