@@ -37,6 +37,7 @@ from notifyd.preparation import Preparer, SkipNotification, needs_preparation
 
 DLQ_RETRY_DELAY = 1.0
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
+_NEEDS_TASK = object()  # Deliverer._outcome_here: the delivery must be awaited
 
 
 @dataclass(eq=False, slots=True)
@@ -94,7 +95,7 @@ class Deliverer:
     def submit(self, jobs: list[Job]) -> None:
         """Queue messages just consumed (in offset order, their partitions current) and start what may start."""
         first_left = self._deliver_at_once(jobs) if self._inline else 0
-        for job in jobs[first_left:] if first_left else jobs:
+        for job in jobs[first_left:]:
             self._scheduler.add(job.key, job)
         self._start_ready()
 
@@ -110,14 +111,9 @@ class Deliverer:
         for index, job in enumerate(jobs):
             if not self._scheduler.idle:
                 return index
-            try:
-                outcome = self._parse(job)
-                if outcome is None:
-                    if needs_preparation(job.notification):
-                        return index  # not attempted yet: the general path prepares it in a thread
-                    outcome = self._attempt_inline(job)
-            except Exception as exc:
-                outcome = self._crashed(job, exc)
+            outcome = self._outcome_here(job)
+            if outcome is _NEEDS_TASK:
+                return index  # not attempted yet: the general path prepares it in a thread
             if outcome is None or isinstance(outcome, SkipNotification):
                 self._on_finished(job)
             else:
@@ -158,15 +154,22 @@ class Deliverer:
         self._active.add(job)
         if not self._is_current(job):
             return self._release(job)
+        outcome = self._outcome_here(job)
+        if outcome is _NEEDS_TASK:
+            return self._spawn(job)
+        self._settle(job, outcome)
+
+    def _outcome_here(self, job: Job) -> BaseException | None | object:
+        """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``_NEEDS_TASK``."""
         try:
             outcome = self._parse(job)
             if outcome is None:
                 if not self._inline or needs_preparation(job.notification):
-                    return self._spawn(job)
+                    return _NEEDS_TASK
                 outcome = self._attempt_inline(job)
         except Exception as exc:
             outcome = self._crashed(job, exc)
-        self._settle(job, outcome)
+        return outcome
 
     def _spawn(self, job: Job) -> None:
         if self._handoff is _TAKING:  # a delivery task is settling: it runs this job next
