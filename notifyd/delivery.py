@@ -15,42 +15,25 @@ import dataclasses
 import inspect
 import random
 import time
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Message
-
-from notifyd import dlqheaders
 from notifyd.backoff import compute_delay
 from notifyd.blocking import BlockingPool
 from notifyd.config import ChannelSettings
+from notifyd.deadletter import DeadLetterer, describe
 from notifyd.deadlines import Deadlines
 from notifyd.deliverymetrics import DeliveryMetrics
-from notifyd.dlq import DlqWriter, Failure, dead_letter_headers, omission
+from notifyd.dlq import DlqWriter
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
+from notifyd.job import Job, where
 from notifyd.keyed import KeyedScheduler
 from notifyd.message import InvalidNotification, parse_notification
 from notifyd.metrics import ChannelMetrics
 from notifyd.preparation import Preparer, SkipNotification, needs_preparation
 
-DLQ_RETRY_DELAY = 1.0
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
 _NEEDS_TASK = object()  # Deliverer._outcome_here: the delivery must be awaited
-
-
-@dataclass(eq=False, slots=True)
-class Job:
-    """One consumed message on its way through the channel."""
-
-    message: Message
-    partition: tuple[str, int]
-    key: Hashable
-    generation: int
-    notification: Notification | None = None
-    notification_id: str | None = None  # read from an invalid record when possible
-    attempts: int = 0
 
 
 class Deliverer:
@@ -60,7 +43,7 @@ class Deliverer:
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool]) -> None:
         self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
-        self._dlq, self._log, self._redact = dlq, log, redact
+        self._log, self._redact = log, redact
         self._on_finished, self._is_current = on_finished, is_current
         self._async_send = inspect.iscoroutinefunction(handler.send)
         # A sync send that promises not to block runs inline: no thread hop, often no task.
@@ -73,6 +56,8 @@ class Deliverer:
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
+        self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
+                                          on_finished=on_finished, is_current=is_current)
         self._flush_scheduled = False
         self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
@@ -242,7 +227,7 @@ class Deliverer:
 
     def _crashed(self, job: Job, exc: Exception) -> RetryableError:
         """A bug here must not lose the message: it is retried like a failed send."""
-        self._log.exception("delivery crashed", **_where(job))
+        self._log.exception("delivery crashed", **where(job))
         return RetryableError(f"{type(exc).__name__}: {describe(exc)}")
 
     def _settle(self, job: Job, outcome: BaseException | None) -> None:
@@ -253,7 +238,7 @@ class Deliverer:
             self._retry_later(job, outcome)
         else:
             self._release(job)
-            self._dead_letter(job, self._failure(job, outcome))
+            self._dead_letters.dead_letter(job, outcome)
 
     async def _attempt(self, notification: Notification) -> BaseException | None:
         task = asyncio.current_task()
@@ -293,7 +278,7 @@ class Deliverer:
     def _retry_later(self, job: Job, error: BaseException) -> None:
         retry_after = getattr(error, "retry_after", None)
         delay = compute_delay(self._settings.backoff, job.attempts, retry_after=retry_after, rng=self._rng)
-        self._log.info("delivery failed, will retry", **_where(job), attempt=job.attempts,
+        self._log.info("delivery failed, will retry", **where(job), attempt=job.attempts,
                        retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(describe(error)))
         self._active.discard(job)
         self._scheduler.pause()
@@ -308,63 +293,7 @@ class Deliverer:
         self._scheduler.done(job.key)
         self._start_ready()
 
-    def _failure(self, job: Job, error: BaseException) -> Failure:
-        if isinstance(error, InvalidNotification):
-            reason = dlqheaders.REASON_INVALID
-        elif isinstance(error, PermanentError):
-            reason = dlqheaders.REASON_PERMANENT
-        else:
-            reason = dlqheaders.REASON_RETRIES_EXHAUSTED
-        return Failure(reason, type(error).__name__, self._redact(describe(error)), job.attempts)
-
-    def _dead_letter(self, job: Job, failure: Failure) -> None:
-        self._m.dead_lettered(failure.reason)
-        fields = {**_where(job), "reason": failure.reason, "attempts": failure.attempts,
-                  "error_class": failure.error_class, "error": failure.message}
-        if self._dlq is None:
-            self._log.warning("notification failed; the channel has no dlq, skipped", **fields)
-            self._on_finished(job)
-            return
-        self._log.warning("notification failed, writing it to the dlq", dlq=self._dlq.topic, **fields)
-        self._write_dlq(job, failure)
-
-    def _write_dlq(self, job: Job, failure: Failure, omitted: str | None = None) -> None:
-        message = job.message
-        timestamp_type, timestamp = message.timestamp()
-        headers = dead_letter_headers(
-            original=None if omitted else message.headers(), channel=self._settings.name, topic=message.topic(),
-            partition=message.partition(), offset=message.offset(), timestamp=timestamp if timestamp_type else None,
-            failure=failure, failed_at=datetime.now(timezone.utc), omitted=omitted,
-        )
-
-        def failed(error: str, too_large: bool) -> None:
-            if not self._is_current(job):
-                return  # the partition was revoked: its new owner reads and dead-letters it again
-            if too_large and omitted is None:
-                self._log.error("the dlq refuses the record as too large; writing it without its value",
-                                **_where(job), dlq=self._dlq.topic, error=error)
-                return self._write_dlq(job, failure, omission(message.value(), message.headers(), error))
-            self._log.error("dlq write failed, will retry", **_where(job), dlq=self._dlq.topic, error=error)
-            asyncio.get_running_loop().call_later(DLQ_RETRY_DELAY, self._write_dlq, job, failure, omitted)
-
-        self._dlq.write(key=message.key(), value=b"" if omitted else message.value(), headers=headers,
-                        on_written=lambda: self._on_finished(job), on_failed=failed)
-
 
 def _retryable(outcome: BaseException) -> bool:
     """Anything but a permanent or input error may succeed later: a bug, a 503, a reset connection."""
     return not isinstance(outcome, (PermanentError, InvalidNotification))
-
-
-def _where(job: Job) -> dict[str, Any]:
-    notification_id = job.notification.id if job.notification else job.notification_id
-    return {"topic": job.partition[0], "partition": job.partition[1], "offset": job.message.offset(),
-            "notification_id": notification_id}
-
-
-def describe(error: BaseException) -> str:
-    """``str(error)``, which a handler's own exception class may have broken."""
-    try:
-        return str(error)
-    except Exception:  # a failing __str__ must not take the channel down with it
-        return f"<{type(error).__name__} whose message cannot be rendered>"

@@ -18,8 +18,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from notifyd import lifecycle
-from notifyd.delivery import Deliverer, Job
+from notifyd.delivery import Deliverer
 from notifyd.health import REASON_MEMORY_LIMIT, ProcessChecks
+from notifyd.job import Job
 from notifyd.offsets import OffsetTracker
 from notifyd.rebalance import Rebalancer
 

@@ -18,8 +18,9 @@ from confluent_kafka import Message
 
 from notifyd.blocking import BlockingPool
 from notifyd.config import BackoffPolicy, ChannelSettings
-from notifyd.delivery import Deliverer, Job
+from notifyd.delivery import Deliverer
 from notifyd.handler import Handler, Notification, PermanentError, RetryableError
+from notifyd.job import Job
 from notifyd.metrics import channel_metrics
 from notifyd.preparation import needs_preparation
 from tests.loops import on_a_loop
@@ -68,7 +69,8 @@ class CountingPool(BlockingPool):
 class Channel:
     """A Deliverer over ``handler`` and what it reports back."""
 
-    def __init__(self, handler: Handler, *, concurrency: int = 4, retries: int = 2, timeout: float = 30.0) -> None:
+    def __init__(self, handler: Handler, *, concurrency: int = 4, retries: int = 2, timeout: float = 30.0,
+                 log: Any = None) -> None:
         self.finished: list[Job] = []
         self.prepared_on: list[int] = []
         self.revoked = False
@@ -77,7 +79,7 @@ class Channel:
                                    retries=retries, timeout=timeout,
                                    backoff=BackoffPolicy(initial=0.01, max=0.02, jitter=False))
         self.deliverer = Deliverer(settings=settings, handler=handler, prepare=self.prepare, pool=self.pool,
-                                   dlq=None, metrics=channel_metrics(), log=structlog.get_logger("test"),
+                                   dlq=None, metrics=channel_metrics(), log=log or structlog.get_logger("test"),
                                    redact=str, on_finished=self.finished.append,
                                    is_current=lambda _job: not self.revoked)
 
@@ -269,9 +271,8 @@ class Recorded(Channel):
     """A channel that also keeps what each failed attempt logged."""
 
     def __init__(self, handler: Handler, **settings: Any) -> None:
-        super().__init__(handler, **settings)
         self.errors: list[str] = []
-        self.deliverer._log = self
+        super().__init__(handler, log=self, **settings)
 
     def info(self, _event: str, **fields: Any) -> None:
         self.errors.append(fields.get("error", ""))
