@@ -7,6 +7,7 @@ the repository root (the benchmark sets ``PYTHONPATH``).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any, ClassVar
 
@@ -20,6 +21,27 @@ class Noop(Handler):
 
     def send(self, notification: Notification) -> None:
         return None
+
+
+class GatedNoop(Noop):
+    """A ``Noop`` whose first call waits until the file ``gate`` exists.
+
+    Case 5 starts its daemons, lets the group settle, fills the topic and only then opens
+    the gate: the figure is consumption from a full topic, not the producer's pace. The
+    wait blocks the event loop on purpose (nothing else is due: the group is settled and
+    librdkafka keeps fetching and heartbeating on its own threads).
+    """
+
+    def __init__(self, *, gate: str) -> None:
+        super().__init__(gate=gate)
+        self.gate = gate
+        self._open = False
+
+    def send(self, notification: Notification) -> None:
+        while not self._open:
+            self._open = os.path.exists(self.gate)
+            if not self._open:
+                time.sleep(0.005)
 
 
 class Wait(Handler):

@@ -14,6 +14,7 @@ from bench.stats import rate, ratio
 
 PARTITIONS = 4
 NOOP = "bench.handlers:Noop"
+GATED_NOOP = "bench.handlers:GatedNoop"
 
 
 def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0) -> float:
@@ -80,10 +81,17 @@ def case_throughput(bench: Bench) -> list[Row]:
 
 
 def scaled_rate(bench: Bench, daemons: int, count: int) -> float:
-    """Notifications/s of ``daemons`` daemons with the same config sharing one channel's partitions."""
+    """Notifications/s of ``daemons`` daemons with the same config sharing one channel's partitions.
+
+    The daemons join and settle on an empty topic, and their handler holds its first call
+    until the topic is full: with the producer still running, a daemon as fast as the
+    producer would measure the producer.
+    """
     topic, group = bench.name("bench.scale"), bench.name("scale")
     feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
-    channels = {"shared": {"topics": [topic], "handler": NOOP, "group_id": group}}
+    gate = bench.directory("scale") / "gate"
+    channels = {"shared": {"topics": [topic], "handler": GATED_NOOP, "options": {"gate": str(gate)},
+                           "group_id": group}}
     running: list[Daemon] = []
     try:
         for _ in range(daemons):
@@ -94,6 +102,7 @@ def scaled_rate(bench: Bench, daemons: int, count: int) -> float:
             daemon.wait_ready()
         _wait_balanced(running, PARTITIONS)
         feed.fill(bench.bootstrap, topic, count)
+        gate.touch()
         return rate(watch(running, count, timeout=300))
     finally:
         for daemon in running:
