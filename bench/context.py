@@ -17,7 +17,7 @@ class Sizes:
     runs: int = 3
     throughput_runs: int = 5  # case 1's ratio varies most from run to run (2 shared cores)
     bulk: int = 200_000          # case 1: notifications through one channel
-    scale_bulk: int = 200_000    # case 5: notifications shared by one or two daemons
+    scale_bulk: int = 400_000    # case 5: notifications shared by one or two daemons (all prefetched)
     concurrency_seconds: float = 4.0  # case 2: work per level, in seconds at the bound
     latency_seconds: float = 10.0     # case 3: steady-rate window
     levels: tuple[int, ...] = (1, 16, 64, 256)
