@@ -1,4 +1,4 @@
-"""Delivering one message: parse, then attempts with timeout and backoff, then the DLQ.
+"""Delivering one message: parse, then attempts with timeout and backoff, then the DLQ (``notifyd.deadletter``).
 
 Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
 threads; ``async def send`` and a non-blocking sync one run on the loop, the latter
