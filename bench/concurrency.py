@@ -16,7 +16,7 @@ from bench import feed
 from bench.context import Bench, Row
 from bench.daemon import ROOT, SAMPLE_PERIOD, Daemon, watch, write_config
 from bench.stats import rate, ratio
-from notifyd.devbroker import free_port
+from notifyd.tools.devbroker import free_port
 
 DELAY = 0.05
 PARTITIONS = 4

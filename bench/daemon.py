@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from notifyd.devbroker import free_port
+from notifyd.tools.devbroker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # librdkafka's default session timeout makes a group join take ~23 s on Tansu (shared/BROKER.md).

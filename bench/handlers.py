@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any, ClassVar
 
-from notifyd.handler import Handler, Notification
+from notifyd.api import Handler, Notification
 
 
 class Noop(Handler):

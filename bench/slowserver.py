@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from notifyd.eventloop import loop_factory
+from notifyd.channel.eventloop import loop_factory
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench import concurrency, footprint, latency, machine, report, throughput, validate
 from bench.context import Bench, Row, Sizes
-from notifyd.devbroker import EmbeddedBroker
+from notifyd.tools.devbroker import EmbeddedBroker
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

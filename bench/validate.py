@@ -10,7 +10,7 @@ import yaml
 
 from bench.context import Bench, Row
 from bench.daemon import ROOT
-from notifyd.config import check_config
+from notifyd.config.loading import check_config
 
 CHANNELS = 200
 HANDLERS = ("log", "smtp", "webhook")

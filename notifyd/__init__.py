@@ -1,6 +1,21 @@
-"""notifyd: a notification daemon that delivers Kafka events by email, SMS, push and webhooks."""
+"""notifyd: a notification daemon that delivers Kafka events by email, SMS, push and webhooks.
 
-from notifyd.handler import Handler, Notification, PermanentError, RetryableError
+The tree follows the two kinds of process:
 
-__all__ = ["Handler", "Notification", "PermanentError", "RetryableError", "__version__"]
+- ``notifyd.daemon``: the supervisor (``notifyd run``); never touches Kafka;
+- ``notifyd.channel``: a channel process, one consumer of one channel;
+- ``notifyd.config``: the config file and every librdkafka configuration built from it;
+- ``notifyd.handlers``: the built-in handlers and the handler registry;
+- ``notifyd.recipients``: the user directory, templates and preparation;
+- ``notifyd.records``: the record formats on Kafka (notifications, DLQ headers);
+- ``notifyd.tools``: the operator tools' library code (publisher client, DLQ replay);
+- ``notifyd.commands``: one thin module per CLI verb.
+
+Shared by every process: ``api`` (the public handler API, re-exported here), ``exitcodes``,
+``logs``, ``metrics``, ``redaction`` and ``schemas``. Importing any module does nothing.
+"""
+
+from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
+
+__all__ = ["Handler", "Notification", "PermanentError", "RetryableError", "SkipNotification", "__version__"]
 __version__ = "0.1.0"

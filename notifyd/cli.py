@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from notifyd import __version__
+from notifyd.exitcodes import ExitCode
 
 # Each module defines ``register(subparsers)``, adding its sub-command with
 # ``set_defaults(func=...)``; the function takes the parsed args and returns the exit code.
@@ -20,9 +21,6 @@ COMMAND_MODULES = (
     "notifyd.commands.topics",
     "notifyd.commands.worker",
 )
-
-EXIT_OK = 0
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,5 +45,5 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_request.code or 0)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     return args.func(args)

@@ -22,7 +22,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from notifyd.devbroker import EmbeddedBroker
+    from notifyd.tools.devbroker import EmbeddedBroker
 
     log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
     with EmbeddedBroker(log_path=str(log_path)) as broker:

@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from notifyd.devbroker import free_port
+from notifyd.tools.devbroker import free_port
 from tests.kafkakit import FAST_GROUP
 from tests.waiting import wait_until
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from notifyd.handler import Handler, Notification, PermanentError, RetryableError
+from notifyd.api import Handler, Notification, PermanentError, RetryableError
 
 _lock = threading.Lock()
 

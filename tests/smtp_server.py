@@ -25,7 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from notifyd.devbroker import free_port
+from notifyd.tools.devbroker import free_port
 
 DEFAULT_REFUSALS = {
     "busy@": "450 4.2.1 Mailbox busy, try again later",

@@ -11,7 +11,7 @@ import socket
 import threading
 from typing import Self
 
-from notifyd.devbroker import free_port
+from notifyd.tools.devbroker import free_port
 
 CHUNK = 65536
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from notifyd.backoff import compute_delay
-from notifyd.config import BackoffPolicy
+from notifyd.channel.backoff import compute_delay
+from notifyd.config.settings import BackoffPolicy
 
 STEADY = BackoffPolicy(initial=1.0, max=60.0, multiplier=2.0, jitter=False)
 

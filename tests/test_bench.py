@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from bench import barelatency, feed, report, stats
-from bench.daemon import FAST_GROUP
 from bench.context import Row
+from bench.daemon import FAST_GROUP
 from bench.validate import config_data
-from notifyd.config import check_text
+from notifyd.config.loading import check_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""notifyd.client.Publisher against the real test broker."""
+"""notifyd.tools.client.Publisher against the real test broker."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from notifyd.client import DeliveryFailed, InvalidNotification, Publisher, UnknownChannel, prepare
-from notifyd.config import load_config
-from notifyd.devbroker import free_port
-from notifyd.topicscan import read_to_end
+from notifyd.config.kafka import topic_reader
+from notifyd.config.loading import load_config
+from notifyd.tools.client import DeliveryFailed, InvalidNotification, Publisher, UnknownChannel, prepare
+from notifyd.tools.devbroker import free_port
+from notifyd.tools.topicscan import read_to_end
 from tests.conftest import base_config
 
 
@@ -26,7 +27,7 @@ def channel(kafka, unique, write_config):
 
 
 def records(bootstrap: str, topic: str):
-    return list(read_to_end({"bootstrap.servers": bootstrap}, topic, timeout=10))
+    return list(read_to_end(topic_reader({"bootstrap.servers": bootstrap}), topic, timeout=10))
 
 
 def test_send_waits_for_the_broker_and_returns_the_id(channel, kafka):

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifyd import dlqheaders as h
 from notifyd.cli import main
-from notifyd.devbroker import free_port
-from notifyd.replay import DlqRecord, Selection, plan_replay, replayed_headers
-from notifyd.timespec import BadTime, parse_time
-from notifyd.topicscan import read_to_end
+from notifyd.config.kafka import topic_reader
+from notifyd.records import dlqheaders as h
+from notifyd.tools.devbroker import free_port
+from notifyd.tools.replay import DlqRecord, Selection, plan_replay, replayed_headers
+from notifyd.tools.timespec import BadTime, parse_time
+from notifyd.tools.topicscan import read_to_end
 from tests.conftest import base_config
 
 NOW = datetime.now(UTC)
@@ -46,7 +47,7 @@ def dead_letter(kafka, dlq: str, *, original: str, notification_id: str | None, 
 
 
 def records(kafka, topic: str) -> list:
-    return list(read_to_end({"bootstrap.servers": kafka.bootstrap}, topic, timeout=10))
+    return list(read_to_end(topic_reader({"bootstrap.servers": kafka.bootstrap}), topic, timeout=10))
 
 
 def inspect_json(path: str, capsys, *args: str) -> list[dict]:

@@ -10,8 +10,9 @@ import pytest
 
 from notifyd.cli import main
 from notifyd.commands.send import parse_lines
-from notifyd.devbroker import free_port
-from notifyd.topicscan import read_to_end
+from notifyd.config.kafka import topic_reader
+from notifyd.tools.devbroker import free_port
+from notifyd.tools.topicscan import read_to_end
 from tests.conftest import base_config
 
 
@@ -26,7 +27,7 @@ def setup(kafka, unique, write_config):
 
 
 def values(bootstrap: str, topic: str) -> list[dict]:
-    return [json.loads(r.value()) for r in read_to_end({"bootstrap.servers": bootstrap}, topic, timeout=10)]
+    return [json.loads(r.value()) for r in read_to_end(topic_reader({"bootstrap.servers": bootstrap}), topic, timeout=10)]
 
 
 def test_send_prints_the_id_of_what_it_produced(setup, kafka, capsys):
@@ -35,7 +36,7 @@ def test_send_prints_the_id_of_what_it_produced(setup, kafka, capsys):
                  "--subject", "alert", "--data", '{"n": 1}', "--key", "k1"])
     out = capsys.readouterr().out.strip()
     assert code == 0
-    [record] = read_to_end({"bootstrap.servers": kafka.bootstrap}, topic, timeout=10)
+    [record] = read_to_end(topic_reader({"bootstrap.servers": kafka.bootstrap}), topic, timeout=10)
     assert record.key() == b"k1"
     assert json.loads(record.value()) == {"id": out, "to": "ops@example.com", "body": "hi", "subject": "alert",
                                           "data": {"n": 1}}

@@ -11,7 +11,7 @@ from confluent_kafka.admin import ConsumerGroupDescription, MemberAssignment, Me
 
 from notifyd.cli import main
 from notifyd.commands.status import member_rows, partition_lag
-from notifyd.devbroker import free_port
+from notifyd.tools.devbroker import free_port
 from tests.conftest import base_config
 from tests.kafkakit import FAST_GROUP
 

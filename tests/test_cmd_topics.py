@@ -6,8 +6,8 @@ import time
 
 from notifyd.cli import main
 from notifyd.commands.topics import configured_topics
-from notifyd.config import load_config
-from notifyd.devbroker import free_port
+from notifyd.config.loading import load_config
+from notifyd.tools.devbroker import free_port
 from tests.conftest import base_config
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from notifyd.lifecycle import EXIT_CONFIG
+from notifyd.exitcodes import ExitCode
 from tests.daemonkit import daemon_config
 from tests.handlers import read_records
 from tests.kafkakit import KafkaKit
@@ -178,12 +178,12 @@ def test_a_channel_that_cannot_load_stops_the_daemon_with_78(kafka, unique, tmp_
         "broken": {"topics": [unique("t")], "handler": "tests.handlers:Broken"},
     }))
     notifyd = daemon(config)
-    assert notifyd.process.wait(60) == EXIT_CONFIG
+    assert notifyd.process.wait(60) == ExitCode.CONFIG
     assert notifyd.events("channel cannot start: config or handler error; stopping the daemon")
 
 
 def test_an_invalid_config_exits_78_before_starting_anything(tmp_path, write_config, daemon):
     config = write_config(text="kafka: {}\nchannels: {}\n")
     notifyd = daemon(config)
-    assert notifyd.process.wait(30) == EXIT_CONFIG
+    assert notifyd.process.wait(30) == ExitCode.CONFIG
     assert "is invalid; not starting" in notifyd.tail()

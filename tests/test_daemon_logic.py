@@ -10,10 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from notifyd.config import check_text
-from notifyd.configdiff import plan_reload
-from notifyd.restarts import RestartPolicy, RestartState
-from notifyd.sdnotify import SystemdNotifier
+from notifyd.config.loading import check_text
+from notifyd.daemon.reloadplan import plan_reload
+from notifyd.daemon.restarts import RestartPolicy, RestartState
+from notifyd.daemon.sdnotify import SystemdNotifier
 
 BASE = """\
 kafka:
@@ -93,7 +93,7 @@ def test_dead_process_counters_fold_into_archive(tmp_path: Path) -> None:
         '''
         pids = [int(subprocess.check_output([sys.executable, "-c", child]).decode()) for _ in range(3)]
         from pathlib import Path
-        from notifyd.metricsdir import MetricsDirectory
+        from notifyd.daemon.metricsdir import MetricsDirectory
         directory = MetricsDirectory(Path({str(tmp_path)!r}))
         before = directory.scrape().decode()
         for pid in pids:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from notifyd.deadlines import Deadlines
+from notifyd.channel.deadlines import Deadlines
 from tests.loops import on_a_loop
 
 

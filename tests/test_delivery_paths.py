@@ -16,13 +16,13 @@ from typing import Any, ClassVar
 import structlog
 from confluent_kafka import Message
 
-from notifyd.blocking import BlockingPool
-from notifyd.config import BackoffPolicy, ChannelSettings
-from notifyd.delivery import Deliverer
-from notifyd.handler import Handler, Notification, PermanentError, RetryableError
-from notifyd.job import Job
+from notifyd.api import Handler, Notification, PermanentError, RetryableError
+from notifyd.channel.blocking import BlockingPool
+from notifyd.channel.delivery import Deliverer
+from notifyd.channel.job import Job
+from notifyd.config.settings import BackoffPolicy, ChannelSettings
 from notifyd.metrics import channel_metrics
-from notifyd.preparation import needs_preparation
+from notifyd.recipients.preparation import needs_preparation
 from tests.loops import on_a_loop
 
 PARTITION = ("t", 0)

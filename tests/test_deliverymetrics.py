@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from notifyd.deliverymetrics import DeliveryMetrics, DurationTally
-from notifyd.handler import PermanentError, RetryableError
+from notifyd.api import PermanentError, RetryableError, SkipNotification
+from notifyd.channel.deliverymetrics import DeliveryMetrics, DurationTally
 from notifyd.metrics import ChannelMetrics
-from notifyd.preparation import SkipNotification
 
 
 def fresh_metrics() -> tuple[ChannelMetrics, CollectorRegistry]:

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from notifyd.config import DirectorySettings, check_text
-from notifyd.directory import SCHEMA_SQL, DirectoryUnavailable, User, create_sqlite_schema, open_directory
+from notifyd.config.loading import check_text
+from notifyd.config.settings import DirectorySettings
+from notifyd.recipients.directory import SCHEMA_SQL, DirectoryUnavailable, User, create_sqlite_schema, open_directory
 from tests.smtp_server import free_port
 
 USERS_YAML = """\
@@ -121,7 +122,7 @@ def test_validate_config_checks_the_directory(tmp_path: Path, sqlite_db: Path) -
     cases = {
         "{type: sqlite, path: none.db}": "2:33: directory.path: file '{tmp}/none.db' does not exist",
         "{type: sqlite, path: empty.db}": "2:33: directory.path: '{tmp}/empty.db' lacks the table(s) users, user_devices,"
-        " opt_outs (see notifyd.directory.create_sqlite_schema)",
+        " opt_outs (see notifyd.recipients.directory.create_sqlite_schema)",
         "{type: postgres}": "2:12: directory: 'dsn' is a required property",
         "{type: file}": "2:12: directory: 'path' is a required property",
     }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from notifyd import dlqheaders
-from notifyd.config import KafkaSettings
-from notifyd.dlq import Failure, dead_letter_headers, omission, producer_settings
+from notifyd.channel.dlq import Failure, dead_letter_headers, omission
+from notifyd.config.kafka import dlq_producer
+from notifyd.config.settings import KafkaSettings
+from notifyd.records import dlqheaders
 
 FAILED_AT = datetime(2026, 11, 24, 12, 30, 5, 123456, tzinfo=timezone.utc)
 
@@ -60,7 +61,7 @@ def test_no_original_headers() -> None:
 
 
 def test_producer_settings_force_idempotence_and_drop_consumer_keys() -> None:
-    settings = producer_settings(KafkaSettings("b:9092", {
+    settings = dlq_producer(KafkaSettings("b:9092", {
         "security.protocol": "SASL_SSL", "sasl.username": "u",
         "session.timeout.ms": 6000, "group.id": "g", "acks": "1", "enable.idempotence": False,
     }))

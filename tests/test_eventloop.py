@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from notifyd.eventloop import loop_factory
+from notifyd.channel.eventloop import loop_factory
 
 
 def test_the_loop_is_uvloop_where_it_is_installed() -> None:

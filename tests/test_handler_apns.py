@@ -15,9 +15,9 @@ import jwt
 import pytest
 import trustme
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
+from notifyd.config.validation import semantic_problems
 from notifyd.handlers.apns import TOKEN_LIFETIME, ApnsHandler, ProviderToken, load_signing_key
-from notifyd.validation import semantic_problems
 from tests.providers import ApnsStandIn, ProviderServer, Reply, apns_error, deliver_all, make_apns_key
 
 DEVICE = "a" * 64

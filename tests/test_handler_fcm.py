@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
+from notifyd.config.validation import semantic_problems
 from notifyd.handlers.fcm import FcmHandler
-from notifyd.validation import semantic_problems
 from tests.providers import FcmStandIn, ProviderServer, Reply, fcm_error, make_service_account
 
 DEVICE = "fcm-registration-token-1"

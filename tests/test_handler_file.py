@@ -6,8 +6,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from notifyd.config import check_text
-from notifyd.handler import Notification
+from notifyd.api import Notification
+from notifyd.config.loading import check_text
 from notifyd.handlers import resolve_handler
 from notifyd.handlers.file import FileHandler
 

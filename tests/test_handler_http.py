@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from notifyd.handler import Notification, RetryableError
+from notifyd.api import Notification, RetryableError
 from notifyd.handlers.http import is_retryable_status, parse_retry_after
 from notifyd.handlers.webhook import WebhookHandler
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
 from notifyd.handlers.slack import SlackHandler
 from tests.providers import ProviderServer, Reply, SlackStandIn, deliver_once
 

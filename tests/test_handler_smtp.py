@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trustme
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
 from notifyd.handlers import resolve_handler
 from notifyd.handlers.smtp import SmtpHandler, build_message
 from tests.providers import deliver_all

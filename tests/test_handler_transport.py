@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
 from notifyd.handlers.answer import Headers, HttpAnswer
 from notifyd.handlers.apns import ApnsHandler
 from notifyd.handlers.fcm import FcmHandler
@@ -20,7 +20,14 @@ from notifyd.handlers.transport import AiohttpTransport, HttpxTransport, NoAnswe
 from notifyd.handlers.twilio import TwilioHandler
 from notifyd.handlers.webhook import WebhookHandler, payload
 from tests.providers import (
-    ProviderServer, Reply, Request, SlackStandIn, TwilioStandIn, WebhookReceiver, basic_auth, deliver_all,
+    ProviderServer,
+    Reply,
+    Request,
+    SlackStandIn,
+    TwilioStandIn,
+    WebhookReceiver,
+    basic_auth,
+    deliver_all,
     deliver_once,
 )
 

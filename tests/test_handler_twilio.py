@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
+from notifyd.config.validation import semantic_problems
 from notifyd.handlers.twilio import TwilioHandler
-from notifyd.validation import semantic_problems
 from tests.providers import ProviderServer, Reply, TwilioStandIn, basic_auth, deliver_once, twilio_error
 
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"

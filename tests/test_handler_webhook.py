@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
+from notifyd.config.validation import semantic_problems
 from notifyd.handlers.webhook import Signer, WebhookHandler, iso_timestamp, signature
-from notifyd.validation import semantic_problems
 from tests.providers import ProviderServer, Reply, WebhookReceiver, deliver_once
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifyd.keyed import KeyedScheduler
+from notifyd.channel.keyed import KeyedScheduler
 
 
 def test_same_key_runs_one_at_a_time_in_order() -> None:

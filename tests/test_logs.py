@@ -10,8 +10,8 @@ import pytest
 import structlog
 from confluent_kafka import Producer
 
-from notifyd.devbroker import free_port
 from notifyd.logs import configure_logging, kafka_logger
+from notifyd.tools.devbroker import free_port
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from notifyd.message import InvalidNotification, parse_notification
+from notifyd.records.notification import InvalidNotification, parse_notification
 
 
 def parse(value, headers=None):
@@ -77,7 +77,7 @@ def test_deeply_nested_json_is_invalid_not_a_crash() -> None:
 
 
 def test_the_fast_check_agrees_with_the_reference_validator() -> None:
-    from notifyd.message import _fast_check
+    from notifyd.records.notification import _fast_check
     from notifyd.schemas import validator
 
     documents = [
@@ -122,7 +122,7 @@ def test_every_schema_property_is_a_notification_field() -> None:
     """parse_notification passes the validated document as keywords: a new property needs a field."""
     import dataclasses
 
-    from notifyd.handler import Notification
+    from notifyd.api import Notification
     from notifyd.schemas import load_schema
 
     fields = {field.name for field in dataclasses.fields(Notification)}
@@ -133,7 +133,7 @@ def test_a_parsed_notification_is_the_same_object_the_constructor_makes() -> Non
     import dataclasses
     import pickle
 
-    from notifyd.handler import Notification
+    from notifyd.api import Notification
 
     parsed = parse(b'{"id": "n", "to": "a", "body": "b"}')
     assert parsed == Notification(id="n", channel="email", to="a", body="b")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from notifyd.offsets import OffsetTracker, PartitionOffsets
+from notifyd.channel.offsets import OffsetTracker, PartitionOffsets
 
 P = ("topic", 0)
 Q = ("topic", 1)

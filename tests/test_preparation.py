@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from notifyd.config import Config, check_text
-from notifyd.directory import create_sqlite_schema
-from notifyd.handler import Notification, PermanentError, RetryableError
-from notifyd.preparation import SkipNotification, make_preparer
+from notifyd.api import Notification, PermanentError, RetryableError
+from notifyd.config.loading import check_text
+from notifyd.config.settings import Config
+from notifyd.recipients.directory import create_sqlite_schema
+from notifyd.recipients.preparation import SkipNotification, make_preparer
 from tests.smtp_server import free_port
 
 CONFIG = """\

@@ -10,8 +10,8 @@ import pytest
 import structlog
 from confluent_kafka import TopicPartition
 
-from notifyd.offsets import OffsetTracker
-from notifyd.rebalance import Rebalancer
+from notifyd.channel.offsets import OffsetTracker
+from notifyd.channel.rebalance import Rebalancer
 from tests.loops import on_a_loop
 
 PARTITION = ("t", 0)

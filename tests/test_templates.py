@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from notifyd.config import check_text
-from notifyd.handler import PermanentError
-from notifyd.templates import Templates, load_sources
+from notifyd.api import PermanentError
+from notifyd.config.loading import check_text
+from notifyd.recipients.templates import Templates, load_sources
 
 WELCOME = {
     "subject": "Welcome,\n {{ name }}!",

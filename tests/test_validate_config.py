@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from notifyd.cli import main
-from notifyd.config import check_text, load_config
-from notifyd.findings import ConfigError
+from notifyd.config.findings import ConfigError
+from notifyd.config.loading import check_text, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,13 +18,15 @@ from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from notifyd import lifecycle, pollloop
-from notifyd.config import Config, build_config
-from notifyd.pollloop import StopRequest
-from notifyd.worker import serve
+from notifyd.channel import lifecycle, pollloop
+from notifyd.channel.pollloop import StopRequest
+from notifyd.channel.worker import serve
+from notifyd.config.loading import build_config
+from notifyd.config.settings import Config
+from notifyd.exitcodes import ExitCode
 from tests.handlers import read_records
-from tests.waiting import wait_until
 from tests.kafkakit import FAST_GROUP, KafkaKit
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 QUICK_BACKOFF = {"initial": 0.01, "max": 0.05}
@@ -96,7 +98,7 @@ def test_a_thousand_notifications_with_concurrency_32_arrive_once_each_in_key_or
     worker = start(config, "bulk")
 
     wait_until(lambda: len(delivered_ids(path)) == 1000, what="1000 deliveries")
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
 
     records = read_records(path)
     assert {r["id"] for r in records} == {f"n-{seq}" for seq in range(1000)}
@@ -120,7 +122,7 @@ def test_an_async_handler_runs_on_the_event_loop(kafka: KafkaKit, unique, tmp_pa
         "options": {"path": str(path), "delay": 0.01}, "concurrency": 50})
     worker = start(config, "push")
     wait_until(lambda: len(delivered_ids(path)) == 200, what="200 async deliveries")
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
     records = read_records(path)
     assert all(r["via"] == "async" for r in records)
     assert {r["loop"] for r in records} == {"uvloop"}, "the channel's event loop is not uvloop"
@@ -151,7 +153,7 @@ def test_failures_retry_then_reach_the_dlq_with_every_header(kafka: KafkaKit, un
     dead = {m.key().decode(): m for m in kafka.read(dlq, 5, timeout=30)}
     assert set(dead) == {"fail-1", "perm-1", "hang-1", "bad-bytes", "bad-schema"}
     wait_until(lambda: "flaky-1" in {r["id"] for r in read_records(path) if r["attempt"] == 3}, what="flaky-1")
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
 
     attempts = defaultdict(list)
     for r in read_records(path):
@@ -201,7 +203,7 @@ def test_without_a_dlq_failures_are_logged_skipped_and_counted(kafka: KafkaKit, 
     wait_until(lambda: "ok-1" in delivered_ids(path), what="ok-1")
     wait_until(lambda: metric("notifyd_notifications_dead_lettered_total", channel=channel, reason="permanent"),
                what="the permanent failure counted")
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
     assert metric("notifyd_notifications_dead_lettered_total", channel=channel, reason="invalid") == 1
     assert metric("notifyd_notifications_received_total", channel=channel) == 3
     assert metric("notifyd_notifications_delivered_total", channel=channel) == 1
@@ -226,7 +228,7 @@ def test_a_slow_handler_pauses_consumption_within_concurrency_and_reports_status
     with capture_logs() as logs:
         worker = start(config, "slow", sender)
         wait_until(lambda: len(delivered_ids(path)) == 600, what="600 deliveries")
-        assert worker.finish() == lifecycle.EXIT_OK
+        assert worker.finish() == ExitCode.OK
     events_logged = [entry["event"] for entry in logs]
     assert 1 <= events_logged.count("consumption paused: deliveries are behind") <= 4, "pause/resume flapping"
     assert "consumption resumed" in events_logged
@@ -254,7 +256,7 @@ def test_stopping_drains_in_flight_work_then_commits(kafka: KafkaKit, unique, tm
     worker = start(config, channel)
     wait_until(lambda: metric("notifyd_inflight_deliveries", channel=channel) > 0, what="deliveries in flight")
     assert delivered_ids(path) == set()
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
     assert delivered_ids(path) == {f"d-{seq}" for seq in range(6)}
     assert kafka.committed(config.channels[channel].group_id, topic) == [6]
 
@@ -265,7 +267,7 @@ def test_a_memory_limit_passed_drains_and_asks_for_a_recycle(kafka: KafkaKit, un
     config = channel_config(kafka.bootstrap, big={
         "topics": [topic], "handler": "tests.handlers:Recorder", "options": {"path": str(tmp_path / "x")},
         "memory_limit_mb": 1})
-    assert serve(config, "big", stop=StopRequest()) == lifecycle.EXIT_RECYCLE
+    assert serve(config, "big", stop=StopRequest()) == ExitCode.RECYCLE
 
 
 def test_a_handler_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:
@@ -276,7 +278,7 @@ def test_a_handler_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:
     }
     config = channel_config("127.0.0.1:1", **channels)
     for name in [*channels, "not-a-channel"]:
-        assert serve(config, name, stop=StopRequest()) == lifecycle.EXIT_CONFIG, name
+        assert serve(config, name, stop=StopRequest()) == ExitCode.CONFIG, name
 
 
 def test_ten_megabyte_values_are_delivered_or_dead_lettered_intact(kafka: KafkaKit, unique, tmp_path: Path,
@@ -297,7 +299,7 @@ def test_ten_megabyte_values_are_delivered_or_dead_lettered_intact(kafka: KafkaK
     dead = kafka.read(dlq, 1, timeout=30)
     assert len(dead) == 1 and dead[0].value() == huge_garbage
     assert dict(dead[0].headers())["notifyd.error.reason"] == b"invalid"
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
     assert kafka.committed(config.channels["big"].group_id, topic) == [3]
 
 
@@ -320,7 +322,7 @@ def test_a_record_the_dlq_refuses_as_too_large_is_dead_lettered_without_its_valu
         worker = start(config, "big")
         (dead,) = kafka.read(dlq, 1, timeout=30)
         wait_until(lambda: "after" in delivered_ids(path), what="the notification after it")
-        assert worker.finish() == lifecycle.EXIT_OK
+        assert worker.finish() == ExitCode.OK
     assert dead.key() == b"garbage" and dead.value() == b""
     headers = dict(dead.headers())
     assert "traceparent" not in headers and headers["notifyd.error.reason"] == b"invalid"
@@ -341,6 +343,6 @@ def test_stopping_does_not_wait_for_a_long_backoff(kafka: KafkaKit, unique, tmp_
     worker = start(config, "slow")
     wait_until(lambda: {"fail-long", "ok-next"} <= delivered_ids(path), what="both first attempts")
     stopping = time.monotonic()
-    assert worker.finish() == lifecycle.EXIT_OK
+    assert worker.finish() == ExitCode.OK
     assert time.monotonic() - stopping < 5
     assert kafka.committed(config.channels["slow"].group_id, topic) in ([0], [-1001])  # fail-long comes again

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from notifyd import lifecycle
+from notifyd.exitcodes import ExitCode
 from tests.handlers import read_records
 from tests.kafkakit import FAST_GROUP, KafkaKit
 from tests.test_worker import channel_config, delivered_ids, notification, start  # noqa: F401
@@ -67,7 +67,7 @@ def test_sigkill_halfway_then_restart_delivers_everything(kafka: KafkaKit, uniqu
         wait_until(lambda: len({r["id"] for r in read_records(deliveries)}) == TOTAL, timeout=40,
                    what="every notification after the restart")
         survivor.send_signal(signal.SIGTERM)
-        assert survivor.wait(30) == lifecycle.EXIT_OK
+        assert survivor.wait(30) == ExitCode.OK
     finally:
         survivor.kill()
 
@@ -84,13 +84,13 @@ def test_a_handler_that_cannot_load_exits_with_the_config_code(write_config, tmp
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
                             cwd=ROOT, capture_output=True, timeout=30)
-    assert result.returncode == lifecycle.EXIT_CONFIG
+    assert result.returncode == ExitCode.CONFIG
     line = json.loads(result.stderr.decode().strip().splitlines()[-1])
     assert line["channel"] == "c" and "token endpoint" in line["error"] and line["level"] == "error"
     assert time.monotonic() - started < 15
     missing = subprocess.run([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "x"],
                              cwd=ROOT, capture_output=True, timeout=30)
-    assert missing.returncode == lifecycle.EXIT_CONFIG
+    assert missing.returncode == ExitCode.CONFIG
 
 
 def test_an_orphaned_worker_drains_and_exits(kafka: KafkaKit, unique, tmp_path: Path, write_config) -> None:
@@ -165,10 +165,10 @@ def test_a_member_joining_and_leaving_loses_nothing(kafka: KafkaKit, unique, tmp
         return bool(delivered_ids(paths[1]))
 
     wait_until(second_member_delivers, timeout=45, what="the second member to get partitions")
-    assert first.finish() == lifecycle.EXIT_OK  # leaves the group: the survivor takes every partition
+    assert first.finish() == ExitCode.OK  # leaves the group: the survivor takes every partition
     produce(100)
     total = next(produced)
     wait_until(lambda: len(delivered()) == total, timeout=45, what="every delivery after the rebalance")
-    assert second.finish() == lifecycle.EXIT_OK
+    assert second.finish() == ExitCode.OK
     assert delivered() == {f"r-{seq}" for seq in range(total)}
     assert sum(kafka.committed(group, topic, 4)) == total

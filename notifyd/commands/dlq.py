@@ -16,26 +16,22 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from notifyd import dlqheaders as h
-from notifyd.config import Config
-from notifyd.replay import DlqRecord, Plan, Selection, plan_replay, replayed_headers, scan_start_ms
-from notifyd.timespec import BadTime, parse_time
-from notifyd.tooling import (
-    EXIT_BROKER,
-    EXIT_CODES_HELP,
-    EXIT_KAFKA,
-    EXIT_OK,
-    EXIT_USAGE,
+from notifyd.config import kafka
+from notifyd.config.settings import Config
+from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
+from notifyd.records import dlqheaders as h
+from notifyd.tools.replay import DlqRecord, Plan, Selection, plan_replay, replayed_headers, scan_start_ms
+from notifyd.tools.runner import (
     ToolError,
     add_common_arguments,
     admin_client,
     channel_of,
     dlq_of,
     probe,
-    quiet_layer,
     run_tool,
 )
-from notifyd.topicscan import ScanTimeout, UnknownTopic, read_to_end
+from notifyd.tools.timespec import BadTime, parse_time
+from notifyd.tools.topicscan import ScanTimeout, UnknownTopic, read_to_end
 
 REPLAY_HELP = (
     "Re-publish dead letters to their original topic and partition with their original key, value and "
@@ -80,7 +76,7 @@ def selection_of(args: argparse.Namespace, *, now: datetime) -> Selection:
     try:
         since = parse_time(args.since, now=now) if args.since else None
     except BadTime as exc:
-        raise ToolError(f"--since: {exc}", exit_code=EXIT_USAGE) from None
+        raise ToolError(f"--since: {exc}", exit_code=ExitCode.USAGE) from None
     return Selection(reasons=frozenset(args.reason or ()), since=since, ids=frozenset(args.id))
 
 
@@ -95,7 +91,7 @@ def inspect_dlq(config: Config, args: argparse.Namespace) -> int:
         print(json.dumps(summaries, indent=2))
     else:
         print_table(summaries)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def replay_dlq(config: Config, args: argparse.Namespace) -> int:
@@ -111,7 +107,7 @@ def replay_dlq(config: Config, args: argparse.Namespace) -> int:
         for record in plan.replay:
             print(f"would replay {_describe(record)}")
         print(f"dry run: {len(plan.replay)} to replay, {len(plan.skipped)} skipped", file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     failures = publish(config, plan, timeout=args.timeout)
     print(f"replayed {len(plan.replay) - len(failures)}, skipped {len(plan.skipped)}, failed {len(failures)}",
           file=sys.stderr)
@@ -119,8 +115,8 @@ def replay_dlq(config: Config, args: argparse.Namespace) -> int:
         unreachable = all(e.code() == KafkaError._MSG_TIMED_OUT for e in failures.values())
         first = next(iter(failures.values())).str()
         raise ToolError(f"{len(failures)} record(s) not replayed ({first}); run again to retry them",
-                        exit_code=EXIT_BROKER if unreachable else EXIT_KAFKA)
-    return EXIT_OK
+                        exit_code=ExitCode.BROKER_UNREACHABLE if unreachable else ExitCode.KAFKA_FAILED)
+    return ExitCode.OK
 
 
 def read_dlq(config: Config, topic: str, *, since: datetime | None, timeout: float) -> Iterator[DlqRecord]:
@@ -145,8 +141,7 @@ def replayed_markers(config: Config, records: list[DlqRecord], *, dlq_topic: str
 
 def publish(config: Config, plan: Plan, *, timeout: float) -> dict[str, KafkaError]:
     """Produce every planned copy and wait for the broker; returns the failures by marker."""
-    producer = Producer(config.kafka.producer_config(quiet_layer(timeout), {
-        "enable.idempotence": True, "acks": "all", "message.timeout.ms": max(1, int(timeout * 1000))}))
+    producer = Producer(kafka.tool_producer(config.kafka, timeout=timeout))
     partitions = _partition_counts(config, {r.original_topic for r in plan.replay}, timeout=timeout)
     failures: dict[str, KafkaError] = {}
     answered: set[str] = set()
@@ -195,13 +190,13 @@ def _partition_counts(config: Config, topics: set[str | None], *, timeout: float
 
 def _scan(config: Config, topic: str, *, since_ms: int | None, timeout: float, missing_ok: bool) -> Iterator[Message]:
     try:
-        yield from read_to_end(config.kafka.client_config(quiet_layer(timeout)), topic, since_ms=since_ms,
+        yield from read_to_end(kafka.tool_reader(config.kafka, timeout=timeout), topic, since_ms=since_ms,
                                timeout=timeout)
     except UnknownTopic as exc:
         if not missing_ok:
-            raise ToolError(str(exc), exit_code=EXIT_KAFKA) from None
+            raise ToolError(str(exc), exit_code=ExitCode.KAFKA_FAILED) from None
     except ScanTimeout as exc:
-        raise ToolError(f"reading {topic}: {exc}", exit_code=EXIT_BROKER) from None
+        raise ToolError(f"reading {topic}: {exc}", exit_code=ExitCode.BROKER_UNREACHABLE) from None
 
 
 def _record(message: Message) -> DlqRecord:

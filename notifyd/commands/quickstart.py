@@ -16,7 +16,8 @@ import time
 import urllib.error
 import urllib.request
 
-from notifyd.devbroker import BrokerUnavailable, EmbeddedBroker, free_port
+from notifyd.exitcodes import ExitCode
+from notifyd.tools.devbroker import BrokerUnavailable, EmbeddedBroker, free_port
 
 DEFAULT_QUICKSTART_CONFIG = "config/quickstart.yaml"
 PREFERRED_BROKER_PORT = 9092
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT), own_session=True).start()
     except BrokerUnavailable as exc:
         print(f"notifyd quickstart: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     metrics_port = _port(PREFERRED_METRICS_PORT)
     os.environ.update(NOTIFYD_BOOTSTRAP=broker.bootstrap_servers, NOTIFYD_METRICS_PORT=str(metrics_port))
     _say(f"embedded broker (Tansu) listening on {broker.bootstrap_servers}")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if stop.is_set():
             return _interrupted()
         if main(["topics", "ensure", "--config", args.config]) != 0:
-            return 1
+            return ExitCode.FAILED
         if stop.is_set():
             return _interrupted()
         # Its own session: a Ctrl-C reaches only this process, which then stops the
@@ -95,10 +96,10 @@ def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_po
         if stop.is_set():
             return _interrupted()
         _say("the daemon did not become ready")
-        return 1
+        return ExitCode.FAILED
     if daemon.poll() is not None:
         _say(f"the daemon exited with code {daemon.returncode}")
-        return 1
+        return ExitCode.FAILED
     sent = _send_samples(args)
     delivered = _wait_for(lambda: _delivered(base) >= sent, DELIVERY_TIMEOUT, stop)
     if stop.is_set():
@@ -109,20 +110,20 @@ def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_po
     _say(f"send one: NOTIFYD_BOOTSTRAP={os.environ['NOTIFYD_BOOTSTRAP']} notifyd send --config {args.config} "
          "--channel email --to you@example.com --subject hello --body 'it works'")
     if args.exit or not delivered:
-        return 0 if delivered else 1
+        return ExitCode.OK if delivered else ExitCode.FAILED
     _say("running; Ctrl-C stops the daemon and the broker")
     while not stop.is_set() and daemon.poll() is None:
         stop.wait(0.5)
-    return 0
+    return ExitCode.OK
 
 
 def _interrupted() -> int:
     _say("interrupted; stopping the daemon and the broker")
-    return 130
+    return ExitCode.INTERRUPTED
 
 
 def _send_samples(args: argparse.Namespace) -> int:
-    from notifyd.client import Publisher
+    from notifyd.tools.client import Publisher
 
     sent = 0
     with Publisher(args.config) as publisher:

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from notifyd.config import DEFAULT_CONFIG_PATH
-from notifyd.lifecycle import EXIT_CONFIG
+from notifyd.config.settings import DEFAULT_CONFIG_PATH
+from notifyd.exitcodes import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def config_path(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     # The multiprocess directory must be in the environment before prometheus_client
     # is imported by anything (it picks its storage at import time).
-    from notifyd.metricsdir import MetricsDirectory, prepare_directory
+    from notifyd.daemon.metricsdir import MetricsDirectory, prepare_directory
 
     directory, created = prepare_directory()
     metrics = MetricsDirectory(directory, remove_on_close=created)
@@ -39,21 +39,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_supervisor(path: str, metrics) -> int:
-    from notifyd.config import check_config
+    from notifyd.config.loading import check_config
     from notifyd.logs import configure_logging
 
     try:
         config, findings = check_config(path)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"notifyd: cannot read {path}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     if config is None:
         for finding in findings:
             print(finding, file=sys.stderr)
         print(f"notifyd: {path} is invalid; not starting", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     configure_logging(config.log_level, redact=config.redact, process="supervisor")
 
-    from notifyd.supervisor import Supervisor
+    from notifyd.daemon.supervisor import Supervisor
 
     return Supervisor(config, metrics=metrics).run()

@@ -9,15 +9,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from notifyd.client import DeliveryFailed, InvalidNotification, Publisher, UnknownChannel, notification_problems
-from notifyd.config import Config
-from notifyd.tooling import (
-    EXIT_BROKER,
-    EXIT_CODES_HELP,
-    EXIT_INPUT,
-    EXIT_KAFKA,
-    EXIT_OK,
-    EXIT_USAGE,
+from notifyd.config.settings import Config
+from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
+from notifyd.records.notification import InvalidNotification, notification_problems
+from notifyd.tools.client import DeliveryFailed, Publisher, UnknownChannel
+from notifyd.tools.runner import (
     ToolError,
     add_common_arguments,
     admin_client,
@@ -72,14 +68,14 @@ def send(config: Config, args: argparse.Namespace) -> int:
             else:
                 ids = [publisher.send(args.channel, key=args.key, **notifications[0])]
     except UnknownChannel as exc:
-        raise ToolError(str(exc), exit_code=EXIT_USAGE) from None
+        raise ToolError(str(exc), exit_code=ExitCode.USAGE) from None
     except InvalidNotification as exc:
-        raise ToolError(f"invalid notification: {exc}", exit_code=EXIT_INPUT) from None
+        raise ToolError(f"invalid notification: {exc}", exit_code=ExitCode.BAD_INPUT) from None
     except DeliveryFailed as exc:
-        raise ToolError(str(exc), exit_code=EXIT_BROKER if exc.unreachable else EXIT_KAFKA) from None
+        raise ToolError(str(exc), exit_code=ExitCode.BROKER_UNREACHABLE if exc.unreachable else ExitCode.KAFKA_FAILED) from None
     for notification_id in ids:
         print(notification_id)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _check_topic(config: Config, args: argparse.Namespace) -> None:
@@ -88,7 +84,7 @@ def _check_topic(config: Config, args: argparse.Namespace) -> None:
     topic = channel_of(config, args.channel).topics[0]
     found = probe(admin_client(config, timeout=args.timeout), config, timeout=args.timeout).topics.get(topic)
     if found is None or found.error is not None:
-        raise ToolError(f"topic {topic!r} does not exist (notifyd topics ensure creates it)", exit_code=EXIT_KAFKA)
+        raise ToolError(f"topic {topic!r} does not exist (notifyd topics ensure creates it)", exit_code=ExitCode.KAFKA_FAILED)
 
 
 def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,7 +94,7 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
         try:
             fields["data"] = json.loads(args.data)
         except json.JSONDecodeError as exc:
-            raise ToolError(f"--data is not valid JSON: {exc}", exit_code=EXIT_INPUT) from None
+            raise ToolError(f"--data is not valid JSON: {exc}", exit_code=ExitCode.BAD_INPUT) from None
     return fields
 
 
@@ -106,7 +102,7 @@ def _from_file(args: argparse.Namespace) -> list[dict[str, Any]]:
     conflicting = [flag for flag in ("to", "user_id", "body", "template", "subject", "data", "id", "key")
                    if getattr(args, flag) is not None]
     if conflicting:
-        raise ToolError(f"--file cannot be combined with --{conflicting[0].replace('_', '-')}", exit_code=EXIT_USAGE)
+        raise ToolError(f"--file cannot be combined with --{conflicting[0].replace('_', '-')}", exit_code=ExitCode.USAGE)
     try:
         if args.file == "-":
             notifications, problems = parse_lines(sys.stdin)
@@ -114,9 +110,9 @@ def _from_file(args: argparse.Namespace) -> list[dict[str, Any]]:
             with open(args.file, encoding="utf-8") as lines:
                 notifications, problems = parse_lines(lines)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ToolError(f"cannot read {args.file}: {exc}", exit_code=EXIT_USAGE) from None
+        raise ToolError(f"cannot read {args.file}: {exc}", exit_code=ExitCode.USAGE) from None
     if problems:
-        raise ToolError(f"{args.file}: nothing sent:\n" + "\n".join(problems), exit_code=EXIT_INPUT)
+        raise ToolError(f"{args.file}: nothing sent:\n" + "\n".join(problems), exit_code=ExitCode.BAD_INPUT)
     return notifications
 
 

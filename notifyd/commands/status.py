@@ -14,18 +14,16 @@ from typing import Any
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
 
-from notifyd.config import ChannelSettings, Config
-from notifyd.tooling import (
-    EXIT_CODES_HELP,
-    EXIT_OK,
+from notifyd.config import kafka
+from notifyd.config.settings import ChannelSettings, Config
+from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
+from notifyd.tools.runner import (
     add_common_arguments,
     admin_client,
     channel_of,
     probe,
-    quiet_layer,
     run_tool,
 )
-from notifyd.topicscan import reader_settings
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group has committed nothing there
 
@@ -78,7 +76,7 @@ def status(config: Config, args: argparse.Namespace) -> int:
     channels = [channel_of(config, name) for name in args.channel] if args.channel else list(config.channels.values())
     admin = admin_client(config, timeout=args.timeout)
     metadata = probe(admin, config, timeout=args.timeout)
-    reader = Consumer(reader_settings(config.kafka.client_config(quiet_layer(args.timeout))))
+    reader = Consumer(kafka.tool_reader(config.kafka, timeout=args.timeout))
     try:
         report = [channel_status(admin, reader, metadata, channel, timeout=args.timeout) for channel in channels]
     finally:
@@ -88,7 +86,7 @@ def status(config: Config, args: argparse.Namespace) -> int:
     else:
         for channel in report:
             print_channel(channel)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def channel_status(admin: AdminClient, reader: Consumer, metadata: ClusterMetadata, channel: ChannelSettings, *,

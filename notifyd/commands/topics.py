@@ -7,10 +7,9 @@ import argparse
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 
-from notifyd.config import Config
-from notifyd.tooling import (
-    EXIT_CODES_HELP,
-    EXIT_OK,
+from notifyd.config.settings import Config
+from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
+from notifyd.tools.runner import (
     ToolError,
     add_common_arguments,
     admin_client,
@@ -59,7 +58,7 @@ def ensure_topics(config: Config, args: argparse.Namespace) -> int:
     if args.dry_run or not missing:
         for topic in missing:
             print(f"missing  {topic}")
-        return EXIT_OK
+        return ExitCode.OK
     new = [NewTopic(t, num_partitions=args.partitions, replication_factor=args.replication_factor) for t in missing]
     futures = admin.create_topics(new, request_timeout=args.timeout, operation_timeout=args.timeout)
     failures = []
@@ -77,7 +76,7 @@ def ensure_topics(config: Config, args: argparse.Namespace) -> int:
         topic, exc = failures[0]
         first = as_tool_error(exc, config)
         raise ToolError(f"{len(failures)} topic(s) not created; {topic}: {first}", exit_code=first.exit_code)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _positive(text: str) -> int:

@@ -6,11 +6,8 @@ import argparse
 import json
 import sys
 
-from notifyd.config import check_config
-
-EXIT_VALID = 0
-EXIT_INVALID = 1
-EXIT_UNREADABLE = 2
+from notifyd.config.loading import check_config
+from notifyd.exitcodes import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         config, findings = check_config(args.path)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"notifyd: cannot read {args.path}: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return ExitCode.USAGE
     if args.format == "json":
         report = {"file": args.path, "valid": config is not None, "errors": [f.as_dict() for f in findings]}
         print(json.dumps(report, indent=2))
@@ -40,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.path}: valid ({len(config.channels)} channels)")
         else:
             print(f"{args.path}: {len(findings)} problem(s)", file=sys.stderr)
-    return EXIT_VALID if config is not None else EXIT_INVALID
+    return ExitCode.OK if config is not None else ExitCode.INVALID

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifyd import lifecycle
-from notifyd.config import check_config
+from notifyd.config.loading import check_config
+from notifyd.exitcodes import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,15 +27,15 @@ def run(args: argparse.Namespace) -> int:
         config, findings = check_config(args.config)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"notifyd: cannot read {args.config}: {exc}", file=sys.stderr)
-        return lifecycle.EXIT_CONFIG
+        return ExitCode.CONFIG
     if config is None:
         for finding in findings:
             print(finding, file=sys.stderr)
-        return lifecycle.EXIT_CONFIG
+        return ExitCode.CONFIG
     if args.channel not in config.channels:
         known = ", ".join(sorted(config.channels))
         print(f"notifyd: no channel {args.channel!r} in {args.config} (channels: {known})", file=sys.stderr)
-        return lifecycle.EXIT_CONFIG
-    from notifyd.worker import run_channel_process  # imports confluent-kafka only for this command
+        return ExitCode.CONFIG
+    from notifyd.channel.worker import run_channel_process  # imports confluent-kafka only for this command
 
     return run_channel_process(config, args.channel, member=args.member)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from notifyd.handler import Handler
+from notifyd.api import Handler
 
 # Built-ins are named by import path so that resolving one imports only its own
 # dependencies (an SMS channel process never imports the HTTP/2 stack).

@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from notifyd.handler import Notification, OptionProblem, PermanentError, RetryableError
+from notifyd.api import Notification, OptionProblem, PermanentError, RetryableError
 from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty
 

@@ -12,7 +12,7 @@ import google.auth.exceptions
 import google.auth.transport.requests
 from google.oauth2 import service_account
 
-from notifyd.handler import Notification, OptionProblem, PermanentError, RetryableError
+from notifyd.api import Notification, OptionProblem, PermanentError, RetryableError
 from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty, parse_retry_after
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import IO, Any, ClassVar
 
-from notifyd.handler import Handler, Notification, OptionProblem, RetryableError
+from notifyd.api import Handler, Notification, OptionProblem, RetryableError
 
 
 class FileHandler(Handler):

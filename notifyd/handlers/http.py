@@ -10,10 +10,10 @@ from json import dumps
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from notifyd.envvars import redact
-from notifyd.handler import Handler, PermanentError, RetryableError
+from notifyd.api import Handler, PermanentError, RetryableError
 from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.transport import AiohttpTransport, HttpxTransport, InvalidURLError, NoAnswerError, Transport
+from notifyd.redaction import redact
 
 # 408 and 425 say "try again later" as plainly as 429 does; every other 4xx will not change.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import structlog
 
-from notifyd.handler import Handler, Notification
+from notifyd.api import Handler, Notification
 
 
 class LogHandler(Handler):

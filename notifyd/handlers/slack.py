@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from notifyd.handler import Notification, PermanentError
+from notifyd.api import Notification, PermanentError
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status
 
 # Slack's limits: a header block's text is at most 150 characters, a section's 3000.

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import aiosmtplib
 
-from notifyd.handler import Handler, Notification, OptionProblem, PermanentError, RetryableError
+from notifyd.api import Handler, Notification, OptionProblem, PermanentError, RetryableError
 
 DEFAULT_SUBMISSION_PORT = 587
 DEFAULT_TLS_PORT = 465

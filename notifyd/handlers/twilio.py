@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from notifyd.handler import Notification, PermanentError, RetryableError
+from notifyd.api import Notification, PermanentError, RetryableError
 from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty, parse_retry_after
 

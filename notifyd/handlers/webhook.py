@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from notifyd.handler import Notification, OptionProblem, PermanentError
+from notifyd.api import Notification, OptionProblem, PermanentError
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status
 
 SECRET_PREFIX = "whsec_"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from notifyd.handler import Handler
+from notifyd.api import Handler
 
 # The import-time side effect is the point: refusing this module must mean never importing it.
 if os.environ.get("NOTIFYD_TEST_INTRUDER_MARK"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notifyd import dlqheaders
+from notifyd.records import dlqheaders
 from tests.handlers import read_records
 from tests.kafkakit import KafkaKit
 

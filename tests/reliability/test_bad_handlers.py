@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from notifyd import dlqheaders as h
+from notifyd.records import dlqheaders as h
 from tests.daemonkit import daemon_config
 from tests.reliability.kit import Deliveries, channel, dlq_reasons, produce
 from tests.waiting import wait_until

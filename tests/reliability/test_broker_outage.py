@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from notifyd.devbroker import EmbeddedBroker, free_port
-from tests.kafkakit import KafkaKit
+from notifyd.tools.devbroker import EmbeddedBroker, free_port
 from tests.daemonkit import daemon_config
+from tests.kafkakit import KafkaKit
 from tests.reliability.kit import Deliveries, Tally, channel, produce
 from tests.tcpproxy import TcpProxy
 from tests.waiting import wait_until

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 TOTAL = 20_000
 KILL_EVERY = 3.0
 # The supervisor calls 5 crashes of one member within 60 s a crash loop and cools it off
-# for 5 minutes (notifyd.restarts); 2 kills per member keep the run short. Each kill waits
+# for 5 minutes (notifyd.daemon.restarts); 2 kills per member keep the run short. Each kill waits
 # until the victim has delivered, so it hits a working process and not one still joining.
 MEMBERS = 2
 KILLS = 2 * MEMBERS

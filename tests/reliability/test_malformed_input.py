@@ -8,7 +8,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from notifyd import dlqheaders as h
+from notifyd.records import dlqheaders as h
 from tests.daemonkit import daemon_config
 from tests.reliability.kit import Deliveries, channel, dlq_reasons, notification
 from tests.waiting import wait_until

@@ -127,7 +127,7 @@ class _Traffic:
 
 def test_a_scrape_while_a_process_creates_its_metrics_file_succeeds(tmp_path):
     """Found by the storm: /metrics failed when it met a just-spawned child's still-empty file."""
-    from notifyd.metricsdir import MetricsDirectory
+    from notifyd.daemon.metricsdir import MetricsDirectory
 
     (tmp_path / "counter_4242.db").touch()  # what a child leaves between open() and truncate()
     assert MetricsDirectory(tmp_path).scrape() == b""

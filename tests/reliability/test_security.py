@@ -12,7 +12,8 @@ import uuid
 import pytest
 import yaml
 
-from notifyd.config import DEFAULT_METRICS_LISTEN, load_config
+from notifyd.config.loading import load_config
+from notifyd.config.settings import DEFAULT_METRICS_LISTEN
 from tests.daemonkit import ROOT, daemon_config
 from tests.reliability.kit import channel, produce
 from tests.waiting import wait_until

@@ -1,0 +1,85 @@
+"""Dead-lettering a job that cannot be delivered: why, the log line, and the DLQ write until it lands.
+
+The job's offset is finished only when the broker has its DLQ record (or, on a channel
+without a DLQ, once it is logged and counted). A failed write is retried for as long as
+the partition is the channel's; a record the DLQ refuses as too large is written again
+without its value, since it would be refused forever and hold its partition back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from notifyd.api import PermanentError
+from notifyd.channel.deliverymetrics import DeliveryMetrics
+from notifyd.channel.dlq import DlqWriter, Failure, dead_letter_headers, omission
+from notifyd.channel.job import Job, where
+from notifyd.records import dlqheaders
+from notifyd.records.notification import InvalidNotification
+
+DLQ_RETRY_DELAY = 1.0
+
+
+class DeadLetterer:
+    """Writes failed jobs of one channel to its DLQ and reports each once the broker has it."""
+
+    def __init__(self, *, channel: str, dlq: DlqWriter | None, metrics: DeliveryMetrics, log: Any,
+                 redact: Callable[[str], str], on_finished: Callable[[Job], None],
+                 is_current: Callable[[Job], bool]) -> None:
+        self._channel, self._dlq, self._m, self._log, self._redact = channel, dlq, metrics, log, redact
+        self._on_finished, self._is_current = on_finished, is_current
+
+    def dead_letter(self, job: Job, error: BaseException) -> None:
+        """Log and count ``job``'s failure, then write it to the DLQ (finished at once without one)."""
+        failure = self._failure(job, error)
+        self._m.dead_lettered(failure.reason)
+        fields = {**where(job), "reason": failure.reason, "attempts": failure.attempts,
+                  "error_class": failure.error_class, "error": failure.message}
+        if self._dlq is None:
+            self._log.warning("notification failed; the channel has no dlq, skipped", **fields)
+            self._on_finished(job)
+            return
+        self._log.warning("notification failed, writing it to the dlq", dlq=self._dlq.topic, **fields)
+        self._write(job, failure)
+
+    def _failure(self, job: Job, error: BaseException) -> Failure:
+        if isinstance(error, InvalidNotification):
+            reason = dlqheaders.REASON_INVALID
+        elif isinstance(error, PermanentError):
+            reason = dlqheaders.REASON_PERMANENT
+        else:
+            reason = dlqheaders.REASON_RETRIES_EXHAUSTED
+        return Failure(reason, type(error).__name__, self._redact(describe(error)), job.attempts)
+
+    def _write(self, job: Job, failure: Failure, omitted: str | None = None) -> None:
+        message = job.message
+        timestamp_type, timestamp = message.timestamp()
+        headers = dead_letter_headers(
+            original=None if omitted else message.headers(), channel=self._channel, topic=message.topic(),
+            partition=message.partition(), offset=message.offset(), timestamp=timestamp if timestamp_type else None,
+            failure=failure, failed_at=datetime.now(timezone.utc), omitted=omitted,
+        )
+
+        def failed(error: str, too_large: bool) -> None:
+            if not self._is_current(job):
+                return  # the partition was revoked: its new owner reads and dead-letters it again
+            if too_large and omitted is None:
+                self._log.error("the dlq refuses the record as too large; writing it without its value",
+                                **where(job), dlq=self._dlq.topic, error=error)
+                return self._write(job, failure, omission(message.value(), message.headers(), error))
+            self._log.error("dlq write failed, will retry", **where(job), dlq=self._dlq.topic, error=error)
+            asyncio.get_running_loop().call_later(DLQ_RETRY_DELAY, self._write, job, failure, omitted)
+
+        self._dlq.write(key=message.key(), value=b"" if omitted else message.value(), headers=headers,
+                        on_written=lambda: self._on_finished(job), on_failed=failed)
+
+
+def describe(error: BaseException) -> str:
+    """``str(error)``, which a handler's own exception class may have broken."""
+    try:
+        return str(error)
+    except Exception:  # a failing __str__ must not take the channel down with it
+        return f"<{type(error).__name__} whose message cannot be rendered>"

@@ -1,0 +1,31 @@
+"""A consumed message on its way through a channel, and how log lines name it."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Message
+
+from notifyd.api import Notification
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One consumed message on its way through the channel."""
+
+    message: Message
+    partition: tuple[str, int]
+    key: Hashable
+    generation: int
+    notification: Notification | None = None
+    notification_id: str | None = None  # read from an invalid record when possible
+    attempts: int = 0
+
+
+def where(job: Job) -> dict[str, Any]:
+    """The log fields that locate ``job``: its record and, when known, its notification id."""
+    notification_id = job.notification.id if job.notification else job.notification_id
+    return {"topic": job.partition[0], "partition": job.partition[1], "offset": job.message.offset(),
+            "notification_id": notification_id}

@@ -1,0 +1,78 @@
+"""Giving partitions up safely: finish their work, commit its watermark, then let go.
+
+librdkafka runs these callbacks inside ``consume()`` or ``close()``. On the consumer's
+I/O thread, while the channel's event loop keeps delivering, a revocation waits (up to a
+timeout) for the loop to finish the revoked partitions' work before committing. The loop
+itself calls ``consume()`` only when nothing is running (``PollLoop._fetch_batch``), so a
+callback on the loop's own thread has nothing to wait for, and must not wait for itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from notifyd.channel.offsets import OffsetTracker
+
+Offsets = dict[tuple[str, int], int]
+
+
+class Rebalancer:
+    """The ``on_assign`` / ``on_revoke`` / ``on_lost`` callbacks of one channel's consumer."""
+
+    def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
+                 busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
+                 revoke_timeout: float, log: Any) -> None:
+        self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
+        self._busy = busy
+        self.revoke_timeout = revoke_timeout
+        self.assignment_changed = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assignment_changed = True  # the poll loop re-applies a pause to the new partitions
+        self._log.info("partitions assigned", partitions=_names(partitions))
+
+    def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        offsets = self._release_from_thread(partitions, self.revoke_timeout)
+        if offsets:
+            self._commit(offsets)
+        self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
+
+    def on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._release_from_thread(partitions, 0.0)  # another member owns them already: no commit
+        self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
+
+    def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
+        names = [(tp.topic, tp.partition) for tp in partitions]
+        if _running_loop() is self.loop:
+            return self._release_now(names)
+        return asyncio.run_coroutine_threadsafe(self._release(names, timeout), self.loop).result()
+
+    async def _release(self, partitions: list[tuple[str, int]], timeout: float) -> Offsets:
+        deadline = time.monotonic() + timeout
+        # Running deliveries and DLQ writes finish; work waiting for a retry is left to the new owner.
+        while self._busy(set(partitions)) and time.monotonic() < deadline:
+            self._serve_dlq()  # DLQ acknowledgements finish offsets too
+            await asyncio.sleep(0.02)
+        return self._release_now(partitions)
+
+    def _release_now(self, partitions: list[tuple[str, int]]) -> Offsets:
+        offsets = self._tracker.committable(partitions)
+        self._tracker.forget(partitions)
+        return offsets
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # the consumer's I/O thread runs no loop
+        return None
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]

@@ -1,0 +1,119 @@
+"""Every librdkafka configuration notifyd builds, in one place.
+
+Each is built in layers: notifyd's defaults, then the user's ``kafka.config`` (and for a
+channel's consumer, its ``consumer_config``) passed through unchanged, so SASL, TLS and any
+other setting reach every client; then what notifyd's guarantees require, which the user
+cannot turn off.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from notifyd.config.settings import ChannelSettings, KafkaSettings
+
+# Sensible for notifications, overridable in the YAML: a new group starts at the oldest message.
+CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+
+# librdkafka's producer refuses records over 1 MB by default, while its consumer reads
+# records up to receive.message.max.bytes (100 MB): without this, a large record the
+# channel consumed could never be dead-lettered and would block its partition forever.
+# The YAML may set it; the DLQ topic's own limit on the broker still applies.
+PRODUCER_DEFAULTS = {"message.max.bytes": 100_000_000}
+
+# At-least-once into the DLQ: no duplicates from producer retries, the write on every replica.
+REQUIRED_PRODUCER_SETTINGS = {"enable.idempotence": True, "acks": "all"}
+
+# kafka.config is shared by consumers and producers; librdkafka's producer warns
+# about (or rejects) these consumer-only properties, so producers get it without them.
+_CONSUMER_ONLY_PREFIXES = ("group.", "session.", "heartbeat.", "enable.auto.", "auto.", "max.poll.",
+                           "partition.assignment", "fetch.", "isolation.level", "check.crcs", "queued.",
+                           "allow.auto.create.topics")
+
+
+def client_config(kafka: KafkaSettings, *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Bootstrap servers, ``kafka.config``, then each layer over it."""
+    settings: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap_servers, **kafka.config}
+    for layer in layers:
+        settings.update(layer)
+    return settings
+
+
+def producer_config(kafka: KafkaSettings, *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """``client_config`` without consumer-only properties, then each layer over it."""
+    settings = {k: v for k, v in client_config(kafka).items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)}
+    for layer in layers:
+        settings.update(layer)
+    return settings
+
+
+def channel_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: Any = None) -> dict[str, Any]:
+    """A channel process's consumer: the user's settings with what at-least-once requires on top.
+
+    The poll loop adds its own ``error_cb``.
+    """
+    required = {
+        "group.id": channel.group_id,
+        "enable.auto.offset.store": False,  # only finished offsets are stored ...
+        "enable.auto.commit": True,         # ... and committed in the background
+    }
+    settings = {**CONSUMER_DEFAULTS, **client_config(kafka, channel.consumer_config), **required}
+    if logger is not None:
+        settings["logger"] = logger
+    return settings
+
+
+def dlq_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:
+    """A channel process's DLQ producer: defaults, the shared producer settings, then idempotence."""
+    settings = {**PRODUCER_DEFAULTS, **producer_config(kafka), **REQUIRED_PRODUCER_SETTINGS}
+    if logger is not None:
+        settings["logger"] = logger
+    return settings
+
+
+def publisher_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+    """The publisher client's producer: idempotent, each record acknowledged within ``timeout``."""
+    return producer_config(kafka, {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "message.timeout.ms": max(1, int(timeout * 1000)),
+        "log.connection.close": False,
+    })
+
+
+def tool_admin(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+    """An operator tool's admin client, whose requests give up after ``timeout``."""
+    return producer_config(kafka, _quiet(timeout))
+
+
+def tool_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+    """An operator tool's idempotent producer (``dlq replay``)."""
+    return producer_config(kafka, _quiet(timeout), {
+        "enable.idempotence": True, "acks": "all", "message.timeout.ms": max(1, int(timeout * 1000))})
+
+
+def tool_reader(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+    """An operator tool's group-less, commit-free reader."""
+    return topic_reader(client_config(kafka, _quiet(timeout)))
+
+
+def topic_reader(base: Mapping[str, Any]) -> dict[str, Any]:
+    """Consumer settings over ``base`` for a read that joins no group, commits nothing and reports each partition's end."""
+    return {
+        **base,
+        "group.id": f"notifyd.tool.{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        # The broker holds an empty fetch this long; at a partition's end that is pure waiting.
+        "fetch.wait.max.ms": 100,
+    }
+
+
+def _quiet(timeout: float) -> dict[str, Any]:
+    """A short-lived tool client: bounded waits, no log line per lost connection."""
+    return {"socket.timeout.ms": int(timeout * 1000), "log.connection.close": False}

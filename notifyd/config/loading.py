@@ -1,0 +1,123 @@
+"""Loading a config file: YAML, ``${VAR}`` substitution, every check, then the frozen settings.
+
+``validate-config``, ``run`` and a reload on SIGHUP all go through ``check_config``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from notifyd.config import envvars, validation, yamlsource
+from notifyd.config.findings import ConfigError, Finding, dotted
+from notifyd.config.settings import (
+    DEFAULT_METRICS_LISTEN,
+    BackoffPolicy,
+    ChannelSettings,
+    Config,
+    DirectorySettings,
+    KafkaSettings,
+)
+from notifyd.redaction import redact
+
+
+def check_config(path: str, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Finding]]:
+    """Load and validate ``path``; returns the config (None if invalid) and every finding.
+
+    Raises ``OSError`` if the file cannot be read.
+    """
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    return check_text(text, path, os.environ if environ is None else environ)
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Load ``path`` or raise ``ConfigError`` listing every problem."""
+    config, findings = check_config(path, environ)
+    if config is None:
+        raise ConfigError(findings)
+    return config
+
+
+def check_text(text: str, path: str, environ: Mapping[str, str]) -> tuple[Config | None, list[Finding]]:
+    """``check_config`` for text already read."""
+    try:
+        data, positions, duplicates = yamlsource.parse(text)
+    except yamlsource.YamlProblem as problem:
+        return None, [Finding(path, problem.line, problem.column, dotted(problem.path), problem.message)]
+    findings = [Finding(path, d.line, d.column, dotted(d.path), d.message) for d in duplicates]
+    if not isinstance(data, dict):
+        return None, findings + [Finding(path, 1, 1, "(root)", "the file must hold a mapping of settings")]
+
+    substitution = envvars.substitute(data, environ, plain_scalars=positions.plain_scalars)
+    for key_path, message in substitution.errors:
+        findings.append(Finding(path, *positions.of_value(key_path), dotted(key_path), message))
+
+    for key_path, message, at_key in validation.all_problems(substitution.data, base_dir=_base_dir(path)):
+        line, column = positions.of_key(key_path) if at_key else positions.of_value(key_path)
+        message = redact(message, substitution.secrets)
+        findings.append(Finding(path, line, column, dotted(key_path), message))
+
+    if findings:
+        return None, sorted(set(findings))
+    return build_config(substitution.data, path, frozenset(substitution.secrets)), []
+
+
+def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = frozenset()) -> Config:
+    """Frozen settings from data that passed every check, defaults filled in."""
+    kafka = data["kafka"]
+    metrics = data.get("metrics", {})
+    allowed = data.get("allowed_handler_modules")
+    base = _base_dir(path)
+    return Config(
+        path=path,
+        kafka=KafkaSettings(kafka["bootstrap_servers"], dict(kafka.get("config", {}))),
+        channels={name: _channel(name, raw, base_dir=base) for name, raw in data["channels"].items()},
+        metrics_listen=metrics.get("listen", DEFAULT_METRICS_LISTEN),
+        metrics_enabled=metrics.get("enabled", True),
+        log_level=data.get("logging", {}).get("level", "info"),
+        shutdown_timeout=float(data.get("shutdown_timeout", 30.0)),
+        allowed_handler_modules=tuple(allowed) if allowed is not None else None,
+        secrets=secrets,
+        directory=_directory(data.get("directory"), base_dir=base),
+    )
+
+
+def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSettings:
+    return ChannelSettings(
+        name=name,
+        topics=tuple(raw["topics"]),
+        handler=raw["handler"],
+        options=raw.get("options", {}),
+        retries=raw.get("retries", 3),
+        backoff=BackoffPolicy(**raw.get("backoff", {})),
+        dlq=raw.get("dlq"),
+        timeout=float(raw.get("timeout", 30.0)),
+        concurrency=raw.get("concurrency", 16),
+        processes=raw.get("processes", 1),
+        group_id=raw.get("group_id", f"notifyd.{name}"),
+        memory_limit_mb=raw.get("memory_limit_mb"),
+        consumer_config=raw.get("consumer_config", {}),
+        templates=raw.get("templates", {}),
+        templates_dir=os.path.join(base_dir, raw["templates_dir"]) if "templates_dir" in raw else None,
+        recipient=raw.get("recipient"),
+    )
+
+
+def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySettings | None:
+    if raw is None:
+        return None
+    path = raw.get("path")
+    return DirectorySettings(
+        type=raw.get("type", "sqlite"),
+        path=os.path.join(base_dir, path) if path is not None else None,
+        dsn=raw.get("dsn"),
+        cache_ttl=float(raw.get("cache_ttl", 30.0)),
+        cache_size=raw.get("cache_size", 10_000),
+    )
+
+
+def _base_dir(config_path: str) -> str:
+    """Relative paths in the file (templates_dir, directory.path) are relative to the file's directory."""
+    return os.path.dirname(os.path.abspath(config_path))

@@ -1,0 +1,85 @@
+"""The frozen settings a validated config file becomes: plain, picklable, shared by every process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifyd.redaction import redact
+
+DEFAULT_CONFIG_PATH = "/etc/notifyd/notifyd.yaml"
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential backoff between delivery attempts, in seconds."""
+
+    initial: float = 1.0
+    max: float = 60.0
+    multiplier: float = 2.0
+    jitter: bool = True
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """The broker connection, shared by every channel."""
+
+    bootstrap_servers: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Everything one channel process needs; plain and picklable so it crosses ``spawn``."""
+
+    name: str
+    topics: tuple[str, ...]
+    handler: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    retries: int = 3
+    backoff: BackoffPolicy = BackoffPolicy()
+    dlq: str | None = None
+    timeout: float = 30.0
+    concurrency: int = 16
+    processes: int = 1
+    group_id: str = ""
+    memory_limit_mb: int | None = None
+    consumer_config: Mapping[str, Any] = field(default_factory=dict)
+    # Templates by name: {subject, body, html} sources; templates_dir is an absolute path.
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    templates_dir: str | None = None
+    # Which user field a user_id resolves to (email, phone, ...); None: the handler's default.
+    recipient: str | None = None
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """Where users live for notifications addressed by ``user_id``; ``path`` is absolute."""
+
+    type: str = "sqlite"
+    path: str | None = None
+    dsn: str | None = None
+    cache_ttl: float = 30.0
+    cache_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config file."""
+
+    path: str
+    kafka: KafkaSettings
+    channels: Mapping[str, ChannelSettings]
+    metrics_listen: str = DEFAULT_METRICS_LISTEN
+    metrics_enabled: bool = True
+    log_level: str = "info"
+    shutdown_timeout: float = 30.0
+    allowed_handler_modules: tuple[str, ...] | None = None
+    secrets: frozenset[str] = frozenset()
+    directory: DirectorySettings | None = None
+
+    def redact(self, text: str) -> str:
+        """``text`` with every value that came from the environment hidden."""
+        return redact(text, set(self.secrets))

@@ -1,0 +1,163 @@
+"""Checks of a parsed config: its JSON Schema, then what a schema cannot express."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+
+from notifyd.config.findings import Path
+from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
+from notifyd.recipients import directory, templates
+from notifyd.schemas import validator
+
+# A problem before it is placed in the file: (key path, message, points at the key?).
+Problem = tuple[Path, str, bool]
+
+
+def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
+    """Schema violations, plus the semantic problems of every part the schema accepted.
+
+    ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start.
+    """
+    problems = list(schema_problems(data))
+    if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
+        return problems
+    broken_channels = {p[1] for p, _, _ in problems if len(p) > 1 and p[0] == "channels"}
+    sound = {name: c for name, c in data["channels"].items() if name not in broken_channels}
+    allowed_is_sound = not any(p[:1] == ("allowed_handler_modules",) for p, _, _ in problems)
+    allowed = data.get("allowed_handler_modules") if allowed_is_sound else None
+    problems += semantic_problems(sound, allowed, base_dir=base_dir)
+    if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
+        problems += _directory_problems(data["directory"], base_dir)
+    return problems
+
+
+def schema_problems(data: Any) -> Iterator[Problem]:
+    """Every violation of ``schemas/notifyd.schema.json``, unknown keys one by one."""
+    yield from _schema_errors(validator("notifyd"), data, ())
+
+
+def _schema_errors(schema_validator: jsonschema.protocols.Validator, data: Any, base: Path) -> Iterator[Problem]:
+    errors = sorted(schema_validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    for error in errors:
+        yield from _explain(error, base)
+
+
+def _explain(error: jsonschema.ValidationError, base: Path) -> Iterator[Problem]:
+    path = base + tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in known:
+                yield path + (key,), _unknown_key_message(key, known), True
+        return
+    if error.validator == "propertyNames":
+        yield path + (error.instance,), f"invalid name {error.instance!r}: {error.message}", True
+        return
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        yield from _explain(deepest, base)
+        return
+    if error.validator == "pattern" and "x-pattern-hint" in error.schema:
+        yield path, f"{error.instance!r} is not {error.schema['x-pattern-hint']}", False
+        return
+    yield path, error.message, False
+
+
+def _unknown_key_message(key: str, known: list[str]) -> str:
+    message = f"unknown key {key!r}"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    if known:
+        return f"{message} (allowed: {', '.join(sorted(known))})"
+    return message
+
+
+def semantic_problems(
+    channels: dict[str, dict[str, Any]], allowed: list[str] | None, *, base_dir: str = "."
+) -> Iterator[Problem]:
+    """Problems a schema cannot express, over channels that passed the schema."""
+    yield from _backoff_problems(channels)
+    yield from _topic_problems(channels)
+    yield from _group_problems(channels)
+    for name, channel in channels.items():
+        yield from _handler_problems(name, channel, allowed)
+        yield from _template_problems(name, channel, base_dir)
+
+
+def _template_problems(name: str, channel: dict[str, Any], base_dir: str) -> Iterator[Problem]:
+    for template, parts in channel.get("templates", {}).items():
+        for part, message in templates.syntax_problems(parts):
+            yield ("channels", name, "templates", template, part), message, False
+    if "templates_dir" in channel:
+        folder = os.path.join(base_dir, channel["templates_dir"])
+        for where, message in templates.directory_problems(folder):
+            prefix = "" if where == folder else f"{where}: "
+            yield ("channels", name, "templates_dir"), prefix + message, False
+
+
+def _directory_problems(settings: dict[str, Any], base_dir: str) -> list[Problem]:
+    return [(("directory", *key), message, False) for key, message in directory.settings_problems(settings, base_dir)]
+
+
+def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
+    for name, channel in channels.items():
+        backoff = channel.get("backoff", {})
+        initial, maximum = backoff.get("initial", 1.0), backoff.get("max", 60.0)
+        if maximum < initial:
+            yield ("channels", name, "backoff", "max"), f"max ({maximum}) is less than initial ({initial})", False
+
+
+def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
+    consumer_of: dict[str, str] = {}
+    for name, channel in channels.items():
+        for index, topic in enumerate(channel["topics"]):
+            if topic in consumer_of:
+                message = f"topic {topic!r} is already consumed by channel {consumer_of[topic]!r}"
+                yield ("channels", name, "topics", index), message, False
+            else:
+                consumer_of[topic] = name
+    for name, channel in channels.items():
+        dlq = channel.get("dlq")
+        if dlq and dlq in consumer_of:
+            message = f"DLQ topic {dlq!r} is consumed by channel {consumer_of[dlq]!r}; it would loop"
+            yield ("channels", name, "dlq"), message, False
+
+
+def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
+    owner: dict[str, str] = {}
+    for name, channel in channels.items():
+        group = channel.get("group_id", f"notifyd.{name}")
+        if group in owner:
+            message = f"consumer group {group!r} is also used by channel {owner[group]!r}"
+            yield ("channels", name, "group_id"), message, False
+        else:
+            owner[group] = name
+
+
+def _handler_problems(name: str, channel: dict[str, Any], allowed: list[str] | None) -> Iterator[Problem]:
+    reference = channel["handler"]
+    path: Path = ("channels", name, "handler")
+    if allowed is not None and reference not in BUILTIN_HANDLERS:
+        module = reference.partition(":")[0]
+        if not any(module == prefix or module.startswith(prefix + ".") for prefix in allowed):
+            yield path, f"handler module {module!r} is not in allowed_handler_modules", False
+            return
+    try:
+        handler_class = resolve_handler(reference)
+    except HandlerImportError as exc:
+        yield path, str(exc), False
+        return
+    options_validator_class = jsonschema.validators.validator_for(handler_class.options_schema)
+    options_validator = options_validator_class(handler_class.options_schema)
+    options = channel.get("options", {})
+    yield from _schema_errors(options_validator, options, ("channels", name, "options"))
+    check = getattr(handler_class, "check_options", None)
+    if check is not None and options_validator.is_valid(options):
+        for option_path, message in check(options, channel=channel):
+            yield ("channels", name, "options", *option_path), message, False

@@ -1,0 +1,28 @@
+"""Every exit code of a notifyd process, in one place: the CLI's, the daemon's, a channel process's."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a notifyd process's exit status means."""
+
+    OK = 0                  # done; a channel process: drained on request
+    FAILED = 1              # the quickstart failed
+    INVALID = 1             # validate-config and the tools: the config file is invalid
+    CRASH = 1               # a channel process: anything unexpected; restarted with backoff
+    USAGE = 2               # bad arguments, an unreadable file, an unknown channel
+    BROKER_UNREACHABLE = 3  # no broker answered within --timeout
+    BAD_INPUT = 4           # a notification given to a tool is not valid JSON or not a valid notification
+    KAFKA_FAILED = 5        # the broker answered but refused or failed the operation
+    RECYCLE = 75            # a channel process past its memory limit, drained: restarted at once, not a crash
+    CONFIG = 78             # EX_CONFIG: the daemon cannot start a channel (config, handler import); no restart loop
+    INTERRUPTED = 130       # the quickstart stopped by Ctrl-C during start-up (128 + SIGINT)
+
+
+# The epilog of every operator command's --help.
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok, 1 invalid config, 2 usage error / unreadable file / unknown channel, "
+    "3 broker unreachable (after --timeout), 4 bad input, 5 Kafka operation failed"
+)
