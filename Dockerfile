@@ -1,4 +1,5 @@
-# notifyd: docker build -t notifyd . && docker run -v ./config:/etc/notifyd:ro notifyd
+# notifyd: docker build -t notifyd . && docker run -v /path/to/your/config-dir:/etc/notifyd:ro notifyd
+# (the directory holds notifyd.yaml and whatever it names, e.g. directory/users.yaml)
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -13,6 +14,8 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin noti
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY config/notifyd.example.yaml /etc/notifyd/notifyd.yaml
+# The example names its user directory relative to itself.
+COPY config/directory /etc/notifyd/directory
 ENV NOTIFYD_CONFIG=/etc/notifyd/notifyd.yaml \
     RUNTIME_DIRECTORY=/run/notifyd \
     PYTHONUNBUFFERED=1
