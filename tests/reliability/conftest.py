@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.figures import Figures
+from tests.kit.figures import Figures
 
 DURATIONS = "durations: seconds per test (pytest call phase)"
 _figures = Figures(merged=frozenset({DURATIONS}))
