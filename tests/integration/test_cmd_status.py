@@ -12,6 +12,7 @@ from notifyd.cli import main
 from notifyd.tools.devbroker import free_port
 from tests.kit.config import base_config
 from tests.kit.kafka import FAST_GROUP
+from tests.kit.wait import wait_until
 
 
 @pytest.fixture
@@ -30,6 +31,11 @@ def produce_singly(kafka, topic: str, count: int, *, partition: int) -> None:
     for i in range(count):
         kafka.produce(topic, f"m{i}", partition=partition)
         kafka.flush()
+
+
+def assigned(consumer: Consumer) -> list[TopicPartition]:
+    consumer.poll(0.2)  # the group join happens inside poll()
+    return consumer.assignment()
 
 
 def status_json(path: str, capsys) -> dict:
@@ -57,9 +63,7 @@ def test_status_while_a_member_runs_shows_it_and_its_committed_offsets(setup, ka
                        "enable.auto.commit": False, "auto.offset.reset": "earliest", **FAST_GROUP})
     try:
         member.subscribe([topic])
-        deadline = time.monotonic() + 30
-        while not member.assignment() and time.monotonic() < deadline:
-            member.poll(0.2)
+        wait_until(lambda: assigned(member), timeout=30, what="the member's partition assignment")
         member.commit(offsets=[TopicPartition(topic, 1, 2)], asynchronous=False)
         channel = status_json(path, capsys)
         assert main(["status", "--config", path]) == 0

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.kit.wait import wait_until
+
 # librdkafka defaults make a group join take ~25 s on the test broker (shared/BROKER.md).
 FAST_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
 
@@ -28,16 +30,11 @@ class KafkaKit:
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
-        self._wait_for_metadata(names)
+        wait_until(lambda: self._listed(names), timeout=15, what=f"topics {list(names)} in the broker's metadata")
 
-    def _wait_for_metadata(self, names: Iterable[str], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            topics = self.admin.list_topics(timeout=5).topics
-            if all(n in topics and not topics[n].error for n in names):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"topics {list(names)} did not appear")
+    def _listed(self, names: Iterable[str]) -> bool:
+        topics = self.admin.list_topics(timeout=5).topics
+        return all(n in topics and not topics[n].error for n in names)
 
     def produce(self, topic: str, value: bytes | str, *, key: bytes | str | None = None,
                 headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email.policy
 import ssl
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from notifyd.tools.devbroker import free_port
+from tests.kit.wait import wait_until
 
 DEFAULT_REFUSALS = {
     "busy@": "450 4.2.1 Mailbox busy, try again later",
@@ -48,7 +48,7 @@ class Received:
 class _Recorder:
     refusals: Mapping[str, str]
     received: list[Received] = field(default_factory=list)
-    changed: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         for prefix, reply in self.refusals.items():
@@ -68,9 +68,8 @@ class _Recorder:
             login=login,
             tls=server.transport.get_extra_info("sslcontext") is not None,
         )
-        with self.changed:
+        with self.lock:
             self.received.append(received)
-            self.changed.notify_all()
         return "250 Message accepted for delivery"
 
 
@@ -84,19 +83,13 @@ class SmtpServer:
 
     @property
     def received(self) -> list[Received]:
-        with self._recorder.changed:
+        with self._recorder.lock:
             return list(self._recorder.received)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """At least ``count`` received messages, or AssertionError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._recorder.changed:
-            while len(self._recorder.received) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"expected {count} messages, got {len(self._recorder.received)}")
-                self._recorder.changed.wait(left)
-            return list(self._recorder.received)
+        wait_until(lambda: len(self.received) >= count, timeout=timeout, what=f"{count} message(s) at the SMTP server")
+        return self.received
 
 
 def _authenticator(users: Mapping[str, str]) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ from notifyd.config.settings import BackoffPolicy, ChannelSettings
 from notifyd.metrics import channel_metrics
 from notifyd.recipients.preparation import needs_preparation
 from tests.kit.loops import on_a_loop
+from tests.kit.wait import wait_until_async
 
 PARTITION = ("t", 0)
 
@@ -93,10 +93,7 @@ class Channel:
         return jobs
 
     async def wait_finished(self, count: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.finished) < count:
-            assert time.monotonic() < deadline, f"{len(self.finished)} of {count} finished"
-            await asyncio.sleep(0.005)
+        await wait_until_async(lambda: len(self.finished) >= count, timeout=timeout, what=f"{count} jobs finished")
 
 
 def job(offset: int, document: dict[str, Any], *, key: bytes | None) -> Job:
@@ -228,10 +225,7 @@ async def test_work_of_a_partition_revoked_while_it_waited_is_neither_delivered_
     channel.submit(plain(0), plain(1))
     channel.revoked = True
     scheduler = channel.deliverer._scheduler
-    deadline = time.monotonic() + 5
-    while scheduler.queued:
-        assert time.monotonic() < deadline, "the retry never came round"
-        await asyncio.sleep(0.005)
+    await wait_until_async(lambda: not scheduler.queued, timeout=5, what="the retry to come round")
     assert handler.sent == [] and channel.finished == [] and channel.deliverer.running == 0
 
 
@@ -256,8 +250,13 @@ async def test_an_error_whose_message_cannot_be_rendered_still_settles_the_messa
 class HangsFirst(Inline):
     """An async handler whose first attempt of each notification never answers."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging: list[str] = []  # the ids whose first attempt is waiting forever
+
     async def send(self, notification: Notification) -> None:  # type: ignore[override]
         if notification.attempt == 1:
+            self.hanging.append(notification.id)
             await asyncio.Event().wait()
         super().send(notification)
 
@@ -304,7 +303,7 @@ async def test_a_delivery_cancelled_from_outside_stays_cancelled() -> None:
     handler = HangsFirst()
     channel = Channel(handler, timeout=30)
     channel.submit(plain(1))
-    await asyncio.sleep(0.01)
+    await wait_until_async(lambda: handler.hanging, timeout=2, what="the first attempt to hang")
     (task,) = channel.deliverer._tasks
     task.cancel()
     await asyncio.wait([task], timeout=2)

@@ -20,6 +20,7 @@ from notifyd.config.loading import check_text
 from notifyd.config.settings import DirectorySettings
 from notifyd.recipients.directory import SCHEMA_SQL, DirectoryUnavailable, User, create_sqlite_schema, open_directory
 from notifyd.tools.devbroker import free_port
+from tests.kit.wait import wait_until
 
 USERS_YAML = """\
 users:
@@ -89,10 +90,8 @@ def test_cache_holds_results_until_ttl(sqlite_db: Path) -> None:
         connection.execute("UPDATE users SET email = 'new@example.org' WHERE id = 'u-1'")
         add_user(connection, "?", "u-9", email="nine@example.org")
     assert directory.lookup("u-1").email == "ana@example.org" and directory.lookup("u-9") is None
-    deadline = time.monotonic() + 5
-    while directory.lookup("u-1").email != "new@example.org":
-        assert time.monotonic() < deadline, "the cached user never expired"
-        time.sleep(0.05)
+    wait_until(lambda: directory.lookup("u-1").email == "new@example.org", timeout=5,
+               what="the cached user to expire")
     assert directory.lookup("u-9").email == "nine@example.org"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 import structlog
@@ -13,6 +12,7 @@ from confluent_kafka import TopicPartition
 from notifyd.channel.offsets import OffsetTracker
 from notifyd.channel.rebalance import Rebalancer
 from tests.kit.loops import on_a_loop
+from tests.kit.wait import wait_until_async
 
 PARTITION = ("t", 0)
 
@@ -53,9 +53,6 @@ async def test_a_revocation_on_the_io_thread_waits_for_the_partitions_running_wo
     revoking = rebalancer(tracker, committed, busy=busy)
     thread = threading.Thread(target=revoking.on_revoke, args=(None, [TopicPartition(*PARTITION)]))
     thread.start()
-    deadline = time.monotonic() + 5
-    while thread.is_alive():
-        assert time.monotonic() < deadline, "the revocation never finished"
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: not thread.is_alive(), timeout=5, what="the revocation to finish")
     assert len(asked) == 4 and asked[0] == {PARTITION}
     assert committed == [{PARTITION: 3}]
