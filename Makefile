@@ -1,4 +1,6 @@
-# `make run`: the quickstart on an embedded broker.  `make test`: the whole suite.
+# `make run`: the quickstart on an embedded broker.  `make test`: the whole suite; it writes its
+# figures to the ignored .notifyd/results/.  `make bench`: the benchmarks, and the reliability suite
+# again to refresh the committed bench/results/reliability.md.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,6 +23,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/python bench/run.py
+	NOTIFYD_RESULTS_DIR=$(CURDIR)/bench/results $(BIN)/python -m pytest tests/reliability
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .notifyd/results

@@ -1,4 +1,7 @@
-"""Shared fixtures: a real broker for the session, config files, Kafka helpers."""
+"""Shared fixtures: a real broker for the session, config files, Kafka helpers, daemons, an SMTP server.
+
+The helpers themselves live in ``tests/kit``; only fixtures are here.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.daemonkit import Daemon
-from tests.kafkakit import KafkaKit
+from tests.kit.config import base_config
+from tests.kit.daemon import Daemon
+from tests.kit.kafka import KafkaKit
+from tests.kit.smtp import SmtpServer, running_smtp_server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the broker ``kafka``, so ``-m "not kafka"`` runs without one."""
+    for item in items:
+        if "kafka_bootstrap" in item.fixturenames:
+            item.add_marker(pytest.mark.kafka)
 
 
 @pytest.fixture(scope="session")
@@ -47,17 +59,6 @@ def unique() -> Callable[[str], str]:
     return make
 
 
-def base_config(bootstrap: str = "127.0.0.1:9092") -> dict[str, Any]:
-    """A minimal valid config as data, one log channel."""
-    return {
-        "kafka": {
-            "bootstrap_servers": bootstrap,
-            "config": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
-        },
-        "channels": {"audit": {"topics": ["notify.audit"], "handler": "log", "dlq": "notify.audit.dlq"}},
-    }
-
-
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a config file: ``write_config(data)``, or ``write_config(text="...")``."""
@@ -86,3 +87,10 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     yield start
     for instance in started:
         instance.close()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A plain SMTP server (no TLS, no AUTH) with the default refusals."""
+    with running_smtp_server() as server:
+        yield server

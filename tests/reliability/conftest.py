@@ -1,18 +1,21 @@
-"""Fixtures of the reliability suite: daemons that are always cleaned up, and the figures."""
+"""The reliability suite's figures: the fixture scenarios add them to, per-test durations, print and write."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.reliability.figures import Figures
+from tests.kit.figures import Figures
 
 DURATIONS = "durations: seconds per test (pytest call phase)"
 _figures = Figures(merged=frozenset({DURATIONS}))
+_written: list[Path | None] = []
 
 
 @pytest.fixture(scope="session")
 def figures() -> Figures:
-    """Where scenarios put their numbers; written to bench/results/reliability.md at the end."""
+    """Where scenarios put their numbers; written to the results folder at the end (tests/kit/figures.py)."""
     return _figures
 
 
@@ -24,10 +27,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if set(_figures.sections) - {DURATIONS}:
-        _figures.write()
+        _written.append(_figures.write())
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     for name in sorted(_figures.sections):
         terminalreporter.write_line("")
         terminalreporter.write(_figures.render(name))
+    for path in _written:
+        terminalreporter.write_line(f"reliability figures written to {path}")

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from notifyd.records import dlqheaders as h
-from tests.daemonkit import daemon_config
-from tests.reliability.kit import Deliveries, channel, dlq_reasons, produce
-from tests.waiting import wait_until
+from tests.kit.daemon import daemon_config
+from tests.kit.scenario import Deliveries, channel, dlq_reasons, produce
+from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 
@@ -20,11 +20,11 @@ def test_hanging_failing_and_leaking_handlers(kafka, unique, tmp_path, write_con
     outs = {name: tmp_path / f"{name}.jsonl" for name in ("hang", "fail", "leak")}
     config = write_config(daemon_config(kafka.bootstrap, {
         # 4 threads and 10 calls that never return: the channel must still deliver the rest.
-        "hang": channel(hang, outs["hang"], group_id=unique("g"), handler="tests.handlers:Hangs",
+        "hang": channel(hang, outs["hang"], group_id=unique("g"), handler="tests.kit.handlers:Hangs",
                         dlq=f"{hang}.dlq", concurrency=4, timeout=0.5, retries=1),
-        "fail": channel(fail, outs["fail"], group_id=unique("g"), handler="tests.handlers:AlwaysFails",
+        "fail": channel(fail, outs["fail"], group_id=unique("g"), handler="tests.kit.handlers:AlwaysFails",
                         dlq=f"{fail}.dlq", retries=2),
-        "leak": channel(leak, outs["leak"], group_id=unique("g"), handler="tests.handlers:Leaky",
+        "leak": channel(leak, outs["leak"], group_id=unique("g"), handler="tests.kit.handlers:Leaky",
                         options={"leak_mb": 2, "delay": 0.1}, concurrency=1, memory_limit_mb=120),
     }))
     notifyd = daemon(config)

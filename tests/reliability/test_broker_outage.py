@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from notifyd.tools.devbroker import EmbeddedBroker, free_port
-from tests.daemonkit import daemon_config
-from tests.kafkakit import KafkaKit
-from tests.reliability.kit import Deliveries, Tally, channel, produce
-from tests.tcpproxy import TcpProxy
-from tests.waiting import wait_until
+from tests.kit.daemon import daemon_config
+from tests.kit.kafka import KafkaKit
+from tests.kit.proxy import TcpProxy
+from tests.kit.scenario import Deliveries, Tally, channel, produce
+from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 

@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import Producer
 
 from notifyd.records import dlqheaders as h
-from tests.daemonkit import daemon_config
-from tests.reliability.kit import Deliveries, channel, dlq_reasons, notification
-from tests.waiting import wait_until
+from tests.kit.daemon import daemon_config
+from tests.kit.scenario import Deliveries, channel, dlq_reasons, notification
+from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 
-from tests.daemonkit import daemon_config
-from tests.reliability.kit import Deliveries, Tally, channel, notification
-from tests.waiting import wait_until
+from tests.kit.daemon import daemon_config
+from tests.kit.scenario import Deliveries, Tally, channel, notification
+from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 

@@ -14,13 +14,13 @@ import yaml
 
 from notifyd.config.loading import load_config
 from notifyd.config.settings import DEFAULT_METRICS_LISTEN
-from tests.daemonkit import ROOT, daemon_config
-from tests.reliability.kit import channel, produce
-from tests.waiting import wait_until
+from tests.kit.daemon import ROOT, daemon_config
+from tests.kit.scenario import channel, produce
+from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 
-INTRUDER = "tests.reliability.intruder:Intruder"
+INTRUDER = "tests.kit.intruder:Intruder"
 
 
 def validate(path, **environ: str) -> subprocess.CompletedProcess[str]:
@@ -69,7 +69,7 @@ def test_secrets_from_the_environment_never_appear(kafka, unique, tmp_path, writ
     kafka.create_topics(topic, dlq)
     data = daemon_config(kafka.bootstrap, {
         "careless": channel(topic, tmp_path / "careless.jsonl", group_id=unique("g"), dlq=dlq, retries=1,
-                            handler="tests.handlers:Indiscreet", options={"token": "${NOTIFYD_TEST_TOKEN}"}),
+                            handler="tests.kit.handlers:Indiscreet", options={"token": "${NOTIFYD_TEST_TOKEN}"}),
     })
     config = write_config(data)
     notifyd = daemon(config, NOTIFYD_TEST_TOKEN=secret)
@@ -103,14 +103,14 @@ def test_handler_modules_outside_the_allow_list_are_refused_unimported(kafka, un
     mark = tmp_path / "intruder-imported"
     environ = {"NOTIFYD_TEST_INTRUDER_MARK": str(mark)}
     allowed = daemon_config(kafka.bootstrap, {"quiet": {"topics": [unique("t")], "handler": "log"}},
-                            allowed_handler_modules=["tests.handlers"])
+                            allowed_handler_modules=["tests.kit.handlers"])
     intruding = {**allowed, "channels": {**allowed["channels"],
                                          "intruder": {"topics": [unique("t")], "handler": INTRUDER}}}
-    lookalike = {**allowed, "channels": {"x": {"topics": [unique("t")], "handler": "tests.handlersx:Recorder"}}}
+    lookalike = {**allowed, "channels": {"x": {"topics": [unique("t")], "handler": "tests.kit.handlersx:Recorder"}}}
 
     checked = validate(write_config(intruding), **environ)
     assert checked.returncode == 1
-    assert "handler module 'tests.reliability.intruder' is not in allowed_handler_modules" in checked.stdout
+    assert "handler module 'tests.kit.intruder' is not in allowed_handler_modules" in checked.stdout
     assert "not in allowed_handler_modules" in validate(write_config(lookalike)).stdout
 
     refused = daemon(write_config(intruding), **environ)

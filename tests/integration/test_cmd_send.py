@@ -1,0 +1,123 @@
+"""``notifyd send`` end to end against the real test broker."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from notifyd.cli import main
+from notifyd.commands.send import parse_lines
+from notifyd.config.kafka import topic_reader
+from notifyd.tools.devbroker import free_port
+from notifyd.tools.topicscan import read_to_end
+from tests.kit.config import base_config
+
+
+@pytest.fixture
+def setup(kafka, unique, write_config):
+    """(config path, topic) of a channel ``audit`` on a fresh topic."""
+    topic = unique("send")
+    kafka.create_topics(topic)
+    data = base_config(kafka.bootstrap)
+    data["channels"]["audit"]["topics"] = [topic, f"{topic}.b"]
+    return str(write_config(data)), topic
+
+
+def values(bootstrap: str, topic: str) -> list[dict]:
+    return [json.loads(r.value()) for r in read_to_end(topic_reader({"bootstrap.servers": bootstrap}), topic, timeout=10)]
+
+
+def test_send_prints_the_id_of_what_it_produced(setup, kafka, capsys):
+    path, topic = setup
+    code = main(["send", "--config", path, "--channel", "audit", "--to", "ops@example.com", "--body", "hi",
+                 "--subject", "alert", "--data", '{"n": 1}', "--key", "k1"])
+    out = capsys.readouterr().out.strip()
+    assert code == 0
+    [record] = read_to_end(topic_reader({"bootstrap.servers": kafka.bootstrap}), topic, timeout=10)
+    assert record.key() == b"k1"
+    assert json.loads(record.value()) == {"id": out, "to": "ops@example.com", "body": "hi", "subject": "alert",
+                                          "data": {"n": 1}}
+
+
+def test_config_comes_from_the_environment(setup, kafka, capsys, monkeypatch):
+    path, topic = setup
+    monkeypatch.setenv("NOTIFYD_CONFIG", path)
+    assert main(["send", "--channel", "audit", "--user-id", "u1", "--template", "t", "--id", "fixed"]) == 0
+    assert capsys.readouterr().out.strip() == "fixed"
+    assert values(kafka.bootstrap, topic)[0]["id"] == "fixed"
+
+
+def test_file_sends_every_line(setup, kafka, tmp_path, capsys):
+    path, topic = setup
+    lines = [json.dumps({"id": f"f-{i}", "to": "a@example.com", "body": str(i)}) for i in range(50)]
+    lines.insert(10, "")
+    (tmp_path / "batch.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["send", "--config", path, "--channel", "audit", "--file", str(tmp_path / "batch.jsonl")]) == 0
+    assert capsys.readouterr().out.split() == [f"f-{i}" for i in range(50)]
+    assert [v["id"] for v in values(kafka.bootstrap, topic)] == [f"f-{i}" for i in range(50)]
+
+
+def test_file_with_a_bad_line_names_it_and_sends_nothing(setup, kafka, tmp_path, capsys):
+    path, topic = setup
+    good = json.dumps({"to": "a@example.com", "body": "x"})
+    (tmp_path / "bad.jsonl").write_text(f"{good}\n{{not json\n{good}\n" + json.dumps({"to": "x"}) + "\n")
+    assert main(["send", "--config", path, "--channel", "audit", "--file", str(tmp_path / "bad.jsonl")]) == 4
+    err = capsys.readouterr().err
+    assert "line 2: invalid JSON" in err
+    assert "line 4: needs body or template" in err
+    assert values(kafka.bootstrap, topic) == []
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--channel", "nope", "--to", "a", "--body", "b"], 2, "unknown channel 'nope'"),
+    (["--channel", "audit", "--to", "a"], 4, "body or template"),
+    (["--channel", "audit", "--to", "a", "--body", "b", "--data", "{oops"], 4, "--data is not valid JSON"),
+    (["--channel", "audit", "--to", "a", "--body", "b", "--data", "[1]"], 4, "data: [1] is not of type 'object'"),
+    (["--channel", "audit", "--file", "/nonexistent.jsonl"], 2, "cannot read /nonexistent.jsonl"),
+])
+def test_bad_input_is_an_error_with_its_exit_code(setup, capsys, argv, code, message):
+    path, _ = setup
+    assert main(["send", "--config", path, *argv]) == code
+    assert message in capsys.readouterr().err
+
+
+def test_unreachable_broker_is_exit_3_after_the_timeout(write_config, capsys):
+    path = str(write_config(base_config(f"127.0.0.1:{free_port()}")))
+    started = time.monotonic()
+    code = main(["send", "--config", path, "--timeout", "2", "--channel", "audit", "--to", "a", "--body", "b"])
+    assert code == 3
+    assert time.monotonic() - started < 10
+    assert "broker unreachable" in capsys.readouterr().err
+
+
+def test_a_missing_topic_is_named(kafka, unique, write_config, capsys):
+    data = base_config(kafka.bootstrap)
+    data["channels"]["audit"]["topics"] = [unique("never-created")]
+    assert main(["send", "--config", str(write_config(data)), "--channel", "audit", "--to", "a", "--body", "b"]) == 5
+    assert "does not exist (notifyd topics ensure creates it)" in capsys.readouterr().err
+
+
+def test_progress_is_shown_on_a_terminal(setup, tmp_path, capsys, monkeypatch):
+    path, _ = setup
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"to": "a", "body": str(i)}) + "\n" for i in range(20)))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["send", "--config", path, "--channel", "audit", "--file", str(tmp_path / "b.jsonl")]) == 0
+    assert "\rsent 20/20 (100%)\n" in capsys.readouterr().err
+
+
+def test_invalid_or_missing_config(write_config, tmp_path, capsys):
+    broken = str(write_config(text="kafka: {}\nchannels: {}\n"))
+    assert main(["send", "--config", broken, "--channel", "a", "--to", "a", "--body", "b"]) == 1
+    assert main(["send", "--config", str(tmp_path / "none.yaml"), "--channel", "a", "--to", "a", "--body", "b"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_parse_lines_reports_each_bad_line():
+    lines = ['{"to": "a", "body": "b"}\n', "[]\n", "\n", '{"id": 5, "to": "a", "body": "b"}']
+    notifications, problems = parse_lines(lines)
+    assert len(notifications) == 1 and notifications[0]["id"]
+    assert problems[0] == "line 2: a notification is a JSON object, not list"
+    assert problems[1] == "line 4: id: 5 is not of type 'string'"

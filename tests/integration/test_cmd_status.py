@@ -1,0 +1,96 @@
+"""``notifyd status`` against the real test broker, with and without a live group member."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from notifyd.cli import main
+from notifyd.tools.devbroker import free_port
+from tests.kit.config import base_config
+from tests.kit.kafka import FAST_GROUP
+from tests.kit.wait import wait_until
+
+
+@pytest.fixture
+def setup(kafka, unique, write_config):
+    """(config path, topic with 2 partitions, DLQ topic, group) of channel ``audit``."""
+    topic, group = unique("status"), unique("group")
+    kafka.create_topics(topic, partitions=2)
+    kafka.create_topics(f"{topic}.dlq")
+    data = base_config(kafka.bootstrap)
+    data["channels"]["audit"].update(topics=[topic], dlq=f"{topic}.dlq", group_id=group)
+    return str(write_config(data)), topic, f"{topic}.dlq", group
+
+
+def produce_singly(kafka, topic: str, count: int, *, partition: int) -> None:
+    # One batch per record: the test broker's high watermark lags by the last batch (BROKER.md).
+    for i in range(count):
+        kafka.produce(topic, f"m{i}", partition=partition)
+        kafka.flush()
+
+
+def assigned(consumer: Consumer) -> list[TopicPartition]:
+    consumer.poll(0.2)  # the group join happens inside poll()
+    return consumer.assignment()
+
+
+def status_json(path: str, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["status", "--config", path, "--format", "json"]) == 0
+    [channel] = json.loads(capsys.readouterr().out)["channels"]
+    return channel
+
+
+def test_status_without_the_daemon_counts_everything_as_lag(setup, kafka, capsys):
+    path, topic, dlq, group = setup
+    produce_singly(kafka, topic, 4, partition=0)
+    produce_singly(kafka, dlq, 2, partition=0)
+    channel = status_json(path, capsys)
+    assert (channel["channel"], channel["group"], channel["members"]) == ("audit", group, [])
+    assert [(p["partition"], p["committed"], p["end"], p["lag"]) for p in channel["partitions"]] == [
+        (0, None, 4, 4), (1, None, 0, 0)]
+    assert (channel["lag"], channel["dlq_depth"]) == (4, 2)
+
+
+def test_status_while_a_member_runs_shows_it_and_its_committed_offsets(setup, kafka, capsys):
+    path, topic, _, group = setup
+    produce_singly(kafka, topic, 6, partition=1)
+    member = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group, "client.id": "notifyd-test",
+                       "enable.auto.commit": False, "auto.offset.reset": "earliest", **FAST_GROUP})
+    try:
+        member.subscribe([topic])
+        wait_until(lambda: assigned(member), timeout=30, what="the member's partition assignment")
+        member.commit(offsets=[TopicPartition(topic, 1, 2)], asynchronous=False)
+        channel = status_json(path, capsys)
+        assert main(["status", "--config", path]) == 0
+        table = capsys.readouterr().out
+    finally:
+        member.close()
+    assert channel["state"] == "STABLE"
+    # Tansu 0.6 describes a stable group without its members; Apache Kafka lists them.
+    assert [m["client_id"] for m in channel["members"]] in ([], ["notifyd-test"])
+    assert [(p["partition"], p["committed"], p["lag"]) for p in channel["partitions"]] == [(0, None, 0), (1, 2, 4)]
+    assert table.startswith(f"audit  group {group}  STABLE  {len(channel['members'])} member(s)  lag 4")
+
+
+def test_missing_topics_and_dlq_are_reported_not_fatal(kafka, unique, write_config, capsys):
+    data = base_config(kafka.bootstrap)
+    data["channels"]["audit"].update(topics=[unique("absent")], dlq=unique("absent-dlq"))
+    channel = status_json(str(write_config(data)), capsys)
+    assert channel["partitions"] == [] and channel["dlq_depth"] is None
+    assert channel["missing_topics"] == data["channels"]["audit"]["topics"]
+
+
+def test_unknown_channel_and_unreachable_broker(setup, write_config, capsys):
+    path, *_ = setup
+    assert main(["status", "--config", path, "--channel", "nope"]) == 2
+    assert "unknown channel 'nope'" in capsys.readouterr().err
+    unreachable = str(write_config(base_config(f"127.0.0.1:{free_port()}")))
+    started = time.monotonic()
+    assert main(["status", "--config", unreachable, "--timeout", "2"]) == 3
+    assert time.monotonic() - started < 10
+    assert "broker unreachable" in capsys.readouterr().err

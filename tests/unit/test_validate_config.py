@@ -1,0 +1,181 @@
+"""``notifyd validate-config`` over broken files: every problem, at the right line and column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from notifyd.cli import main
+from notifyd.config.findings import ConfigError
+from notifyd.config.loading import check_text, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+VALID = """\
+kafka:
+  bootstrap_servers: "localhost:9092"
+channels:
+  email:
+    topics: [notify.email]
+    handler: log
+    dlq: notify.email.dlq
+"""
+
+
+def findings_of(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    config, findings = check_text(text, "f.yaml", environ or {})
+    assert config is None, "expected the file to be invalid"
+    return [str(f) for f in findings]
+
+
+def test_valid_file_fills_defaults() -> None:
+    config, findings = check_text(VALID, "f.yaml", {})
+    assert findings == []
+    email = config.channels["email"]
+    assert (email.retries, email.concurrency, email.processes, email.group_id) == (3, 16, 1, "notifyd.email")
+    assert email.backoff.initial == 1.0 and email.backoff.max == 60.0 and email.backoff.jitter is True
+    assert config.metrics_listen == "127.0.0.1:9464"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_validate(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate-config", str(path)]) == 0, capsys.readouterr()
+
+
+def test_yaml_syntax_error_has_position() -> None:
+    assert findings_of("kafka:\n  bootstrap_servers: [a\nchannels: {}\n") == [
+        "f.yaml:3:9: (root): YAML syntax error: expected ',' or ']', but got ':'"
+    ]
+
+
+def test_empty_file() -> None:
+    assert findings_of("# nothing here\n") == ["f.yaml:1:1: (root): the file is empty"]
+
+
+def test_duplicate_keys_are_refused() -> None:
+    text = VALID + "    handler: smtp\n"
+    assert findings_of(text) == ["f.yaml:8:5: channels.email.handler: duplicate key 'handler' (first defined on line 6)"]
+
+
+def test_unknown_key_with_suggestion_and_every_problem_at_once() -> None:
+    text = """\
+kafka:
+  bootstrap_servers: "localhost:9092"
+channels:
+  email:
+    topics: [notify.email]
+    handler: log
+    retires: 3
+    concurrency: 0
+    backoff: {initial: 5, max: 1}
+  sms:
+    topics: notify.sms
+    handler: log
+    retries: -1
+"""
+    assert findings_of(text) == [
+        "f.yaml:7:5: channels.email.retires: unknown key 'retires'; did you mean 'retries'?",
+        "f.yaml:8:18: channels.email.concurrency: 0 is less than the minimum of 1",
+        "f.yaml:11:13: channels.sms.topics: 'notify.sms' is not of type 'array'",
+        "f.yaml:13:14: channels.sms.retries: -1 is less than the minimum of 0",
+    ]
+
+
+def test_backoff_max_below_initial() -> None:
+    text = VALID + "    backoff: {initial: 5, max: 1}\n"
+    assert findings_of(text) == ["f.yaml:8:32: channels.email.backoff.max: max (1) is less than initial (5)"]
+
+
+def test_missing_required_keys() -> None:
+    text = "kafka: {}\nchannels:\n  email:\n    handler: log\n"
+    assert findings_of(text) == [
+        "f.yaml:1:8: kafka: 'bootstrap_servers' is a required property",
+        "f.yaml:4:5: channels.email: 'topics' is a required property",
+    ]
+
+
+def test_handler_that_cannot_be_imported_or_is_not_a_handler() -> None:
+    text = VALID.replace("handler: log", "handler: no_such_module:Thing") + """\
+  other:
+    topics: [notify.other]
+    handler: "json:JSONDecoder"
+"""
+    found = findings_of(text)
+    assert found[0].startswith("f.yaml:6:14: channels.email.handler: cannot import module 'no_such_module'")
+    assert found[1] == "f.yaml:10:14: channels.other.handler: 'json:JSONDecoder' is not a subclass of notifyd.Handler"
+
+
+def test_handler_options_checked_against_handler_schema() -> None:
+    text = VALID + "    options: {level: loud, colour: red}\n"
+    assert findings_of(text) == [
+        "f.yaml:8:22: channels.email.options.level: 'loud' is not one of ['debug', 'info', 'warning']",
+        "f.yaml:8:28: channels.email.options.colour: unknown key 'colour' (allowed: include_body, level)",
+    ]
+
+
+def test_topic_consumed_twice_and_dlq_consumed() -> None:
+    text = VALID + """\
+  audit:
+    topics: [notify.email, notify.email.dlq]
+    handler: log
+"""
+    assert findings_of(text) == [
+        "f.yaml:7:10: channels.email.dlq: DLQ topic 'notify.email.dlq' is consumed by channel 'audit'; it would loop",
+        "f.yaml:9:14: channels.audit.topics[0]: topic 'notify.email' is already consumed by channel 'email'",
+    ]
+
+
+def test_environment_variables() -> None:
+    text = VALID.replace('"localhost:9092"', '"${BROKER}"') + "    timeout: ${TIMEOUT:-2.5}\n    options: {level: '${LEVEL}'}\n"
+    config, findings = check_text(text, "f.yaml", {"BROKER": "kafka-1:9093", "LEVEL": "debug"})
+    assert findings == []
+    assert config.kafka.bootstrap_servers == "kafka-1:9093"
+    assert config.channels["email"].timeout == 2.5
+    assert config.channels["email"].options == {"level": "debug"}
+    assert findings_of(text, {"LEVEL": "debug"}) == [
+        "f.yaml:2:22: kafka.bootstrap_servers: environment variable BROKER is not set and has no default"
+    ]
+    assert findings_of(text, {"BROKER": "a\nb", "LEVEL": "debug"}) == [
+        "f.yaml:2:22: kafka.bootstrap_servers: environment variable BROKER holds a newline, which is refused"
+    ]
+
+
+def test_plain_reference_is_retyped_but_quoted_one_is_not() -> None:
+    text = VALID + "    concurrency: ${C}\n    group_id: '${G}'\n"
+    config, findings = check_text(text, "f.yaml", {"C": "4", "G": "123"})
+    assert findings == [] and config.channels["email"].concurrency == 4
+    assert config.channels["email"].group_id == "123"
+
+
+def test_secrets_from_environment_are_redacted_in_messages() -> None:
+    text = VALID + "    options: {level: '${SECRET_LEVEL}'}\n"
+    found = findings_of(text, {"SECRET_LEVEL": "hunter2-token"})
+    assert len(found) == 1 and "hunter2-token" not in found[0] and "***" in found[0]
+
+
+def test_allowed_handler_modules() -> None:
+    text = VALID.replace("handler: log", "handler: 'tests.kit.handlers:Recorder'") + "allowed_handler_modules: [mycompany]\n"
+    assert findings_of(text) == [
+        "f.yaml:6:14: channels.email.handler: handler module 'tests.kit.handlers' is not in allowed_handler_modules"
+    ]
+
+
+def test_load_config_raises_with_every_finding() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(str(REPO / "tests" / "configs" / "broken.yaml"))
+    assert len(raised.value.findings) >= 3
+
+
+def test_cli_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = REPO / "tests" / "configs" / "broken.yaml"
+    assert main(["validate-config", str(broken)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert all(line.startswith(f"{broken}:") for line in out)
+    assert main(["validate-config", "--format", "json", str(broken)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False and {"file", "line", "column", "path", "message"} <= set(report["errors"][0])
+    assert main(["validate-config", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["validate-config"]) == 2
