@@ -42,7 +42,7 @@ def parse_notification(value: bytes | None, *, channel: str,
     if not _fast_check()(document):
         raise _rejected(document)
     # The schema admits only Notification's own fields (additionalProperties: false;
-    # tests/test_message.py checks each property is one), so the document is the values.
+    # tests/unit/test_message.py checks each property is one), so the document is the values.
     document["channel"] = channel
     if headers:
         document["headers"] = _header_map(headers)
@@ -64,7 +64,7 @@ def _fast_check() -> Callable[[Any], bool]:
     0.3 us a record where fastjsonschema's generated Python took 2-3 us and jsonschema
     ~30 us. Only accepting is decided here; an invalid value is explained by the
     ``jsonschema`` validator, whose messages ``validate-config`` and the client share
-    (tests/test_message.py checks both agree).
+    (tests/unit/test_message.py checks both agree).
     """
     return jsonschema_rs.validator_for(load_schema("notification")).is_valid
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "notifyd"
+PACKAGE = Path(__file__).resolve().parents[2] / "notifyd"
 
 # What each part may never import (issue 19; each package's __init__ docstring says the same).
 FORBIDDEN = {
