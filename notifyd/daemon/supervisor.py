@@ -54,10 +54,14 @@ class Supervisor:
     # -- start-up and the main loop ---------------------------------------------------
 
     def run(self) -> int:
+        try:
+            self._start_http_server()
+        except OSError as exc:
+            log.error("cannot listen for /metrics; not starting", address=self.config.metrics_listen, error=str(exc))
+            return ExitCode.CONFIG
         self.signals.install()
         self._metrics.build_info.labels(__version__).set(1)
         self._metrics.last_reload_success.set(time.time())
-        self._start_http_server()
         for settings in self.config.channels.values():
             self.children.add_channel(settings)
         log.info("supervisor started", pid=os.getpid(), channels=sorted(self.config.channels))
@@ -139,7 +143,12 @@ class Supervisor:
         if self._server is not None:
             self._server.stop()
             self._server = None
-        self._start_http_server()
+        try:
+            self._start_http_server()
+        except OSError as exc:
+            # The channels keep running; /metrics and the health checks are off until a reload fixes it.
+            log.error("cannot listen for /metrics on the reloaded address", address=self.config.metrics_listen,
+                      error=str(exc))
 
     # -- exits --------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,17 @@ def test_an_invalid_config_exits_78_before_starting_anything(tmp_path, write_con
     notifyd = daemon(config)
     assert notifyd.process.wait(30) == ExitCode.CONFIG
     assert "is invalid; not starting" in notifyd.tail()
+
+
+def test_a_metrics_address_in_use_exits_78_with_a_message(kafka, unique, write_config, daemon):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with taken:
+        port = taken.getsockname()[1]
+        config = write_config(daemon_config(kafka.bootstrap, {"quiet": {"topics": [unique("t")], "handler": "log"}}))
+        notifyd = daemon(config, NOTIFYD_METRICS_PORT=str(port))
+        assert notifyd.process.wait(30) == ExitCode.CONFIG
+    [line] = notifyd.events("cannot listen for /metrics; not starting")
+    assert line["address"].startswith("127.0.0.1:") and "in use" in line["error"]
+    assert "Traceback" not in notifyd.tail()
