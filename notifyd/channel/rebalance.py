@@ -19,6 +19,11 @@ from confluent_kafka import Consumer, TopicPartition
 from notifyd.channel.offsets import OffsetTracker
 
 Offsets = dict[tuple[str, int], int]
+Partitions = list[tuple[str, int]]
+
+
+def _ignore(_partitions: Partitions) -> None:
+    pass
 
 
 class Rebalancer:
@@ -26,16 +31,21 @@ class Rebalancer:
 
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
-                 revoke_timeout: float, log: Any) -> None:
+                 revoke_timeout: float, log: Any, assigned: Callable[[Partitions], None] = _ignore,
+                 released: Callable[[Partitions], None] = _ignore) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
-        self._busy = busy
+        self._busy, self._assigned, self._released = busy, assigned, released
+        self.owned: set[tuple[str, int]] = set()  # every partition assigned and not yet given up
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment_changed = True  # the poll loop re-applies a pause to the new partitions
-        self._log.info("partitions assigned", partitions=_names(partitions))
+        self.owned.update((tp.topic, tp.partition) for tp in partitions)
+        self._log.info("partitions assigned", partitions=_names(partitions), owned=len(self.owned))
+        # Called with an empty list too, for a member the group left nothing to: it has settled.
+        self._assigned([(tp.topic, tp.partition) for tp in partitions])
 
     def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
@@ -49,6 +59,8 @@ class Rebalancer:
 
     def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
         names = [(tp.topic, tp.partition) for tp in partitions]
+        self.owned.difference_update(names)
+        self._released(names)
         if _running_loop() is self.loop:
             return self._release_now(names)
         return asyncio.run_coroutine_threadsafe(self._release(names, timeout), self.loop).result()

@@ -33,7 +33,7 @@ from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
 from notifyd.logs import configure_logging, kafka_logger
-from notifyd.metrics import channel_metrics
+from notifyd.metrics import channel_metrics, touch_channel
 from notifyd.recipients.preparation import Preparer, make_preparer
 
 PR_SET_PDEATHSIG = 1
@@ -100,6 +100,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
+    touch_channel(metrics, settings.name)
 
     def deliverer(**callbacks: Any) -> Deliverer:
         return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,

@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 
 import structlog
 
-from notifyd.channel.lifecycle import EVENT_BROKER_DOWN, EVENT_BROKER_UP, EVENT_READY, StatusEvent
+from notifyd.channel.lifecycle import EVENT_ASSIGNED, EVENT_BROKER_DOWN, EVENT_BROKER_UP, EVENT_READY, StatusEvent
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.daemon.members import Member
 from notifyd.daemon.restarts import RestartPolicy, RestartState
@@ -160,8 +160,26 @@ class Children:
     # -- health --------------------------------------------------------------------------
 
     def failing_channels(self) -> set[str]:
-        """Channels with a member that is not ready or has lost every broker."""
-        return {m.channel for m in self.members if not m.retire and (not m.ready or m.broker_down)}
+        """Channels with a member that is not ready, has no assignment yet or has lost every broker."""
+        return {m.channel for m in self.members if not m.retire and (not m.ready or m.partitions is None
+                                                                     or m.broker_down)}
+
+    def unreachable_channels(self) -> set[str]:
+        """Channels with a member that has lost every broker."""
+        return {m.channel for m in self.members if not m.retire and m.broker_down}
+
+    def channel_states(self) -> dict[str, dict[str, object]]:
+        """What ``/readyz`` says of each channel: its state and the partitions its processes own."""
+        states: dict[str, dict[str, object]] = {}
+        for member in self.members:
+            if not member.retire:
+                state = states.setdefault(member.channel, {"state": "consuming", "partitions": 0})
+                state["partitions"] += member.partitions or 0
+                state["state"] = _worse(state["state"], _member_state(member))
+        for state in states.values():
+            if state["state"] == "consuming" and not state["partitions"]:
+                state["state"] = "idle: the group settled with no partition for it"
+        return states
 
     def heartbeats_fresh(self, freshness: float) -> bool:
         """Whether every live member was heard from within ``freshness`` seconds."""
@@ -169,9 +187,32 @@ class Children:
         return all(now - m.last_heartbeat < freshness for m in self.members if m.alive)
 
 
+_STATES = ("consuming", "waiting for its partitions", "starting", "broker unreachable", "down")
+
+
+def _member_state(member: Member) -> str:
+    if not member.alive:
+        return "down"
+    if member.broker_down:
+        return "broker unreachable"
+    if not member.ready:
+        return "starting"
+    return "waiting for its partitions" if member.partitions is None else "consuming"
+
+
+def _worse(one: str, other: str) -> str:
+    return max(one, other, key=_STATES.index)
+
+
 def _on_event(member: Member, event: StatusEvent) -> None:
     member.last_heartbeat = time.monotonic()
-    if event.name == EVENT_READY and not member.ready:
+    if event.name == EVENT_ASSIGNED:
+        first = member.partitions is None
+        member.partitions = event.fields.get("partitions", 0)
+        if first:
+            log.info("channel process assigned its partitions", channel=member.channel, member=member.index,
+                     pid=event.pid, partitions=member.partitions)
+    elif event.name == EVENT_READY and not member.ready:
         member.ready = True
         log.info("channel process ready", channel=member.channel, member=member.index, pid=event.pid)
     elif event.name == EVENT_BROKER_DOWN and not member.broker_down:

@@ -31,6 +31,7 @@ class Member:
     started_at: float = 0.0
     last_heartbeat: float = 0.0
     ready: bool = False
+    partitions: int | None = None        # owned after the last assignment; None until the first
     broker_down: bool = False
     stop_deadline: float | None = None   # set once asked to drain; SIGKILL after it
     restart_at: float | None = None      # set while waiting to be (re)started
@@ -70,6 +71,7 @@ class Member:
         self.process, self.connection = process, reader
         self.started_at = self.last_heartbeat = now
         self.ready = self.broker_down = False
+        self.partitions = None
         self.stop_deadline = self.restart_at = None
         self.down_reason = None
 
@@ -96,7 +98,7 @@ class Member:
             self.connection.close()
         self.process.close()
         self.process, self.connection = None, None
-        self.ready = False
+        self.ready, self.partitions = False, None
         return code
 
 

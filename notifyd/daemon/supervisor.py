@@ -25,7 +25,7 @@ from notifyd.daemon.restarts import RestartPolicy
 from notifyd.daemon.sdnotify import SystemdNotifier
 from notifyd.daemon.signals import SignalInbox
 from notifyd.exitcodes import ExitCode
-from notifyd.metrics import daemon_metrics
+from notifyd.metrics import channel_metrics, daemon_metrics, touch_channel, touch_daemon
 
 log = structlog.get_logger("notifyd.daemon.supervisor")
 
@@ -47,6 +47,8 @@ class Supervisor:
         self.announced_ready = False
         self.exit_code = ExitCode.OK
         self.not_ready: list[str] = list(config.channels)
+        self.channel_states: dict[str, dict[str, object]] = {}
+        self._unreachable: set[str] = set()
         self._server: StatusServer | None = None
         self._last_watchdog = 0.0
         self._metrics = daemon_metrics()
@@ -57,6 +59,7 @@ class Supervisor:
         self.signals.install()
         self._metrics.build_info.labels(__version__).set(1)
         self._metrics.last_reload_success.set(time.time())
+        self._touch_series()
         self._start_http_server()
         for settings in self.config.channels.values():
             self.children.add_channel(settings)
@@ -79,9 +82,15 @@ class Supervisor:
         if not self.config.metrics_enabled:
             return
         self._server = StatusServer(self.config.metrics_listen, metrics=self.metrics_directory,
-                                    readiness=lambda: self.not_ready)
+                                    readiness=lambda: (self.not_ready, self.channel_states))
         self._server.start()
         log.info("metrics listening", address=self.config.metrics_listen)
+
+    def _touch_series(self) -> None:
+        """Every series of every configured channel at 0, before its processes start."""
+        touch_daemon(self._metrics, self.config.channels)
+        for name in self.config.channels:
+            touch_channel(channel_metrics(), name)
 
     def _wait_for_news(self) -> None:
         wakeup = self.signals.fileno()
@@ -128,6 +137,7 @@ class Supervisor:
         reload.apply_plan(self.children, plan, new_config, stop_deadline=self._stop_deadline())
         if reload.listener_changed(old_config, new_config):
             self._restart_http_server()
+        self._touch_series()
         self._metrics.config_reloads.labels("success").inc()
         self._metrics.last_reload_success.set(time.time())
         for name in plan.stop:
@@ -169,13 +179,22 @@ class Supervisor:
     def _update_health(self) -> None:
         failing = self.children.failing_channels()
         self.not_ready = sorted(self.config.channels) if self.stopping else sorted(failing)
+        self.channel_states = self.children.channel_states()
         for name in self.config.channels:
             self._metrics.channel_up.labels(name).set(0 if name in failing else 1)
+        self._count_outages(self.children.unreachable_channels())
         if not failing and not self.announced_ready and not self.stopping:
             self.announced_ready = True
             self.notifier.ready(f"{len(self.config.channels)} channels running")
             log.info("all channels ready")
         self._maybe_watchdog()
+
+    def _count_outages(self, unreachable: set[str]) -> None:
+        for name in unreachable - self._unreachable:
+            self._metrics.broker_outages.labels(name).inc()
+        for name in self.config.channels:
+            self._metrics.broker_unreachable.labels(name).set(1 if name in unreachable else 0)
+        self._unreachable = unreachable
 
     def _maybe_watchdog(self) -> None:
         interval = self.notifier.watchdog_interval
