@@ -22,6 +22,7 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from notifyd import __version__
 from notifyd.records.dlqheaders import REASONS as DEAD_LETTER_REASONS
 
 ATTEMPT_RESULTS = ("success", "retryable_error", "permanent_error")
@@ -60,7 +61,7 @@ DOCUMENTED = (
     Series("notifyd_broker_outages_total", "counter", {"channel": (CHANNEL,)}),
     Series("notifyd_config_reloads_total", "counter", {"result": RELOAD_RESULTS}),
     Series("notifyd_config_last_reload_success_timestamp_seconds", "gauge"),
-    Series("notifyd_build_info", "gauge"),
+    Series("notifyd_build_info", "gauge", {"version": (__version__,)}),
 )
 
 

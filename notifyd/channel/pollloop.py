@@ -21,7 +21,7 @@ from notifyd.channel import lifecycle
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.channel.job import Job
-from notifyd.channel.lag import LagGauge
+from notifyd.channel.lag import LagGauge, starts_at_end
 from notifyd.channel.offsets import OffsetTracker
 from notifyd.channel.outage import BrokerOutage
 from notifyd.channel.rebalance import Rebalancer
@@ -79,7 +79,7 @@ class PollLoop:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
-        self._lag = LagGauge(metrics.consumer_lag, channel)
+        self._lag = LagGauge(metrics.consumer_lag, channel, from_end=starts_at_end(consumer_config))
         self._paused = False
         self._outage = BrokerOutage(status=status, log=log)
         self._client_log = consumer_config.get("logger")  # librdkafka's lines, held back during an outage
@@ -115,7 +115,7 @@ class PollLoop:
         while not self._stop.requested:
             await self._poll_once()
             self._housekeeping()
-            self._lag.maybe_update(self._consumer, self._tracker, self._owned())
+            await self._lag.maybe_update(self._consumer, self._tracker, self._owned(), self._call)
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 await self._probe_broker()

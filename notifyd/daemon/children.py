@@ -173,8 +173,9 @@ class Children:
         states: dict[str, dict[str, object]] = {}
         for member in self.members:
             if not member.retire:
-                state = states.setdefault(member.channel, {"state": "consuming", "partitions": 0})
+                state = states.setdefault(member.channel, {"state": "consuming", "partitions": 0, "processes": []})
                 state["partitions"] += member.partitions or 0
+                state["processes"].append({"member": member.index, "pid": member.pid, "partitions": member.partitions})
                 state["state"] = _worse(state["state"], _member_state(member))
         for state in states.values():
             if state["state"] == "consuming" and not state["partitions"]:
