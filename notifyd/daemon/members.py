@@ -12,6 +12,7 @@ from multiprocessing.process import BaseProcess
 
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.daemon.restarts import RestartState
+from notifyd.daemon.stalls import StackDump
 
 # The supervisor's own signals stay blocked while a child starts, so a signal that
 # arrives mid-spawn is neither run by the child (which resets its handlers) nor lost.
@@ -37,6 +38,8 @@ class Member:
     restart_at: float | None = None      # set while waiting to be (re)started
     retire: bool = False                 # do not restart after it exits
     down_reason: str | None = None
+    stack_file: str | None = None        # where it dumps its stacks on SIGUSR1
+    stall: StackDump | None = None       # the dump asked for once its heartbeat stopped
 
     @property
     def name(self) -> str:
@@ -58,7 +61,7 @@ class Member:
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(
             target=child_main,
-            args=(config, self.channel, self.index, writer),
+            args=(config, self.channel, self.index, writer, self.stack_file),
             name=f"notifyd:{self.name}",
         )
         previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_WHILE_SPAWNING)
@@ -74,6 +77,7 @@ class Member:
         self.partitions = None
         self.stop_deadline = self.restart_at = None
         self.down_reason = None
+        self.stall = None
 
     def request_stop(self, *, deadline: float) -> None:
         """Ask the process to drain (SIGTERM); the supervisor kills it after ``deadline``."""

@@ -17,7 +17,7 @@ import structlog
 from notifyd import __version__
 from notifyd.config.settings import Config
 from notifyd.daemon import reload
-from notifyd.daemon.children import Children, Exit
+from notifyd.daemon.children import STALL_TIMEOUT, Children, Exit
 from notifyd.daemon.httpserver import StatusServer
 from notifyd.daemon.metricsdir import MetricsDirectory
 from notifyd.daemon.reloadplan import plan_reload
@@ -37,11 +37,12 @@ class Supervisor:
     """Runs every channel of ``config`` until SIGTERM/SIGINT; ``run`` returns the exit code."""
 
     def __init__(self, config: Config, *, metrics: MetricsDirectory, notifier: SystemdNotifier | None = None,
-                 restart_policy: RestartPolicy | None = None) -> None:
+                 restart_policy: RestartPolicy | None = None, stall_timeout: float = STALL_TIMEOUT) -> None:
         self.config = config
         self.metrics_directory = metrics
         self.notifier = notifier or SystemdNotifier()
-        self.children = Children(restart_policy or RestartPolicy())
+        self.children = Children(restart_policy or RestartPolicy(), stall_timeout=stall_timeout,
+                                 stack_dir=metrics.path)
         self.signals = SignalInbox()
         self.stopping = False
         self.announced_ready = False
@@ -71,7 +72,8 @@ class Supervisor:
                 self._reap_exited()
                 if not self.stopping:
                     self.children.start_due(self.config)
-                self.children.enforce_deadlines()
+                for channel in self.children.enforce_deadlines():
+                    self._metrics.channel_stalls.labels(channel).inc()
                 self._update_health()
         finally:
             self._close()
