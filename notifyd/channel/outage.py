@@ -2,14 +2,17 @@
 
 librdkafka reports a lost broker at every reconnect attempt (a ``FAIL`` log line and a
 ``_TRANSPORT`` error each time, several a second with the default backoff). An outage
-starts with ``_ALL_BROKERS_DOWN``; from then until a metadata request succeeds again,
-librdkafka's connection-failure lines are held back and counted. The failures that led
-up to it (one per broker connection) still show, since they say which address failed.
+starts with ``_ALL_BROKERS_DOWN`` and ends when a metadata request succeeds again.
+librdkafka's connection-failure lines are logged once each (their text without the
+"after N ms in state X" part): a repeat is held back while an outage lasts and for
+``REPEAT_WINDOW`` seconds after the same line was last seen, because librdkafka queues
+its lines and hands them over in bursts, some only after the outage has ended.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -17,6 +20,9 @@ from notifyd.channel import lifecycle
 
 # librdkafka's log facilities for a failed or lost connection.
 CONNECTION_FACILITIES = frozenset({"FAIL", "ERROR"})
+REPEAT_WINDOW = 60.0
+_VARYING = re.compile(r"\s*\(after \d+ms in state [^)]*\)|\s*\d+ identical error\(s\) suppressed")
+_MAX_REMEMBERED = 1000
 
 
 class BrokerOutage(logging.Filter):
@@ -28,6 +34,7 @@ class BrokerOutage(logging.Filter):
         self.active = False
         self._since = 0.0
         self._held_back = 0
+        self._last_seen: dict[str, float] = {}
 
     def begin(self, error: str) -> None:
         """Every broker is down: report it once, however often librdkafka repeats it."""
@@ -47,11 +54,17 @@ class BrokerOutage(logging.Filter):
                        client_lines_held_back=self._held_back)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Drop librdkafka's connection-failure lines while an outage is reported."""
-        if self.active and facility(record) in CONNECTION_FACILITIES:
+        """Drop a repeated librdkafka connection-failure line (see the module docstring)."""
+        if facility(record) not in CONNECTION_FACILITIES:
+            return True
+        key, now = _VARYING.sub("", str(record.args[2])), time.monotonic()
+        repeated = self.active or now - self._last_seen.get(key, -REPEAT_WINDOW) < REPEAT_WINDOW
+        if len(self._last_seen) >= _MAX_REMEMBERED:
+            self._last_seen.clear()
+        self._last_seen[key] = now
+        if repeated:
             self._held_back += 1
-            return False
-        return True
+        return not repeated
 
 
 def facility(record: logging.LogRecord) -> str | None:
