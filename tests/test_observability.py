@@ -10,7 +10,7 @@ from confluent_kafka import Consumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifyd.metrics import CHANNEL, DOCUMENTED
-from tests.daemonkit import daemon_config
+from tests.daemonkit import ROOT, daemon_config
 from tests.kafkakit import FAST_GROUP
 from tests.waiting import wait_until
 
@@ -98,3 +98,9 @@ def test_a_revoked_partition_drops_its_lag_series(kafka, unique, write_config, d
     finally:
         intruder.close()
     assert notifyd.stop() == 0
+
+
+def test_the_example_config_lists_every_documented_series():
+    example = (ROOT / "config" / "notifyd.example.yaml").read_text()
+    names = {series.name.removesuffix("_count") for series in DOCUMENTED}
+    assert sorted(name for name in names if name not in example) == []
