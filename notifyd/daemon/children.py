@@ -13,6 +13,7 @@ import structlog
 from notifyd.channel.lifecycle import EVENT_ASSIGNED, EVENT_BROKER_DOWN, EVENT_BROKER_UP, EVENT_READY, StatusEvent
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.daemon.members import Member
+from notifyd.daemon.readiness import channel_states
 from notifyd.daemon.restarts import RestartPolicy, RestartState
 from notifyd.daemon.stalls import StackDump, stack_file
 from notifyd.exitcodes import ExitCode
@@ -192,40 +193,13 @@ class Children:
         return {m.channel for m in self.members if not m.retire and m.broker_down}
 
     def channel_states(self) -> dict[str, dict[str, object]]:
-        """What ``/readyz`` says of each channel: its state and the partitions its processes own."""
-        states: dict[str, dict[str, object]] = {}
-        for member in self.members:
-            if not member.retire:
-                state = states.setdefault(member.channel, {"state": "consuming", "partitions": 0, "processes": []})
-                state["partitions"] += member.partitions or 0
-                state["processes"].append({"member": member.index, "pid": member.pid, "partitions": member.partitions})
-                state["state"] = _worse(state["state"], _member_state(member))
-        for state in states.values():
-            if state["state"] == "consuming" and not state["partitions"]:
-                state["state"] = "idle: the group settled with no partition for it"
-        return states
+        """What ``/readyz`` says of each channel (``readiness.channel_states``)."""
+        return channel_states([m for m in self.members if not m.retire])
 
     def heartbeats_fresh(self, freshness: float) -> bool:
         """Whether every live member was heard from within ``freshness`` seconds."""
         now = time.monotonic()
         return all(now - m.last_heartbeat < freshness for m in self.members if m.alive)
-
-
-_STATES = ("consuming", "waiting for its partitions", "starting", "broker unreachable", "down")
-
-
-def _member_state(member: Member) -> str:
-    if not member.alive:
-        return "down"
-    if member.broker_down:
-        return "broker unreachable"
-    if not member.ready:
-        return "starting"
-    return "waiting for its partitions" if member.partitions is None else "consuming"
-
-
-def _worse(one: str, other: str) -> str:
-    return max(one, other, key=_STATES.index)
 
 
 def _on_event(member: Member, event: StatusEvent) -> None:
