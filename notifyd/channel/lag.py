@@ -5,7 +5,9 @@ offset of work done here, else the consumer's fetch position, else (a partition 
 from since its assignment) the group's committed offset, asked once per assignment. With
 no committed offset either, ``auto.offset.reset`` decides: everything is waiting unless
 the consumer starts at the end. A revoked partition's series is set to ``REMOVED``, which
-the scrape leaves out; its new owner reports it instead.
+the scrape leaves out; its new owner reports it instead. Each update removes again any
+series of a partition no longer owned, so an update that raced a revocation (the
+callback runs on the consumer's I/O thread) cannot leave a stale series behind.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from notifyd.metrics import REMOVED
 
 INTERVAL = 5.0
 RETRY = 0.5  # after an assignment, until every partition has a position and a watermark
-COMMITTED_TIMEOUT = 5.0
+COMMITTED_TIMEOUT = 2.0  # on the consumer's I/O thread, which fetching waits for
 RESETS_TO_END = frozenset({"latest", "largest", "end"})
 
 Partition = tuple[str, int]
@@ -34,35 +36,42 @@ def starts_at_end(consumer_config: dict[str, Any]) -> bool:
 
 
 class LagGauge:
-    """Updates the lag of the owned partitions every ``INTERVAL`` seconds, and soon after an assignment."""
+    """The lag of the owned partitions, ``due`` every ``INTERVAL`` seconds and soon after an assignment."""
 
     def __init__(self, gauge: Any, channel: str, *, from_end: bool) -> None:
         self._gauge, self._channel, self._from_end = gauge, channel, from_end
         self._committed: dict[Partition, int] = {}
+        self._reported: set[Partition] = set()
         self._next = 0.0
 
     def assigned(self) -> None:
         self._next = 0.0
 
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
     def removed(self, partitions: Iterable[Partition]) -> None:
         """Drop the series of partitions this process no longer owns."""
         for topic, partition in partitions:
             self._committed.pop((topic, partition), None)
+            self._reported.discard((topic, partition))
             self._gauge.labels(self._channel, topic, str(partition)).set(REMOVED)
 
-    async def maybe_update(self, consumer: Consumer, tracker: OffsetTracker, owned: list[Partition],
-                           io: OnIoThread) -> None:
-        """Set every owned partition's lag if it is due; ``io`` runs a blocking consumer call elsewhere."""
+    async def update(self, consumer: Consumer, tracker: OffsetTracker, owned: list[Partition],
+                     io: OnIoThread) -> None:
+        """Set every owned partition's lag; ``io`` runs a blocking consumer call on the I/O thread."""
         now = time.monotonic()
-        if now < self._next:
-            return
         self._next = now + INTERVAL
+        self.removed(self._reported - set(owned))
         resume = _positions(consumer, tracker, owned)
         unknown = [p for p in owned if p not in resume and p not in self._committed]
+        retry = RETRY
         if unknown:
-            self._committed.update(await io(_committed, consumer, unknown))
+            found = await io(_committed, consumer, unknown)
+            self._committed.update(found)
+            retry = RETRY if found else INTERVAL  # no answer (broker down?): the I/O thread is needed elsewhere
         if not self._update(consumer, {**self._committed, **resume}, owned):
-            self._next = now + RETRY
+            self._next = now + retry
 
     def _update(self, consumer: Consumer, resume: dict[Partition, int], owned: list[Partition]) -> bool:
         known = 0
@@ -76,6 +85,7 @@ class LagGauge:
                 continue
             start = (high if self._from_end else max(low, 0)) if offset < 0 else offset
             self._gauge.labels(self._channel, topic, str(partition)).set(max(0, high - start))
+            self._reported.add((topic, partition))
             known += 1
         return known == len(owned)
 

@@ -115,7 +115,8 @@ class PollLoop:
         while not self._stop.requested:
             await self._poll_once()
             self._housekeeping()
-            await self._lag.maybe_update(self._consumer, self._tracker, self._owned(), self._call)
+            if self._lag.due():  # owned as the rebalancer sees it: a revocation in progress counts as gone
+                await self._lag.update(self._consumer, self._tracker, list(self._rebalancer.owned), self._call)
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 await self._probe_broker()
