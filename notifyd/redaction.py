@@ -59,21 +59,26 @@ def _plain(value: str) -> bool:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every whole-token occurrence of each secret replaced by ``***``."""
-    pattern = _pattern(frozenset(s for s in secrets if s))
-    return text if pattern is None else pattern.sub(MASK, text)
+    if not secrets:
+        return text
+    # The config's secrets are a frozenset already: every log line passes through here.
+    spellings, pattern = _pattern(secrets if isinstance(secrets, frozenset) else frozenset(secrets))
+    # Substring tests first: ~10x cheaper than the regex on the usual line, which holds no secret.
+    if not any(spelling in text for spelling in spellings):
+        return text
+    return pattern.sub(MASK, text)
 
 
 @lru_cache(maxsize=64)
-def _pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
-    """One regex for every secret, longest first, in its plain and its JSON-escaped spelling.
+def _pattern(secrets: frozenset[str]) -> tuple[tuple[str, ...], re.Pattern[str]]:
+    """Every secret in its plain and its JSON-escaped spelling, longest first, and one regex for them all.
 
     Log lines are redacted after JSON rendering, where a quote, a backslash or a
     non-ASCII character of a secret appears escaped.
     """
-    spellings = {spelling for secret in secrets for spelling in (secret, json.dumps(secret)[1:-1])}
-    if not spellings:
-        return None
-    return re.compile("|".join(_whole_token(s) for s in sorted(spellings, key=len, reverse=True)))
+    spellings = {spelling for secret in secrets if secret for spelling in (secret, json.dumps(secret)[1:-1])}
+    ordered = tuple(sorted(spellings, key=len, reverse=True))
+    return ordered, re.compile("|".join(_whole_token(s) for s in ordered) or "(?!)")
 
 
 def _whole_token(secret: str) -> str:
