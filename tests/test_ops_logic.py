@@ -11,10 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from notifyd.channel import lifecycle
+from notifyd.channel.offsets import OffsetTracker
 from notifyd.channel.outage import BrokerOutage
+from notifyd.channel.rebalance import Rebalancer
 from notifyd.daemon.members import Member
 from notifyd.daemon.readiness import IDLE, channel_states
 from notifyd.daemon.stalls import StackDump
@@ -68,7 +71,7 @@ def client_line(facility: str, text: str) -> logging.LogRecord:
 
 def test_an_outage_is_reported_once_and_librdkafka_repeats_are_held_back() -> None:
     status = Recorded()
-    outage = BrokerOutage(status=status, log=__import__("structlog").get_logger())
+    outage = BrokerOutage(status=status, log=structlog.get_logger())
     refused = "b:9092/bootstrap: Connect to ipv4#b:9092 failed: Connection refused (after {}ms in state CONNECT)"
     assert outage.filter(client_line("FAIL", refused.format(0)))  # the first failure: which address
     with capture_logs() as logs:
@@ -121,3 +124,15 @@ def test_a_channel_is_as_well_as_its_worst_process(members, state, partitions) -
     found = channel_states(built)["mail"]
     assert (found["state"], found["partitions"]) == (state, partitions)
     assert [p["partitions"] for p in found["processes"]] == [m[2] for m in members]
+
+
+def test_a_member_none_of_whose_topics_exists_has_settled_with_nothing() -> None:
+    settled: list[list] = []
+    rebalancer = Rebalancer(tracker=OffsetTracker(), commit=print, busy=lambda _p: False, serve_dlq=lambda: None,
+                            revoke_timeout=0.0, log=structlog.get_logger(), assigned=settled.append,
+                            topics=("a", "b"))
+    rebalancer.topic_missing("a")
+    assert settled == []  # "b" may still exist
+    rebalancer.topic_missing("b")
+    rebalancer.topic_missing("b")
+    assert settled == [[]] and rebalancer.missing_topics == {"a", "b"}

@@ -3,7 +3,8 @@
 A channel process reports events over a one-way pipe (``multiprocessing`` Connection):
 ``ready`` once its consumer is subscribed and polling, ``assigned`` after each
 assignment (``partitions``: how many it owns now, 0 when the group settled with none
-for it; the supervisor's readiness waits for the first), ``heartbeat`` about every second
+for it or none of its topics exists, then named in ``missing_topics``; the supervisor's
+readiness waits for the first), ``heartbeat`` about every second
 from its poll loop (the proof it is not stuck), ``broker_down`` / ``broker_up`` when it
 loses and regains every broker, and ``draining`` when it starts to stop. It ends with one
 of the ``notifyd.exitcodes`` codes; the supervisor decides from the code whether to restart it.

@@ -14,7 +14,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from confluent_kafka import KafkaException
 
 from notifyd.channel import lifecycle
 
@@ -52,6 +56,28 @@ class BrokerOutage(logging.Filter):
         self._status.send(lifecycle.EVENT_BROKER_UP)
         self._log.info("broker reachable again", outage_seconds=round(time.monotonic() - self._since, 1),
                        client_lines_held_back=self._held_back)
+
+    async def probe(self, request_metadata: Callable[[], Awaitable[Any]]) -> None:
+        """During an outage, end it if a metadata request (which raises while no broker answers) succeeds."""
+        if not self.active:
+            return
+        try:
+            await request_metadata()
+        except KafkaException:
+            return
+        self.end()
+
+    @contextmanager
+    def filtering(self, client_log: logging.Logger | None) -> Iterator[None]:
+        """Filter ``client_log`` (librdkafka's lines) meanwhile; the logger is process-wide."""
+        if client_log is None:
+            yield
+            return
+        client_log.addFilter(self)
+        try:
+            yield
+        finally:
+            client_log.removeFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Drop a repeated librdkafka connection-failure line (see the module docstring)."""

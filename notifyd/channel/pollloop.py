@@ -85,7 +85,7 @@ class PollLoop:
         self._client_log = consumer_config.get("logger")  # librdkafka's lines, held back during an outage
         self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, busy=self._busy,
                                       serve_dlq=self._serve_dlq, revoke_timeout=shutdown_timeout, log=log,
-                                      assigned=self._assigned, released=self._lag.removed)
+                                      assigned=self._assigned, released=self._lag.removed, topics=topics)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> int:
@@ -95,15 +95,10 @@ class PollLoop:
         rebalancer = self._rebalancer
         self._consumer.subscribe(list(self._topics), on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
                                  on_lost=rebalancer.on_lost)
-        if self._client_log is not None:
-            self._client_log.addFilter(self._outage)
-        try:
+        with self._outage.filtering(self._client_log):
             exit_code = await self._poll_until_stopped()
             await self._drain()
             await self._call(self._consumer.close)
-        finally:
-            if self._client_log is not None:
-                self._client_log.removeFilter(self._outage)
         self._io.shutdown(wait=False)
         return exit_code
 
@@ -119,7 +114,7 @@ class PollLoop:
                 await self._lag.update(self._consumer, self._tracker, list(self._rebalancer.owned), self._call)
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + PROBE_INTERVAL
-                await self._probe_broker()
+                await self._outage.probe(lambda: self._call(self._consumer.list_topics, None, 0.5))
             reason = self._checks.stop_reason()
             if reason is not None:
                 self._log.warning("stopping", reason=reason)
@@ -161,7 +156,7 @@ class PollLoop:
         for message in messages:
             error = message.error()
             if error is not None:
-                self._consumer_error(error)
+                self._consumer_error(error, message.topic())
                 continue
             partition = (message.topic(), message.partition())
             offset = message.offset()
@@ -173,9 +168,11 @@ class PollLoop:
             self._received.inc(len(jobs))
             self._deliverer.submit(jobs)
 
-    def _consumer_error(self, error: KafkaError) -> None:
+    def _consumer_error(self, error: KafkaError, topic: str | None) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
             return
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and topic:
+            self._rebalancer.topic_missing(topic)
         if error.fatal():
             raise KafkaException(error)
         self._log.warning("consumer error", error=str(error))
@@ -252,18 +249,11 @@ class PollLoop:
         elif code not in LOGGED_BY_LIBRDKAFKA:
             self._log.warning("kafka client error", error=str(error))
 
-    async def _probe_broker(self) -> None:
-        if not self._outage.active:
-            return
-        try:
-            await self._call(self._consumer.list_topics, None, 0.5)
-        except KafkaException:
-            return
-        self._outage.end()
-
     def _assigned(self, _partitions: list[tuple[str, int]]) -> None:
         self._lag.assigned()
-        self._status.send(lifecycle.EVENT_ASSIGNED, partitions=len(self._rebalancer.owned))
+        owned = len(self._rebalancer.owned)
+        missing = sorted(self._rebalancer.missing_topics) if not owned else []
+        self._status.send(lifecycle.EVENT_ASSIGNED, partitions=owned, missing_topics=missing)
 
     def _finished(self, job: Job) -> None:
         self._tracker.finish(job.partition, job.message.offset(), job.generation)

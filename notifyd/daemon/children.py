@@ -208,6 +208,7 @@ def _on_event(member: Member, event: StatusEvent) -> None:
     if event.name == EVENT_ASSIGNED:
         first = member.partitions is None
         member.partitions = event.fields.get("partitions", 0)
+        member.missing_topics = tuple(event.fields.get("missing_topics", ()))
         if first:
             log.info("channel process assigned its partitions", channel=member.channel, member=member.index,
                      pid=event.pid, partitions=member.partitions)

@@ -33,6 +33,7 @@ class Member:
     last_heartbeat: float = 0.0
     ready: bool = False
     partitions: int | None = None        # owned after the last assignment; None until the first
+    missing_topics: tuple[str, ...] = ()  # subscribed but absent, when it owns nothing
     broker_down: bool = False
     stop_deadline: float | None = None   # set once asked to drain; SIGKILL after it
     restart_at: float | None = None      # set while waiting to be (re)started

@@ -4,7 +4,8 @@ A channel is as well as its worst process: ``down`` (no process running), ``brok
 unreachable``, ``starting`` (not polling yet), ``waiting for its partitions`` (polling,
 not assigned yet), ``consuming``. A channel whose processes all consume but own no
 partition is reported as idle: the group settled with none for it (more processes than
-partitions, say), which is ready, not failing.
+partitions, say), which is ready, not failing; so is one none of whose topics exists
+(librdkafka then assigns nothing at all), with the missing topics listed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def channel_states(members: Iterable[Member]) -> dict[str, dict[str, object]]:
         state["partitions"] += member.partitions or 0
         state["processes"].append({"member": member.index, "pid": member.pid, "partitions": member.partitions})
         state["state"] = max(state["state"], member_state(member), key=STATES.index)
+        if member.missing_topics:
+            state["missing_topics"] = sorted({*state.get("missing_topics", ()), *member.missing_topics})
     for state in states.values():
         if state["state"] == STATES[0] and not state["partitions"]:
             state["state"] = IDLE
