@@ -5,7 +5,9 @@ unreachable``, ``starting`` (not polling yet), ``waiting for its partitions`` (p
 not assigned yet), ``consuming``. A channel whose processes all consume but own no
 partition is reported as idle: the group settled with none for it (more processes than
 partitions, say), which is ready, not failing; so is one none of whose topics exists
-(librdkafka then assigns nothing at all), with the missing topics listed.
+(librdkafka then assigns nothing at all), with the missing topics listed. Once a process
+has had its first assignment, a later rebalance does not make it "waiting" again: the
+partitions move between members that are all consuming.
 """
 
 from __future__ import annotations
