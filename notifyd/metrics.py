@@ -4,16 +4,65 @@ The supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` before any process imports
 prometheus_client, so channel processes write to files the supervisor's one
 ``/metrics`` endpoint aggregates. Counters of dead processes stay in the sum, so they
 stay monotonic across restarts; gauges use "live" modes so dead processes drop out.
+
+Every labelled series exists at 0 from the first scrape (``touch_channel``,
+``touch_daemon``), so ``rate()`` and alerts see a channel before its first event.
+``DOCUMENTED`` lists every series a dashboard or alert may use, with its known label
+values: the start-up test and the docs both read it. prometheus_client cannot remove
+a series in multiprocess mode, so a gauge set to ``REMOVED`` (NaN) is left out of
+``/metrics`` by the scrape (``notifyd.daemon.metricsdir``): that is how a revoked
+partition's ``notifyd_consumer_lag`` disappears.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from notifyd import __version__
+from notifyd.records.dlqheaders import REASONS as DEAD_LETTER_REASONS
+
+ATTEMPT_RESULTS = ("success", "retryable_error", "permanent_error")
+SKIP_REASONS = ("opted_out",)  # the built-in ones; a handler's own reasons appear when first used
+RELOAD_RESULTS = ("success", "failure")
+CHANNEL = "<channel>"  # in ``DOCUMENTED``: one series per configured channel
+REMOVED = float("nan")
+
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One documented series: its sample name, kind, and every label's known values."""
+
+    name: str
+    kind: str
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    per_partition: bool = False  # one series per assigned partition (labels topic, partition)
+
+
+DOCUMENTED = (
+    Series("notifyd_notifications_received_total", "counter", {"channel": (CHANNEL,)}),
+    Series("notifyd_notifications_delivered_total", "counter", {"channel": (CHANNEL,)}),
+    Series("notifyd_delivery_attempts_total", "counter", {"channel": (CHANNEL,), "result": ATTEMPT_RESULTS}),
+    Series("notifyd_notifications_dead_lettered_total", "counter",
+           {"channel": (CHANNEL,), "reason": DEAD_LETTER_REASONS}),
+    Series("notifyd_notifications_skipped_total", "counter", {"channel": (CHANNEL,), "reason": SKIP_REASONS}),
+    Series("notifyd_delivery_duration_seconds_count", "histogram", {"channel": (CHANNEL,)}),
+    Series("notifyd_inflight_deliveries", "gauge", {"channel": (CHANNEL,)}),
+    Series("notifyd_consumer_lag", "gauge", {"channel": (CHANNEL,)}, per_partition=True),
+    Series("notifyd_channel_up", "gauge", {"channel": (CHANNEL,)}),
+    Series("notifyd_channel_restarts_total", "counter", {"channel": (CHANNEL,)}),
+    Series("notifyd_channel_stalls_total", "counter", {"channel": (CHANNEL,)}),
+    Series("notifyd_broker_unreachable", "gauge", {"channel": (CHANNEL,)}),
+    Series("notifyd_broker_outages_total", "counter", {"channel": (CHANNEL,)}),
+    Series("notifyd_config_reloads_total", "counter", {"result": RELOAD_RESULTS}),
+    Series("notifyd_config_last_reload_success_timestamp_seconds", "gauge"),
+    Series("notifyd_build_info", "gauge", {"version": (__version__,)}),
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +85,9 @@ class DaemonMetrics:
 
     channel_up: Gauge
     channel_restarts: Counter
+    channel_stalls: Counter
+    broker_unreachable: Gauge
+    broker_outages: Counter
     config_reloads: Counter
     last_reload_success: Gauge
     build_info: Gauge
@@ -76,9 +128,37 @@ def daemon_metrics() -> DaemonMetrics:
                          ["channel"], multiprocess_mode="livemax"),
         channel_restarts=Counter("notifyd_channel_restarts", "Channel processes restarted after an exit.",
                                  ["channel"]),
+        channel_stalls=Counter("notifyd_channel_stalls", "Channel processes killed because their poll loop "
+                               "stopped heart-beating (a thread dump is logged first).", ["channel"]),
+        broker_unreachable=Gauge("notifyd_broker_unreachable", "1 while a process of the channel has lost "
+                                 "every broker.", ["channel"], multiprocess_mode="livemax"),
+        broker_outages=Counter("notifyd_broker_outages", "Outages of every broker as a channel saw them "
+                               "(each counted when it starts).", ["channel"]),
         config_reloads=Counter("notifyd_config_reloads", "Config reloads by result (success, failure).", ["result"]),
         last_reload_success=Gauge("notifyd_config_last_reload_success_timestamp_seconds",
                                   "Unix time of the last successful config load.", multiprocess_mode="livemax"),
         build_info=Gauge("notifyd_build_info", "Always 1; the version is a label.", ["version"],
                          multiprocess_mode="livemax"),
     )
+
+
+def touch_channel(metrics: ChannelMetrics, channel: str) -> None:
+    """Create every series of ``channel`` with each known label value, at 0 (no partition yet)."""
+    for labelled in (metrics.received, metrics.delivered, metrics.duration, metrics.inflight):
+        labelled.labels(channel)
+    for result in ATTEMPT_RESULTS:
+        metrics.attempts.labels(channel, result)
+    for reason in DEAD_LETTER_REASONS:
+        metrics.dead_lettered.labels(channel, reason)
+    for reason in SKIP_REASONS:
+        metrics.skipped.labels(channel, reason)
+
+
+def touch_daemon(metrics: DaemonMetrics, channels: Iterable[str]) -> None:
+    """Create the supervisor's series for ``channels`` and every reload result, at 0."""
+    for result in RELOAD_RESULTS:
+        metrics.config_reloads.labels(result)
+    for channel in channels:
+        for labelled in (metrics.channel_up, metrics.channel_restarts, metrics.channel_stalls,
+                         metrics.broker_unreachable, metrics.broker_outages):
+            labelled.labels(channel)

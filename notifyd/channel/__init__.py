@@ -1,8 +1,9 @@
 """The channel process: one consumer of one channel, spawned by the supervisor.
 
 Holds: the process entry (``worker``), the poll loop, delivery with its keyed scheduling,
-deadlines and backoff, offset tracking, rebalancing, dead-lettering and the channel's
-delivery metrics, and the events it reports to the supervisor (``lifecycle``).
+deadlines and backoff, offset tracking, rebalancing, dead-lettering, the channel's
+delivery metrics and consumer lag (``lag``), broker outages (``outage``), and the events
+it reports to the supervisor (``lifecycle``).
 
 May import ``notifyd.config``, ``notifyd.records``, ``notifyd.recipients``,
 ``notifyd.handlers`` and the shared top-level modules; never ``notifyd.daemon``,

@@ -13,9 +13,8 @@ from bisect import bisect_left
 from typing import Any
 
 from notifyd.api import PermanentError, SkipNotification
+from notifyd.metrics import ATTEMPT_RESULTS as RESULTS
 from notifyd.metrics import ChannelMetrics
-
-RESULTS = ("success", "retryable_error", "permanent_error")
 
 
 class DurationTally:

@@ -1,7 +1,10 @@
 """What a channel process and the supervisor tell each other.
 
 A channel process reports events over a one-way pipe (``multiprocessing`` Connection):
-``ready`` once its consumer is subscribed and polling, ``heartbeat`` about every second
+``ready`` once its consumer is subscribed and polling, ``assigned`` after each
+assignment (``partitions``: how many it owns now, 0 when the group settled with none
+for it or none of its topics exists, then named in ``missing_topics``; the supervisor's
+readiness waits for the first), ``heartbeat`` about every second
 from its poll loop (the proof it is not stuck), ``broker_down`` / ``broker_up`` when it
 loses and regains every broker, and ``draining`` when it starts to stop. It ends with one
 of the ``notifyd.exitcodes`` codes; the supervisor decides from the code whether to restart it.
@@ -9,6 +12,7 @@ of the ``notifyd.exitcodes`` codes; the supervisor decides from the code whether
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -17,6 +21,7 @@ from typing import Any
 HEARTBEAT_INTERVAL = 1.0
 
 EVENT_READY = "ready"
+EVENT_ASSIGNED = "assigned"
 EVENT_HEARTBEAT = "heartbeat"
 EVENT_BROKER_DOWN = "broker_down"
 EVENT_BROKER_UP = "broker_up"
@@ -42,12 +47,17 @@ class StatusReporter:
         self._connection = connection
         self._channel, self._member, self._pid = channel, member, pid
         self._last_heartbeat = 0.0
+        # Rebalance and error callbacks send from the consumer's I/O thread, heartbeats
+        # from the loop's: two unlocked sends could interleave their bytes on the pipe.
+        self._lock = threading.Lock()
 
     def send(self, name: str, **fields: Any) -> None:
-        if self._connection is None:
+        connection = self._connection
+        if connection is None:
             return
         try:
-            self._connection.send(StatusEvent(name, self._channel, self._member, self._pid, fields=fields))
+            with self._lock:
+                connection.send(StatusEvent(name, self._channel, self._member, self._pid, fields=fields))
         except (OSError, ValueError, EOFError):
             self._connection = None
 

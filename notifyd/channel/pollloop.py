@@ -21,13 +21,15 @@ from notifyd.channel import lifecycle
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.channel.job import Job
+from notifyd.channel.lag import LagGauge, starts_at_end
 from notifyd.channel.offsets import OffsetTracker
+from notifyd.channel.outage import BrokerOutage
 from notifyd.channel.rebalance import Rebalancer
 from notifyd.exitcodes import ExitCode
 
 BATCH_SIZE = 500
 POLL_TIMEOUT = 0.1
-LAG_INTERVAL = 5.0
+PROBE_INTERVAL = 5.0  # while every broker is down: how often a metadata request checks
 PAUSE_AFTER = 1.0  # seconds the read-ahead buffer stays full before the partitions are paused
 # Connection failures librdkafka logs itself (a FAIL line, through the ``logger`` setting);
 # error_cb gets each one again, which doubled every reconnect attempt of an outage.
@@ -77,11 +79,13 @@ class PollLoop:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
-        self._lag = metrics.consumer_lag
+        self._lag = LagGauge(metrics.consumer_lag, channel, from_end=starts_at_end(consumer_config))
         self._paused = False
-        self._broker_down = False
+        self._outage = BrokerOutage(status=status, log=log)
+        self._client_log = consumer_config.get("logger")  # librdkafka's lines, held back during an outage
         self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, busy=self._busy,
-                                      serve_dlq=self._serve_dlq, revoke_timeout=shutdown_timeout, log=log)
+                                      serve_dlq=self._serve_dlq, revoke_timeout=shutdown_timeout, log=log,
+                                      assigned=self._assigned, released=self._lag.removed, topics=topics)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> int:
@@ -91,9 +95,10 @@ class PollLoop:
         rebalancer = self._rebalancer
         self._consumer.subscribe(list(self._topics), on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
                                  on_lost=rebalancer.on_lost)
-        exit_code = await self._poll_until_stopped()
-        await self._drain()
-        await self._call(self._consumer.close)
+        with self._outage.filtering(self._client_log):
+            exit_code = await self._poll_until_stopped()
+            await self._drain()
+            await self._call(self._consumer.close)
         self._io.shutdown(wait=False)
         return exit_code
 
@@ -101,14 +106,15 @@ class PollLoop:
         await self._poll_once()
         self._status.send(lifecycle.EVENT_READY)
         self._log.info("consuming", topics=list(self._topics))
-        next_lag = time.monotonic() + LAG_INTERVAL
+        next_probe = time.monotonic() + PROBE_INTERVAL
         while not self._stop.requested:
             await self._poll_once()
             self._housekeeping()
-            if time.monotonic() >= next_lag:
-                next_lag = time.monotonic() + LAG_INTERVAL
-                await self._probe_broker()
-                self._update_lag()
+            if self._lag.due():  # owned as the rebalancer sees it: a revocation in progress counts as gone
+                await self._lag.update(self._consumer, self._tracker, list(self._rebalancer.owned), self._call)
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + PROBE_INTERVAL
+                await self._outage.probe(lambda: self._call(self._consumer.list_topics, None, 0.5))
             reason = self._checks.stop_reason()
             if reason is not None:
                 self._log.warning("stopping", reason=reason)
@@ -150,7 +156,7 @@ class PollLoop:
         for message in messages:
             error = message.error()
             if error is not None:
-                self._consumer_error(error)
+                self._consumer_error(error, message.topic())
                 continue
             partition = (message.topic(), message.partition())
             offset = message.offset()
@@ -162,9 +168,11 @@ class PollLoop:
             self._received.inc(len(jobs))
             self._deliverer.submit(jobs)
 
-    def _consumer_error(self, error: KafkaError) -> None:
+    def _consumer_error(self, error: KafkaError, topic: str | None) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
             return
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and topic:
+            self._rebalancer.topic_missing(topic)
         if error.fatal():
             raise KafkaException(error)
         self._log.warning("consumer error", error=str(error))
@@ -237,33 +245,15 @@ class PollLoop:
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
         if code == KafkaError._ALL_BROKERS_DOWN:
-            if not self._broker_down:  # reported once an outage, not at every failed reconnect
-                self._broker_down = True
-                self._status.send(lifecycle.EVENT_BROKER_DOWN, error=str(error))
-                self._log.error("every broker is down", error=str(error))
+            self._outage.begin(str(error))
         elif code not in LOGGED_BY_LIBRDKAFKA:
             self._log.warning("kafka client error", error=str(error))
 
-    async def _probe_broker(self) -> None:
-        if not self._broker_down:
-            return
-        try:
-            await self._call(self._consumer.list_topics, None, 0.5)
-        except KafkaException:
-            return
-        self._broker_down = False
-        self._status.send(lifecycle.EVENT_BROKER_UP)
-        self._log.info("broker reachable again")
-
-    def _update_lag(self) -> None:
-        committed = self._tracker.committable(self._owned())
-        for (topic, partition), offset in committed.items():
-            try:
-                _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            except KafkaException:  # not known yet; a metric is never worth a crash
-                continue
-            if high >= 0:
-                self._lag.labels(self._channel, topic, str(partition)).set(max(0, high - offset))
+    def _assigned(self, _partitions: list[tuple[str, int]]) -> None:
+        self._lag.assigned()
+        owned = len(self._rebalancer.owned)
+        missing = sorted(self._rebalancer.missing_topics) if not owned else []
+        self._status.send(lifecycle.EVENT_ASSIGNED, partitions=owned, missing_topics=missing)
 
     def _finished(self, job: Job) -> None:
         self._tracker.finish(job.partition, job.message.offset(), job.generation)

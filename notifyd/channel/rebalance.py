@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -19,6 +19,11 @@ from confluent_kafka import Consumer, TopicPartition
 from notifyd.channel.offsets import OffsetTracker
 
 Offsets = dict[tuple[str, int], int]
+Partitions = list[tuple[str, int]]
+
+
+def _ignore(_partitions: Partitions) -> None:
+    pass
 
 
 class Rebalancer:
@@ -26,16 +31,38 @@ class Rebalancer:
 
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
-                 revoke_timeout: float, log: Any) -> None:
+                 revoke_timeout: float, log: Any, assigned: Callable[[Partitions], None] = _ignore,
+                 released: Callable[[Partitions], None] = _ignore, topics: Iterable[str] = ()) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
-        self._busy = busy
+        self._busy, self._assigned, self._released = busy, assigned, released
+        self.owned: set[tuple[str, int]] = set()  # every partition assigned and not yet given up
+        self.missing_topics: set[str] = set()
+        self._topics, self._ever_assigned = frozenset(topics), False
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment_changed = True  # the poll loop re-applies a pause to the new partitions
-        self._log.info("partitions assigned", partitions=_names(partitions))
+        self.owned.update((tp.topic, tp.partition) for tp in partitions)
+        self._ever_assigned = True
+        self._log.info("partitions assigned", partitions=_names(partitions), owned=len(self.owned))
+        # Called with an empty list too, for a member the group left nothing to: it has settled.
+        self._assigned([(tp.topic, tp.partition) for tp in partitions])
+
+    def topic_missing(self, topic: str) -> None:
+        """A subscribed topic does not exist: with none of them existing, the member has settled with nothing.
+
+        librdkafka then never calls ``on_assign``; readiness would wait forever for a
+        topic that may only be created by the first publish.
+        """
+        if topic in self.missing_topics:
+            return
+        self.missing_topics.add(topic)
+        if self.missing_topics >= self._topics and not self._ever_assigned:
+            self._log.warning("no subscribed topic exists; nothing to consume until one is created",
+                              topics=sorted(self.missing_topics))
+            self._assigned([])
 
     def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
@@ -49,6 +76,8 @@ class Rebalancer:
 
     def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
         names = [(tp.topic, tp.partition) for tp in partitions]
+        self.owned.difference_update(names)
+        self._released(names)
         if _running_loop() is self.loop:
             return self._release_now(names)
         return asyncio.run_coroutine_threadsafe(self._release(names, timeout), self.loop).result()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import faulthandler
 import gc
 import inspect
 import os
@@ -16,7 +17,7 @@ import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -33,7 +34,7 @@ from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
 from notifyd.logs import configure_logging, kafka_logger
-from notifyd.metrics import channel_metrics
+from notifyd.metrics import channel_metrics, touch_channel
 from notifyd.recipients.preparation import Preparer, make_preparer
 
 PR_SET_PDEATHSIG = 1
@@ -45,13 +46,20 @@ HANDLER_CLOSE_TIMEOUT = 10.0
 DLQ_FLUSH_TIMEOUT = 10.0
 
 
-def child_main(config: Config, channel: str, member: int, connection: Connection | None) -> None:
+def child_main(config: Config, channel: str, member: int, connection: Connection | None,
+               stack_file: str | None = None) -> None:
     """Entry point of a supervisor-spawned channel process."""
-    sys.exit(run_channel_process(config, channel, member=member, status=connection))
+    sys.exit(run_channel_process(config, channel, member=member, status=connection, stack_file=stack_file))
 
 
-def run_channel_process(config: Config, channel: str, *, member: int = 0, status: Connection | None = None) -> int:
-    """Run ``channel`` until SIGTERM/SIGINT, parent death or the memory limit; returns the exit code."""
+def run_channel_process(config: Config, channel: str, *, member: int = 0, status: Connection | None = None,
+                        stack_file: str | None = None) -> int:
+    """Run ``channel`` until SIGTERM/SIGINT, parent death or the memory limit; returns the exit code.
+
+    With ``stack_file``, SIGUSR1 writes every thread's stack there (the supervisor asks
+    before killing a stalled process).
+    """
+    dump = _dump_stacks_on_sigusr1(stack_file)  # first: the signal's default action is to terminate
     # The supervisor blocks its signals while spawning, and a mask survives exec.
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     configure_logging(config.log_level, redact=config.redact, channel=channel, member=member)
@@ -60,7 +68,24 @@ def run_channel_process(config: Config, channel: str, *, member: int = 0, status
     _install_signal_handlers(stop)
     _die_with_parent()
     _tune_gc()
-    return serve(config, channel, stop=stop, member=member, status=status, parent_pid=parent_pid)
+    try:
+        return serve(config, channel, stop=stop, member=member, status=status, parent_pid=parent_pid)
+    finally:
+        if dump is not None:
+            faulthandler.unregister(signal.SIGUSR1)
+            dump.close()
+
+
+def _dump_stacks_on_sigusr1(path: str | None) -> IO[str] | None:
+    """Register faulthandler's all-thread dump on SIGUSR1; it runs even while a thread holds the GIL."""
+    if path is None or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        file = open(path, "a")  # appending: the supervisor empties the file before each request
+    except OSError:
+        return None  # no dump then; the stall is still handled
+    faulthandler.register(signal.SIGUSR1, file=file, all_threads=True, chain=False)
+    return file
 
 
 def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, status: Connection | None = None,
@@ -100,6 +125,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
+    touch_channel(metrics, settings.name)
 
     def deliverer(**callbacks: Any) -> Deliverer:
         return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,

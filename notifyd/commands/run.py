@@ -54,6 +54,15 @@ def _run_supervisor(path: str, metrics) -> int:
         return ExitCode.CONFIG
     configure_logging(config.log_level, redact=config.redact, process="supervisor")
 
+    from notifyd.daemon.children import STALL_TIMEOUT
     from notifyd.daemon.supervisor import Supervisor
 
-    return Supervisor(config, metrics=metrics).run()
+    return Supervisor(config, metrics=metrics, stall_timeout=_stall_timeout(STALL_TIMEOUT)).run()
+
+
+def _stall_timeout(default: float) -> float:
+    """``NOTIFYD_STALL_TIMEOUT``: hidden, for tests of a stalled channel; production keeps the default."""
+    try:
+        return float(os.environ.get("NOTIFYD_STALL_TIMEOUT", default))
+    except ValueError:
+        return default

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from notifyd.config.findings import Path
+from notifyd.redaction import is_secret
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -20,7 +21,8 @@ class Substitution:
 
     data: Any
     errors: list[tuple[Path, str]] = field(default_factory=list)
-    # Values taken from the environment: redacted from every message and log line.
+    # Values from the environment that are secret by ``notifyd.redaction``'s rule: hidden
+    # in every message and log line.
     secrets: set[str] = field(default_factory=set)
 
 
@@ -65,7 +67,7 @@ def _substitute_scalar(text: str, path: Path, environ: Mapping[str, str], plain:
             out.errors.append((path, f"environment variable {name} holds a newline, which is refused"))
             failed = True
             return ""
-        if name in environ and value:
+        if name in environ and is_secret(_nearest_key(path), value):
             out.secrets.add(value)
         return value
 
@@ -79,3 +81,8 @@ def _substitute_scalar(text: str, path: Path, environ: Mapping[str, str], plain:
             return retyped if substituted else substituted
     return substituted
 
+
+
+def _nearest_key(path: Path) -> object:
+    """The mapping key a value sits under; list items count as under their list's key."""
+    return next((part for part in reversed(path) if isinstance(part, str)), None)

@@ -81,5 +81,5 @@ class Config:
     directory: DirectorySettings | None = None
 
     def redact(self, text: str) -> str:
-        """``text`` with every value that came from the environment hidden."""
-        return redact(text, set(self.secrets))
+        """``text`` with every secret that came from the environment hidden (``notifyd.redaction``)."""
+        return redact(text, self.secrets)

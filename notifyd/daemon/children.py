@@ -6,13 +6,16 @@ import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import structlog
 
-from notifyd.channel.lifecycle import EVENT_BROKER_DOWN, EVENT_BROKER_UP, EVENT_READY, StatusEvent
+from notifyd.channel.lifecycle import EVENT_ASSIGNED, EVENT_BROKER_DOWN, EVENT_BROKER_UP, EVENT_READY, StatusEvent
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.daemon.members import Member
+from notifyd.daemon.readiness import channel_states
 from notifyd.daemon.restarts import RestartPolicy, RestartState
+from notifyd.daemon.stalls import StackDump, stack_file
 from notifyd.exitcodes import ExitCode
 
 log = structlog.get_logger("notifyd.daemon.children")
@@ -37,16 +40,19 @@ class Exit:
 class Children:
     """Every member of every channel the supervisor runs, alive or waiting to start."""
 
-    def __init__(self, restart_policy: RestartPolicy) -> None:
+    def __init__(self, restart_policy: RestartPolicy, *, stall_timeout: float = STALL_TIMEOUT,
+                 stack_dir: Path | None = None) -> None:
         self.members: list[Member] = []
         self.restart_policy = restart_policy
+        self.stall_timeout, self._stack_dir = stall_timeout, stack_dir
 
     # -- which members there are ---------------------------------------------------------
 
     def add_channel(self, settings: ChannelSettings) -> None:
         """Members for each of the channel's processes, due to start at once."""
         for index in range(settings.processes):
-            member = Member(settings.name, index, settings, RestartState(self.restart_policy))
+            member = Member(settings.name, index, settings, RestartState(self.restart_policy),
+                            stack_file=stack_file(self._stack_dir, settings.name, index))
             member.restart_at = time.monotonic()
             self.members.append(member)
 
@@ -142,9 +148,10 @@ class Children:
         else:
             log.warning("channel process crashed; restarting", retry_in=round(delay, 3), **fields)
 
-    def enforce_deadlines(self) -> None:
-        """Kill members that did not drain in time, or whose heartbeat stopped."""
+    def enforce_deadlines(self) -> list[str]:
+        """Kill members that did not drain in time, or whose heartbeat stopped; returns the stalled ones' channels."""
         now = time.monotonic()
+        stalled = []
         for member in self.members:
             if not member.alive:
                 continue
@@ -152,16 +159,42 @@ class Children:
                 log.error("channel process did not drain in time; killing", channel=member.channel,
                           pid=member.pid)
                 member.kill()
-            elif member.stop_deadline is None and now - member.last_heartbeat > STALL_TIMEOUT:
-                log.error("channel process stalled (no heartbeat); killing", channel=member.channel,
-                          pid=member.pid, silent_for=round(now - member.last_heartbeat, 1))
-                member.kill()
+            elif member.stop_deadline is None and now - member.last_heartbeat > self.stall_timeout:
+                if self._kill_stalled(member, now):
+                    stalled.append(member.channel)
+        return stalled
+
+    def _kill_stalled(self, member: Member, now: float) -> bool:
+        """Ask for its stacks first; kill once they are in (or waited for); True when killed now."""
+        if member.stall is None and member.stack_file is not None:
+            log.warning("channel process stalled (no heartbeat); asking for its stacks", channel=member.channel,
+                        pid=member.pid, silent_for=round(now - member.last_heartbeat, 1))
+            member.stall = StackDump.request(member.stack_file, member.pid)
+            return False
+        if member.stall is not None and (member.stall.killed or not member.stall.ready(now)):
+            return False
+        log.error("channel process stalled (no heartbeat); killing", channel=member.channel, pid=member.pid,
+                  silent_for=round(now - member.last_heartbeat, 1),
+                  stacks=member.stall.read() if member.stall is not None else None)
+        if member.stall is not None:
+            member.stall.killed = True
+        member.kill()
+        return True
 
     # -- health --------------------------------------------------------------------------
 
     def failing_channels(self) -> set[str]:
-        """Channels with a member that is not ready or has lost every broker."""
-        return {m.channel for m in self.members if not m.retire and (not m.ready or m.broker_down)}
+        """Channels with a member that is not ready, has no assignment yet or has lost every broker."""
+        return {m.channel for m in self.members if not m.retire and (not m.ready or m.partitions is None
+                                                                     or m.broker_down)}
+
+    def unreachable_channels(self) -> set[str]:
+        """Channels with a member that has lost every broker."""
+        return {m.channel for m in self.members if not m.retire and m.broker_down}
+
+    def channel_states(self) -> dict[str, dict[str, object]]:
+        """What ``/readyz`` says of each channel (``readiness.channel_states``)."""
+        return channel_states([m for m in self.members if not m.retire])
 
     def heartbeats_fresh(self, freshness: float) -> bool:
         """Whether every live member was heard from within ``freshness`` seconds."""
@@ -171,7 +204,15 @@ class Children:
 
 def _on_event(member: Member, event: StatusEvent) -> None:
     member.last_heartbeat = time.monotonic()
-    if event.name == EVENT_READY and not member.ready:
+    member.stall = None  # heard from again: a later stall asks for a fresh dump
+    if event.name == EVENT_ASSIGNED:
+        first = member.partitions is None
+        member.partitions = event.fields.get("partitions", 0)
+        member.missing_topics = tuple(event.fields.get("missing_topics", ()))
+        if first:
+            log.info("channel process assigned its partitions", channel=member.channel, member=member.index,
+                     pid=event.pid, partitions=member.partitions)
+    elif event.name == EVENT_READY and not member.ready:
         member.ready = True
         log.info("channel process ready", channel=member.channel, member=member.index, pid=event.pid)
     elif event.name == EVENT_BROKER_DOWN and not member.broker_down:

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from notifyd.daemon.metricsdir import MetricsDirectory
 
-# Returns the names of channels that are not ready; empty means ready.
-ReadinessProbe = Callable[[], list[str]]
+# Returns the names of channels that are not ready (empty means ready) and each channel's state.
+ReadinessProbe = Callable[[], tuple[list[str], dict[str, object]]]
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,8 +58,8 @@ def _make_handler(metrics: MetricsDirectory, readiness: ReadinessProbe) -> type[
             elif path == "/healthz":
                 self._reply(200, b"ok\n", "text/plain")
             elif path == "/readyz":
-                failing = readiness()
-                body = json.dumps({"ready": not failing, "failing_channels": failing}).encode()
+                failing, channels = readiness()
+                body = json.dumps({"ready": not failing, "failing_channels": failing, "channels": channels}).encode()
                 self._reply(503 if failing else 200, body, "application/json")
             else:
                 self._reply(404, b"not found\n", "text/plain")

@@ -12,6 +12,7 @@ from multiprocessing.process import BaseProcess
 
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.daemon.restarts import RestartState
+from notifyd.daemon.stalls import StackDump
 
 # The supervisor's own signals stay blocked while a child starts, so a signal that
 # arrives mid-spawn is neither run by the child (which resets its handlers) nor lost.
@@ -31,11 +32,15 @@ class Member:
     started_at: float = 0.0
     last_heartbeat: float = 0.0
     ready: bool = False
+    partitions: int | None = None        # owned after the last assignment; None until the first
+    missing_topics: tuple[str, ...] = ()  # subscribed but absent, when it owns nothing
     broker_down: bool = False
     stop_deadline: float | None = None   # set once asked to drain; SIGKILL after it
     restart_at: float | None = None      # set while waiting to be (re)started
     retire: bool = False                 # do not restart after it exits
     down_reason: str | None = None
+    stack_file: str | None = None        # where it dumps its stacks on SIGUSR1
+    stall: StackDump | None = None       # the dump asked for once its heartbeat stopped
 
     @property
     def name(self) -> str:
@@ -57,7 +62,7 @@ class Member:
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(
             target=child_main,
-            args=(config, self.channel, self.index, writer),
+            args=(config, self.channel, self.index, writer, self.stack_file),
             name=f"notifyd:{self.name}",
         )
         previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_WHILE_SPAWNING)
@@ -70,8 +75,10 @@ class Member:
         self.process, self.connection = process, reader
         self.started_at = self.last_heartbeat = now
         self.ready = self.broker_down = False
+        self.partitions = None
         self.stop_deadline = self.restart_at = None
         self.down_reason = None
+        self.stall = None
 
     def request_stop(self, *, deadline: float) -> None:
         """Ask the process to drain (SIGTERM); the supervisor kills it after ``deadline``."""
@@ -96,7 +103,7 @@ class Member:
             self.connection.close()
         self.process.close()
         self.process, self.connection = None, None
-        self.ready = False
+        self.ready, self.partitions = False, None
         return code
 
 

@@ -9,6 +9,7 @@ while the directory holds a bounded number of files however often children resta
 from __future__ import annotations
 
 import glob
+import math
 import os
 import shutil
 import tempfile
@@ -81,10 +82,12 @@ class MetricsDirectory:
 
 
 class _InitializedFiles:
-    """prometheus_client's MultiProcessCollector, minus files a process is still creating.
+    """prometheus_client's MultiProcessCollector, minus files a process is still creating and removed gauges.
 
     A starting process's file is empty between its open() and its truncate() to the
     initial size; the library would fail the whole scrape reading it (struct.error).
+    A gauge sample whose merged value is NaN is one a process removed
+    (``notifyd.metrics.REMOVED``): the library has no removal in multiprocess mode.
     """
 
     def __init__(self, path: Path) -> None:
@@ -94,7 +97,10 @@ class _InitializedFiles:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         files = [name for name in glob.glob(str(self._path / "*.db")) if _size(name) >= _HEADER_BYTES]
-        return MultiProcessCollector.merge(files, accumulate=True)
+        for metric in MultiProcessCollector.merge(files, accumulate=True):
+            if metric.type == "gauge":
+                metric.samples = [s for s in metric.samples if not math.isnan(s.value)]
+            yield metric
 
 
 def _size(name: str) -> int:

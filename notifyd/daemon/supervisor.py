@@ -17,7 +17,7 @@ import structlog
 from notifyd import __version__
 from notifyd.config.settings import Config
 from notifyd.daemon import reload
-from notifyd.daemon.children import Children, Exit
+from notifyd.daemon.children import STALL_TIMEOUT, Children, Exit
 from notifyd.daemon.httpserver import StatusServer
 from notifyd.daemon.metricsdir import MetricsDirectory
 from notifyd.daemon.reloadplan import plan_reload
@@ -25,7 +25,7 @@ from notifyd.daemon.restarts import RestartPolicy
 from notifyd.daemon.sdnotify import SystemdNotifier
 from notifyd.daemon.signals import SignalInbox
 from notifyd.exitcodes import ExitCode
-from notifyd.metrics import daemon_metrics
+from notifyd.metrics import channel_metrics, daemon_metrics, touch_channel, touch_daemon
 
 log = structlog.get_logger("notifyd.daemon.supervisor")
 
@@ -37,16 +37,19 @@ class Supervisor:
     """Runs every channel of ``config`` until SIGTERM/SIGINT; ``run`` returns the exit code."""
 
     def __init__(self, config: Config, *, metrics: MetricsDirectory, notifier: SystemdNotifier | None = None,
-                 restart_policy: RestartPolicy | None = None) -> None:
+                 restart_policy: RestartPolicy | None = None, stall_timeout: float = STALL_TIMEOUT) -> None:
         self.config = config
         self.metrics_directory = metrics
         self.notifier = notifier or SystemdNotifier()
-        self.children = Children(restart_policy or RestartPolicy())
+        self.children = Children(restart_policy or RestartPolicy(), stall_timeout=stall_timeout,
+                                 stack_dir=metrics.path)
         self.signals = SignalInbox()
         self.stopping = False
         self.announced_ready = False
         self.exit_code = ExitCode.OK
         self.not_ready: list[str] = list(config.channels)
+        self.channel_states: dict[str, dict[str, object]] = {}
+        self._unreachable: set[str] = set()
         self._server: StatusServer | None = None
         self._last_watchdog = 0.0
         self._metrics = daemon_metrics()
@@ -54,14 +57,15 @@ class Supervisor:
     # -- start-up and the main loop ---------------------------------------------------
 
     def run(self) -> int:
+        self._metrics.build_info.labels(__version__).set(1)
+        self._metrics.last_reload_success.set(time.time())
+        self._touch_series()  # before the listener opens: the first scrape already has every series
         try:
             self._start_http_server()
         except OSError as exc:
             log.error("cannot listen for /metrics; not starting", address=self.config.metrics_listen, error=str(exc))
             return ExitCode.CONFIG
         self.signals.install()
-        self._metrics.build_info.labels(__version__).set(1)
-        self._metrics.last_reload_success.set(time.time())
         for settings in self.config.channels.values():
             self.children.add_channel(settings)
         log.info("supervisor started", pid=os.getpid(), channels=sorted(self.config.channels))
@@ -72,7 +76,8 @@ class Supervisor:
                 self._reap_exited()
                 if not self.stopping:
                     self.children.start_due(self.config)
-                self.children.enforce_deadlines()
+                for channel in self.children.enforce_deadlines():
+                    self._metrics.channel_stalls.labels(channel).inc()
                 self._update_health()
         finally:
             self._close()
@@ -83,9 +88,15 @@ class Supervisor:
         if not self.config.metrics_enabled:
             return
         self._server = StatusServer(self.config.metrics_listen, metrics=self.metrics_directory,
-                                    readiness=lambda: self.not_ready)
+                                    readiness=lambda: (self.not_ready, self.channel_states))
         self._server.start()
         log.info("metrics listening", address=self.config.metrics_listen)
+
+    def _touch_series(self) -> None:
+        """Every series of every configured channel at 0, before its processes start."""
+        touch_daemon(self._metrics, self.config.channels)
+        for name in self.config.channels:
+            touch_channel(channel_metrics(), name)
 
     def _wait_for_news(self) -> None:
         wakeup = self.signals.fileno()
@@ -132,6 +143,7 @@ class Supervisor:
         reload.apply_plan(self.children, plan, new_config, stop_deadline=self._stop_deadline())
         if reload.listener_changed(old_config, new_config):
             self._restart_http_server()
+        self._touch_series()
         self._metrics.config_reloads.labels("success").inc()
         self._metrics.last_reload_success.set(time.time())
         for name in plan.stop:
@@ -178,13 +190,22 @@ class Supervisor:
     def _update_health(self) -> None:
         failing = self.children.failing_channels()
         self.not_ready = sorted(self.config.channels) if self.stopping else sorted(failing)
+        self.channel_states = self.children.channel_states()
         for name in self.config.channels:
             self._metrics.channel_up.labels(name).set(0 if name in failing else 1)
+        self._count_outages(self.children.unreachable_channels())
         if not failing and not self.announced_ready and not self.stopping:
             self.announced_ready = True
             self.notifier.ready(f"{len(self.config.channels)} channels running")
             log.info("all channels ready")
         self._maybe_watchdog()
+
+    def _count_outages(self, unreachable: set[str]) -> None:
+        for name in unreachable - self._unreachable:
+            self._metrics.broker_outages.labels(name).inc()
+        for name in self.config.channels:
+            self._metrics.broker_unreachable.labels(name).set(1 if name in unreachable else 0)
+        self._unreachable = unreachable
 
     def _maybe_watchdog(self) -> None:
         interval = self.notifier.watchdog_interval

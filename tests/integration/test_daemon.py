@@ -200,5 +200,5 @@ def test_a_metrics_address_in_use_exits_78_with_a_message(kafka, unique, write_c
         notifyd = daemon(config, NOTIFYD_METRICS_PORT=str(port))
         assert notifyd.process.wait(30) == ExitCode.CONFIG
     [line] = notifyd.events("cannot listen for /metrics; not starting")
-    assert line["address"].startswith("127.0.0.1:") and "in use" in line["error"]
+    assert line["address"] == f"127.0.0.1:{port}" and "in use" in line["error"]
     assert "Traceback" not in notifyd.tail()
