@@ -29,11 +29,16 @@ class PermanentError(Exception):
 
 
 class RetryableError(Exception):
-    """Delivery failed for now; ``retry_after`` (seconds) overrides the backoff delay."""
+    """Delivery failed for now; ``retry_after`` (seconds) overrides the backoff delay.
 
-    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+    ``throttled``: the provider asked the sender to slow down (a 429, its own rate-limit
+    answer); a channel with flow control then slows down as a whole (docs/flow-control.md).
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, throttled: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class SkipNotification(Exception):

@@ -14,10 +14,12 @@ from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
     DEFAULT_METRICS_LISTEN,
     BackoffPolicy,
+    BreakerPolicy,
     ChannelSettings,
     Config,
     DirectorySettings,
     KafkaSettings,
+    RateLimit,
 )
 from notifyd.redaction import redact
 
@@ -102,6 +104,8 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         templates=raw.get("templates", {}),
         templates_dir=os.path.join(base_dir, raw["templates_dir"]) if "templates_dir" in raw else None,
         recipient=raw.get("recipient"),
+        rate_limit=RateLimit(**raw["rate_limit"]) if "rate_limit" in raw else None,
+        circuit_breaker=BreakerPolicy(**raw["circuit_breaker"]) if "circuit_breaker" in raw else None,
     )
 
 

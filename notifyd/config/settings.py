@@ -23,6 +23,25 @@ class BackoffPolicy:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A channel's sending rate across all its processes: a token bucket."""
+
+    per_second: float
+    burst: int | None = None  # None: one second's worth, at least 1
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """When a channel's circuit opens, and how it probes the provider while open."""
+
+    consecutive_failures: int = 20
+    failure_ratio: float = 0.5
+    window: float = 30.0
+    min_attempts: int = 20  # attempts within the window before the ratio counts
+    probe_interval: float = 5.0
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     """The broker connection, shared by every channel."""
 
@@ -52,6 +71,8 @@ class ChannelSettings:
     templates_dir: str | None = None
     # Which user field a user_id resolves to (email, phone, ...); None: the handler's default.
     recipient: str | None = None
+    rate_limit: RateLimit | None = None
+    circuit_breaker: BreakerPolicy | None = None
 
 
 @dataclass(frozen=True)
