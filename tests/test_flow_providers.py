@@ -135,6 +135,47 @@ def test_provider_outage_opens_the_circuit_and_loses_nothing(kafka, unique, writ
         assert notifyd.stop() == 0
 
 
+@dataclass
+class ThrottlingReceiver(CountingReceiver):
+    """Answers 429 with ``Retry-After: 1`` to the requests that arrive in the first ``throttle_for`` seconds."""
+
+    throttle_for: float = 0.5
+    started: float | None = None
+
+    def __call__(self, request: Request) -> Reply:
+        now = time.monotonic()
+        self.started = self.started or now
+        if now - self.started < self.throttle_for:
+            self.arrivals.append((now, 429, request.headers.get("webhook-id", "")))
+            return Reply(429, {"error": "rate limited"}, {"Retry-After": "1"})
+        return super().__call__(request)
+
+
+def test_a_429_pauses_the_whole_channel_and_burns_no_retries(kafka, unique, write_config, daemon) -> None:
+    topic, dlq = unique("flow.throttle"), unique("flow.throttle.dlq")
+    kafka.create_topics(topic, dlq, partitions=1)
+    receiver = ThrottlingReceiver()
+    with ProviderServer(receiver) as server:
+        # retries: 0 would dead-letter any failed attempt; a throttled one is the provider's doing.
+        config = write_config(daemon_config(kafka.bootstrap, {
+            "hooks": _webhook_channel(topic, f"{server.url}/hook", unique("g"), concurrency=4, retries=0, dlq=dlq,
+                                      rate_limit={"per_second": 100}),
+        }))
+        notifyd = daemon(config)
+        notifyd.wait_ready()
+        ids = [f"t-{i}" for i in range(300)]
+        _produce_spread(kafka, topic, ids, 1)
+        wait_until(lambda: receiver.delivered() >= set(ids), timeout=60, what="every notification delivered")
+        throttled = [at for at, status, _ in receiver.arrivals if status == 429]
+        first_ok_after = min(at for at, status, _ in receiver.arrivals if status == 200 and at > throttled[-1])
+        print(f"\nflow throttling: {len(throttled)} answers 429 (Retry-After: 1); the channel resumed "
+              f"{first_ok_after - throttled[-1]:.2f} s after the last")
+        assert first_ok_after - throttled[-1] >= 0.9, "the channel did not pause for the Retry-After"
+        assert _high_watermark(kafka, dlq) == 0, "a throttled notification was dead-lettered"
+        assert notifyd.metric("notifyd_provider_throttled_total", channel="hooks") == len(throttled)
+        assert notifyd.stop() == 0
+
+
 class _SteadyTraffic:
     """Produces ``per_second`` notifications in a thread until stopped; returns their ids."""
 
