@@ -28,6 +28,12 @@ class ChannelMetrics:
     duration: Histogram
     inflight: Gauge
     consumer_lag: Gauge
+
+
+@dataclass(frozen=True)
+class FlowMetrics:
+    """Series of a channel's flow control (``notifyd.channel.flow``), registered only where it is configured."""
+
     circuit_state: Gauge
     rate_limit: Gauge
     throttled: Counter
@@ -68,6 +74,13 @@ def channel_metrics() -> ChannelMetrics:
             "notifyd_consumer_lag", "Messages between the committed position and the high watermark.",
             ["channel", "topic", "partition"], multiprocess_mode="livemostrecent",
         ),
+    )
+
+
+@cache
+def flow_metrics() -> FlowMetrics:
+    """The flow-control series, registered once per process on first use."""
+    return FlowMetrics(
         circuit_state=Gauge(
             "notifyd_circuit_state", "The channel's circuit breaker: 0 closed, 1 half-open (probing), 2 open; "
             "the worst of the channel's processes.", ["channel"], multiprocess_mode="livemax",

@@ -151,9 +151,10 @@ class Deliverer:
         try:
             outcome = parse(job, channel=self._settings.name)
             if outcome is None:
-                if not self._inline or self._gate is not None or needs_preparation(job.notification):
+                if not self._inline or needs_preparation(job.notification):
                     return _NEEDS_TASK
-                outcome = self._attempt_inline(job)
+                outcome = self._attempt_inline(job) if self._gate is None else self._gate.run_inline(
+                    job, self._attempt_inline, not_now=_NEEDS_TASK)
         except Exception as exc:
             outcome = self._crashed(job, exc)
         return outcome
@@ -175,9 +176,8 @@ class Deliverer:
         """
         while job is not None:
             try:
-                gate = self._gate
-                outcome = await (self._attempt_job(job) if gate is None else
-                                 gate.run(job, self._attempt_job, waiting=self._active, is_current=self._is_current))
+                outcome = await (self._attempt_job(job) if self._gate is None else self._gate.run(
+                    job, self._attempt_job, waiting=self._active, is_current=self._is_current))
             except Exception as exc:
                 outcome = self._crashed(job, exc)
             if outcome is REVOKED:  # while it waited at the gate

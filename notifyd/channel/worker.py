@@ -101,7 +101,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
-    gate, share_keeper = build_flow(settings, metrics=metrics, log=log, loop=asyncio.get_running_loop())
+    gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())
 
     def deliverer(**callbacks: Any) -> Deliverer:
         return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,

@@ -10,15 +10,15 @@ from notifyd.channel.flow.gate import FlowGate
 from notifyd.channel.flow.policy import FlowPolicy
 from notifyd.channel.flow.share import ShareKeeper
 from notifyd.config.settings import ChannelSettings
+from notifyd.metrics import flow_metrics
 
 
-def build_flow(settings: ChannelSettings, *, metrics: Any, log: Any,
-               loop: asyncio.AbstractEventLoop) -> tuple[FlowGate | None, ShareKeeper | None]:
+def build_flow(settings: ChannelSettings, *, log: Any, loop: asyncio.AbstractEventLoop) -> tuple[FlowGate | None, ShareKeeper | None]:
     """The gate (None without ``rate_limit`` and ``circuit_breaker``: deliveries pass nothing) and its share keeper."""
     if settings.rate_limit is None and settings.circuit_breaker is None:
         return None, None
     policy = FlowPolicy(settings.rate_limit, settings.circuit_breaker, now=time.monotonic())
-    gate = FlowGate(policy, channel=settings.name, metrics=metrics, log=log)
+    gate = FlowGate(policy, channel=settings.name, metrics=flow_metrics(), log=log)
     if settings.rate_limit is None:
         return gate, None
     return gate, ShareKeeper(topics=settings.topics, members=settings.processes, apply=gate.set_share, loop=loop)

@@ -73,6 +73,21 @@ class FlowGate:
                 return outcome
             job.attempts -= 1
 
+    def run_inline(self, job: Any, attempt: Callable[[Any], BaseException | None], *,
+                   not_now: object) -> BaseException | None | object:
+        """``attempt(job)`` on the spot if the gate lets it through; ``not_now`` if it must wait or go again.
+
+        For handlers called on the event loop: an attempt that cannot start at once, or
+        whose failure was the provider's, goes to ``run`` in a task of its own.
+        """
+        if not self.try_pass():
+            return not_now
+        outcome = attempt(job)
+        if not self.observe(outcome):
+            return outcome
+        job.attempts -= 1
+        return not_now
+
     def try_pass(self) -> bool:
         """Whether an attempt may start right now (its token taken); if not, await ``wait_turn``."""
         return self._policy.admit_now(self._clock())
