@@ -35,11 +35,20 @@ class Aimd:
         self._since = self.paused_until
         return True
 
+    @property
+    def slowed(self) -> bool:
+        """Whether a throttling answer slowed the rate since it last was back at full speed."""
+        return self._factor < 1.0
+
     def factor(self, now: float) -> float:
         """The share of the full rate allowed at ``now``."""
         if self._factor >= 1.0:
             return 1.0
-        return min(1.0, self._factor + STEP * max(0.0, now - self._since))
+        factor = self._factor + STEP * max(0.0, now - self._since)
+        if factor >= 1.0:
+            self._factor = 1.0  # recovered: ``slowed`` reads False again
+            return 1.0
+        return factor
 
     def pause_left(self, now: float) -> float:
         """Seconds left of the pause; 0 when none."""

@@ -25,7 +25,8 @@ class CircuitBreaker:
         self.state = CLOSED
         self.next_probe = 0.0
         self._in_a_row = 0
-        self._seconds: deque[list[int]] = deque()  # [second, attempts, failures], oldest first
+        self._second, self._attempts, self._failures = 0, 0, 0  # the second being counted
+        self._seconds: deque[tuple[int, int, int]] = deque()  # earlier (second, attempts, failures), oldest first
 
     def admit(self, now: float) -> float:
         """0 if an attempt may start now (taking the probe when open); else seconds to wait."""
@@ -40,19 +41,24 @@ class CircuitBreaker:
         """Count an outcome; the new state if it changed the state, else None."""
         if self.state != CLOSED:
             return self._probed(verdict, now) if probe else None
-        if verdict == NEUTRAL:
-            return None
-        failed = verdict == FAILURE
-        self._in_a_row = self._in_a_row + 1 if failed else 0
-        self._count(now, failed)
-        if failed and self._tripped():
-            return self._open(now)
+        if int(now) != self._second:
+            self._next_second(int(now))
+        if verdict == SUCCESS:  # the hot path: two additions
+            self._in_a_row = 0
+            self._attempts += 1
+        elif verdict == FAILURE:
+            self._in_a_row += 1
+            self._attempts += 1
+            self._failures += 1
+            if self._tripped():
+                return self._open(now)
         return None
 
     def _probed(self, verdict: str, now: float) -> str | None:
         if verdict == SUCCESS:
             self.state, self._in_a_row = CLOSED, 0
             self._seconds.clear()
+            self._attempts = self._failures = 0
             return CLOSED
         if verdict == NEUTRAL:  # this notification's own problem: probe again with another one
             self.state, self.next_probe = OPEN, now
@@ -64,19 +70,17 @@ class CircuitBreaker:
         self.state, self.next_probe = OPEN, now + self.policy.probe_interval
         return OPEN if changed else None
 
-    def _count(self, now: float, failed: bool) -> None:
-        second = int(now)
+    def _next_second(self, second: int) -> None:
         seconds = self._seconds
-        if not seconds or seconds[-1][0] != second:
-            seconds.append([second, 0, 0])
-            while seconds[0][0] <= second - self.policy.window:
-                seconds.popleft()
-        seconds[-1][1] += 1
-        seconds[-1][2] += failed
+        if self._attempts:
+            seconds.append((self._second, self._attempts, self._failures))
+        self._second, self._attempts, self._failures = second, 0, 0
+        while seconds and seconds[0][0] <= second - self.policy.window:
+            seconds.popleft()
 
     def _tripped(self) -> bool:
         if self._in_a_row >= self.policy.consecutive_failures:
             return True
-        attempts = sum(entry[1] for entry in self._seconds)
-        failures = sum(entry[2] for entry in self._seconds)
+        attempts = self._attempts + sum(entry[1] for entry in self._seconds)
+        failures = self._failures + sum(entry[2] for entry in self._seconds)
         return attempts >= self.policy.min_attempts and failures >= self.policy.failure_ratio * attempts

@@ -12,10 +12,16 @@ class TokenBucket:
         self._at = now
 
     def take(self, now: float) -> bool:
-        """Take a token if one is there now."""
-        self._refill(now)
+        """Take a token if one is there now.
+
+        Refills only when the tokens counted so far run out: a token bucket's promise
+        (at most ``burst + rate * t`` in any ``t`` seconds) holds all the same, and an
+        attempt far below the rate costs a comparison and a subtraction.
+        """
         if self._tokens < 1.0:
-            return False
+            self._refill(now)
+            if self._tokens < 1.0:
+                return False
         self._tokens -= 1.0
         return True
 

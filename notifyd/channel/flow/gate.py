@@ -117,15 +117,19 @@ class FlowGate:
     def observe(self, outcome: BaseException | None, *, probe: bool = False) -> bool:
         """Count an attempt's outcome; True if the failure is the provider's, not the notification's."""
         now = self._clock()
-        if is_throttling(outcome):
+        if outcome is not None and is_throttling(outcome):
             self._on_throttling(outcome, now)
             self._record(SUCCESS if probe else NEUTRAL, now, probe=probe)  # the provider did answer
             return True
-        verdict = verdict_of(outcome)
-        self._record(verdict, now, probe=probe)
+        verdict = SUCCESS if outcome is None else verdict_of(outcome)
+        breaker = self._policy.breaker
+        if breaker is not None:
+            if breaker.state == CLOSED and verdict == SUCCESS:  # the hot path: no state to compare
+                breaker.record(SUCCESS, now, probe=False)
+            else:
+                self._record(verdict, now, probe=probe)
         if now >= self._next_metrics:
             self._report(now)
-        breaker = self._policy.breaker
         return verdict == FAILURE and breaker is not None and breaker.state != CLOSED
 
     def set_share(self, share: float) -> None:

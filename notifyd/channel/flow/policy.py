@@ -40,14 +40,13 @@ class FlowPolicy:
         self._factor = 1.0
 
     def admit_now(self, now: float) -> bool:
-        """Whether an attempt may start at once; takes its token if so."""
-        if self.breaker is not None and self.breaker.state != CLOSED:
-            return False
-        if now < self.aimd.paused_until:
+        """Whether an attempt may start at once; takes its token if so (the hot path: kept lean)."""
+        if (self.breaker is not None and self.breaker.state != CLOSED) or now < self.aimd.paused_until:
             return False
         if self.bucket is None:
             return True
-        self._tune(now)
+        if self._factor != 1.0 or self.aimd.slowed:
+            self._tune(now)
         return self.bucket.take(now)
 
     def next_step(self, now: float) -> Step:
