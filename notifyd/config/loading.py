@@ -83,6 +83,7 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
         allowed_handler_modules=tuple(allowed) if allowed is not None else None,
         secrets=secrets,
         directory=_directory(data.get("directory"), base_dir=base),
+        required_categories=frozenset(name for name, c in data.get("categories", {}).items() if c.get("required")),
     )
 
 

@@ -100,6 +100,8 @@ class Config:
     allowed_handler_modules: tuple[str, ...] | None = None
     secrets: frozenset[str] = frozenset()
     directory: DirectorySettings | None = None
+    # Categories whose notifications ignore opt-outs (security alerts, receipts).
+    required_categories: frozenset[str] = frozenset()
 
     def redact(self, text: str) -> str:
         """``text`` with every value that came from the environment hidden."""
