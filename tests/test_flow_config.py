@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from notifyd.config.loading import check_text
-from notifyd.config.settings import BreakerPolicy, RateLimit
+from notifyd.config.settings import BreakerPolicy, RateLimit, RecipientLimit
 
 BASE = """\
 kafka: {bootstrap_servers: "localhost:9092"}
@@ -51,3 +51,15 @@ def test_bad_values_are_refused_with_their_position() -> None:
 def test_rate_limit_needs_per_second() -> None:
     config, findings = check("    rate_limit: {burst: 5}\n")
     assert config is None and any("per_second" in f.message for f in findings)
+
+
+def test_recipient_limit_reads_durations() -> None:
+    for per, expected in (("90s", 90.0), ("10m", 600.0), ("1.5h", 5400.0), ("1d", 86400.0), (30, 30.0)):
+        config, findings = check(f"    recipient_limit: {{max: 3, per: {per}}}\n")
+        assert findings == [], findings
+        assert config.channels["email"].recipient_limit == RecipientLimit(max=3, per=expected)
+
+
+def test_recipient_limit_refuses_a_bad_duration() -> None:
+    config, findings = check("    recipient_limit: {max: 3, per: 1w}\n")
+    assert config is None and any("a duration such as" in str(f) for f in findings), findings

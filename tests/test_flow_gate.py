@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from notifyd.api import PermanentError, RetryableError
+from notifyd.api import PermanentError, RetryableError, SkipNotification
 from notifyd.channel.flow.gate import REVOKED, FlowGate
 from notifyd.channel.flow.policy import FlowPolicy
+from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
 from notifyd.config.settings import BreakerPolicy, RateLimit
 
 
@@ -104,3 +105,45 @@ def test_a_job_whose_partition_went_while_it_waited_is_not_attempted() -> None:
     _, outcomes = run_jobs(gate, provider, 3, current=lambda job: False)
     assert outcomes[0] is None and outcomes[1:] == [REVOKED, REVOKED]
     assert len(provider.calls) == 1
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_recipient_limiter_counts_each_notification_once_within_the_window() -> None:
+    clock = FakeClock()
+    limiter = RecipientLimiter(max_count=2, per=60.0, clock=clock)
+    assert limiter.admit("user:u", "n1") and limiter.admit("user:u", "n2")
+    assert not limiter.admit("user:u", "n3")
+    assert limiter.admit("user:u", "n1")  # a retry of a counted one
+    assert limiter.admit("user:v", "n4")
+    clock.now += 60.5
+    assert limiter.admit("user:u", "n3")
+
+
+def test_recipient_of_prefers_the_user() -> None:
+    assert recipient_of(SimpleNamespace(user_id="u", to="a@x")) == "user:u"
+    assert recipient_of(SimpleNamespace(user_id=None, to="a@x")) == "to:a@x"
+
+
+def test_the_gate_skips_notifications_over_the_recipient_limit() -> None:
+    limited = Counter("limited", "l", registry=CollectorRegistry())
+    gate = make_gate()
+    gate._limiter, gate._limited = RecipientLimiter(max_count=2, per=60.0, clock=time.monotonic), limited
+    provider = Provider(failures=0, error=RetryableError())
+    jobs = [Job() for _ in range(3)]
+    for index, job in enumerate(jobs):
+        job.notification = SimpleNamespace(id=f"n{index}", user_id="u", to=None)
+
+    async def main():
+        return [await gate.run(job, provider.attempt, waiting=set(), is_current=lambda job: True) for job in jobs]
+
+    outcomes = asyncio.run(main())
+    assert outcomes[:2] == [None, None]
+    assert isinstance(outcomes[2], SkipNotification) and outcomes[2].reason == "recipient_limit"
+    assert len(provider.calls) == 2 and limited._value.get() == 1

@@ -20,8 +20,11 @@ from notifyd.config.settings import (
     DirectorySettings,
     KafkaSettings,
     RateLimit,
+    RecipientLimit,
 )
 from notifyd.redaction import redact
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def check_config(path: str, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Finding]]:
@@ -107,7 +110,21 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         recipient=raw.get("recipient"),
         rate_limit=RateLimit(**raw["rate_limit"]) if "rate_limit" in raw else None,
         circuit_breaker=BreakerPolicy(**raw["circuit_breaker"]) if "circuit_breaker" in raw else None,
+        recipient_limit=_recipient_limit(raw.get("recipient_limit")),
     )
+
+
+def _recipient_limit(raw: dict[str, Any] | None) -> RecipientLimit | None:
+    if raw is None:
+        return None
+    return RecipientLimit(max=raw["max"], per=seconds(raw["per"]), action=raw.get("action", "drop"))
+
+
+def seconds(duration: float | str) -> float:
+    """Seconds of a duration the schema accepted: a number, or a number with s, m, h or d."""
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    return float(duration[:-1]) * DURATION_UNITS[duration[-1]]
 
 
 def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySettings | None:

@@ -42,6 +42,15 @@ class BreakerPolicy:
 
 
 @dataclass(frozen=True)
+class RecipientLimit:
+    """At most ``max`` notifications to one recipient within ``per`` seconds; the rest are dropped."""
+
+    max: int
+    per: float
+    action: str = "drop"
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     """The broker connection, shared by every channel."""
 
@@ -73,6 +82,7 @@ class ChannelSettings:
     recipient: str | None = None
     rate_limit: RateLimit | None = None
     circuit_breaker: BreakerPolicy | None = None
+    recipient_limit: RecipientLimit | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from notifyd.api import PermanentError, SkipNotification
 from notifyd.channel.flow.breaker import CLOSED, FAILURE, HALF_OPEN, NEUTRAL, OPEN, SUCCESS
 from notifyd.channel.flow.policy import GO, PROBE, FlowPolicy
+from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
 
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 REVOKED = object()  # FlowGate.run: the job's partition was revoked while it waited; not attempted
@@ -41,8 +42,10 @@ class FlowGate:
     """One channel process's gate; every method runs on the channel's event loop."""
 
     def __init__(self, policy: FlowPolicy, *, channel: str, metrics: Any, log: Any,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, limiter: RecipientLimiter | None = None,
+                 limited: Any = None) -> None:
         self._policy, self._log, self._clock = policy, log, clock
+        self._limiter, self._limited = limiter, limited  # limited: the skipped{reason=recipient_limit} child
         self._state = metrics.circuit_state.labels(channel)
         self._rate = metrics.rate_limit.labels(channel)
         self._throttled = metrics.throttled.labels(channel)
@@ -59,6 +62,8 @@ class FlowGate:
         waits for), as a job waiting for a retry does; ``REVOKED`` if its partition went
         meanwhile. A repeated attempt does not count against the job's retries.
         """
+        if self._limiter is not None and (capped := self._capped(job)) is not None:
+            return capped
         while True:
             probe = False
             if not self.try_pass():
@@ -80,6 +85,8 @@ class FlowGate:
         For handlers called on the event loop: an attempt that cannot start at once, or
         whose failure was the provider's, goes to ``run`` in a task of its own.
         """
+        if self._limiter is not None and (capped := self._capped(job)) is not None:
+            return capped
         if not self.try_pass():
             return not_now
         outcome = attempt(job)
@@ -87,6 +94,16 @@ class FlowGate:
             return outcome
         job.attempts -= 1
         return not_now
+
+    def _capped(self, job: Any) -> SkipNotification | None:
+        """The skip of a notification over its recipient's ``recipient_limit``; None if within it."""
+        notification = job.notification
+        recipient = recipient_of(notification)
+        if recipient is None or self._limiter.admit(recipient, notification.id):
+            return None
+        self._limited.inc()
+        self._log.debug("recipient limit reached; notification skipped", notification_id=notification.id)
+        return SkipNotification("recipient_limit", "over the channel's recipient_limit")
 
     def try_pass(self) -> bool:
         """Whether an attempt may start right now (its token taken); if not, await ``wait_turn``."""
