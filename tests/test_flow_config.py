@@ -63,3 +63,12 @@ def test_recipient_limit_reads_durations() -> None:
 def test_recipient_limit_refuses_a_bad_duration() -> None:
     config, findings = check("    recipient_limit: {max: 3, per: 1w}\n")
     assert config is None and any("a duration such as" in str(f) for f in findings), findings
+
+
+def test_circuit_states_are_read_from_a_metrics_page() -> None:
+    from notifyd.tools.circuits import parse_states
+
+    page = ('# HELP notifyd_circuit_state x\n# TYPE notifyd_circuit_state gauge\n'
+            'notifyd_circuit_state{channel="email"} 2.0\nnotifyd_circuit_state{channel="sms"} 0.0\n'
+            'notifyd_inflight_deliveries{channel="email"} 3.0\n')
+    assert parse_states(page) == {"email": "open", "sms": "closed"}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from notifyd.cli import main
 from tests.daemonkit import daemon_config
 from tests.kafkakit import FAST_GROUP
 from tests.providers import ProviderServer, Reply, Request
@@ -91,7 +92,8 @@ def test_three_members_share_the_channel_rate(kafka, unique, write_config, daemo
         assert notifyd.stop() == 0
 
 
-def test_provider_outage_opens_the_circuit_and_loses_nothing(kafka, unique, write_config, daemon) -> None:
+def test_provider_outage_opens_the_circuit_and_loses_nothing(kafka, unique, write_config, daemon, monkeypatch,
+                                                             capsys) -> None:
     topic, dlq = unique("flow.outage"), unique("flow.outage.dlq")
     kafka.create_topics(topic, dlq, partitions=1)
     receiver = CountingReceiver()
@@ -111,6 +113,7 @@ def test_provider_outage_opens_the_circuit_and_loses_nothing(kafka, unique, writ
             _produce_spread(kafka, topic, burst, 1)
             wait_until(lambda: notifyd.metric("notifyd_circuit_state", channel="hooks") == 2, timeout=15,
                        what="the circuit open")
+            assert _status_circuit(config, notifyd, monkeypatch, capsys) == "open"
             wait_until(lambda: time.monotonic() - outage_start >= OUTAGE_SECONDS, timeout=OUTAGE_SECONDS + 5)
             receiver.down, recovered = False, time.monotonic()
             wait_until(lambda: notifyd.metric("notifyd_circuit_state", channel="hooks") == 0, timeout=15,
@@ -200,6 +203,14 @@ class _SteadyTraffic:
             notification_id = f"o-{len(self._ids)}"
             self._kafka.produce(self._topic, json.dumps({"id": notification_id, "to": "ops", "body": "hi"}))
             self._ids.append(notification_id)
+
+
+def _status_circuit(config, notifyd, monkeypatch, capsys) -> str | None:
+    """The circuit ``notifyd status`` reports for the channel (it reads the daemon's /metrics)."""
+    monkeypatch.setenv("NOTIFYD_METRICS_PORT", str(notifyd.metrics_port))
+    capsys.readouterr()
+    assert main(["status", "--config", str(config), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)["channels"][0]["circuit"]
 
 
 def _caught_up_at(receiver: CountingReceiver, produced: list[str]) -> float:
