@@ -77,8 +77,8 @@ def test_three_members_share_the_channel_rate(kafka, unique, write_config, daemo
         }))
         notifyd = daemon(config)
         notifyd.wait_ready()
-        wait_until(lambda: sorted(_shares(notifyd, "hooks").values()) == pytest.approx([1 / 3] * 3, abs=1e-3), timeout=60,
-                   what="three members with a third of the partitions each")
+        wait_until(lambda: sorted(_shares(notifyd, "hooks").values()) == pytest.approx([1 / 3] * 3, abs=1e-3),
+                   timeout=60, what="three members with a third of the partitions each")
         ids = [f"r-{i}" for i in range(int(rate * 9))]
         _produce_spread(kafka, topic, ids, 6)
         wait_until(lambda: len(receiver.delivered()) == len(ids), timeout=60, what="every notification delivered")
@@ -126,7 +126,8 @@ def test_provider_outage_opens_the_circuit_and_loses_nothing(kafka, unique, writ
         caught_up = _caught_up_at(receiver, produced)
         paused = notifyd.events("consumption paused: deliveries are behind")
         during = receiver.between(outage_start, recovered)
-        print(f"\nflow outage: {OUTAGE_SECONDS:g} s of 503 under {traffic.per_second}/s; {len(produced)} produced (a burst of {BURST} at the start), "
+        print(f"\nflow outage: {OUTAGE_SECONDS:g} s of 503 under {traffic.per_second}/s; {len(produced)} produced "
+              f"(a burst of {BURST} at the start), "
               f"all delivered; requests during the outage {during}; circuit closed {closed - recovered:.2f} s "
               f"after recovery; backlog delivered {caught_up - recovered:.2f} s after recovery")
         assert _high_watermark(kafka, dlq) == 0, "something was dead-lettered"

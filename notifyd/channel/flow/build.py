@@ -14,7 +14,8 @@ from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import channel_metrics, flow_metrics
 
 
-def build_flow(settings: ChannelSettings, *, log: Any, loop: asyncio.AbstractEventLoop) -> tuple[FlowGate | None, ShareKeeper | None]:
+def build_flow(settings: ChannelSettings, *, log: Any,
+               loop: asyncio.AbstractEventLoop) -> tuple[FlowGate | None, ShareKeeper | None]:
     """The gate (None without ``rate_limit``, ``circuit_breaker`` and ``recipient_limit``) and its share keeper."""
     if settings.rate_limit is None and settings.circuit_breaker is None and settings.recipient_limit is None:
         return None, None

@@ -185,8 +185,8 @@ class FlowGate:
         self._throttled.inc()
         retry_after = getattr(outcome, "retry_after", None)
         if self._policy.aimd.throttled(now, retry_after):
-            self._log.warning("provider throttling: the channel slows down", pause=round(self._policy.aimd.pause_left(now), 3),
-                              rate=_rounded(self._policy.rate(now)))
+            self._log.warning("provider throttling: the channel slows down",
+                              pause=round(self._policy.aimd.pause_left(now), 3), rate=_rounded(self._policy.rate(now)))
         self._report(now)
 
     def _report(self, now: float) -> None:
