@@ -67,5 +67,9 @@ class ShareKeeper:
 
     def _publish(self, consumer: Any) -> None:
         owned = sum(1 for topic, _ in self._owned if topic in self._topics)
-        share = share_of(owned, total_partitions(consumer, self._topics), members=self._members)
-        self._loop.call_soon_threadsafe(self._apply, share)
+        # Owning nothing, the share does not matter: no metadata request (it may wait at shutdown).
+        total = total_partitions(consumer, self._topics) if owned else 0
+        try:
+            self._loop.call_soon_threadsafe(self._apply, share_of(owned, total, members=self._members))
+        except RuntimeError:  # the loop is closed: the process is stopping
+            pass
