@@ -72,3 +72,12 @@ def test_circuit_states_are_read_from_a_metrics_page() -> None:
             'notifyd_circuit_state{channel="email"} 2.0\nnotifyd_circuit_state{channel="sms"} 0.0\n'
             'notifyd_inflight_deliveries{channel="email"} 3.0\n')
     assert parse_states(page) == {"email": "open", "sms": "closed"}
+
+
+def test_the_cli_does_not_import_prometheus_client() -> None:
+    """``notifyd run`` sets PROMETHEUS_MULTIPROC_DIR after the CLI loaded every command module."""
+    import subprocess
+    import sys
+
+    code = "import sys, notifyd.cli; assert 'prometheus_client' not in sys.modules, 'imported'"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -9,8 +9,6 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
 STATES = {0: "closed", 1: "half-open", 2: "open"}
 SERIES = "notifyd_circuit_state"
 
@@ -29,6 +27,10 @@ def circuit_states(listen: str, *, timeout: float) -> dict[str, str]:
 
 def parse_states(text: str) -> dict[str, str]:
     """The ``notifyd_circuit_state`` samples of a Prometheus text page, by channel."""
+    # Imported here: the CLI imports every command module, and prometheus_client imported
+    # before ``notifyd run`` sets PROMETHEUS_MULTIPROC_DIR keeps the supervisor's series in memory.
+    from prometheus_client.parser import text_string_to_metric_families
+
     states = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
