@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import concurrency, footprint, latency, machine, report, throughput, validate
+from bench import concurrency, flowcost, footprint, latency, machine, report, throughput, validate
 from bench.context import Bench, Row, Sizes
 from notifyd.tools.devbroker import EmbeddedBroker
 
@@ -23,6 +23,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "footprint": ("4. Footprint", footprint.case_footprint),
     "scaling": ("5. Scaling out", throughput.case_scaling),
     "validate": ("validate-config", validate.case_validate),
+    "flowcost": ("6. Flow control, unused", flowcost.case_flow_cost),
 }
 
 

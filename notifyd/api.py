@@ -29,11 +29,16 @@ class PermanentError(Exception):
 
 
 class RetryableError(Exception):
-    """Delivery failed for now; ``retry_after`` (seconds) overrides the backoff delay."""
+    """Delivery failed for now; ``retry_after`` (seconds) overrides the backoff delay.
 
-    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+    ``throttled``: the provider asked the sender to slow down (a 429, its own rate-limit
+    answer); a channel with flow control then slows down as a whole (docs/flow-control.md).
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, throttled: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class SkipNotification(Exception):
@@ -60,12 +65,13 @@ class Notification:
     template: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     html: str | None = None
+    category: str | None = None
 
     @classmethod
     def _from_valid(cls, values: Mapping[str, Any]) -> Notification:
         """The notification of already-checked field values (``id`` and ``channel`` at least).
 
-        The frozen ``__init__`` sets its 12 fields one ``object.__setattr__`` at a time
+        The frozen ``__init__`` sets its 13 fields one ``object.__setattr__`` at a time
         (~1.2 us, a third of parsing a record); filling ``__dict__`` at once takes ~0.6 us
         and gives the same object (equal, immutable, ``dataclasses.replace`` works). The
         mutable defaults are written one by one: an ``update(data={}, ...)`` builds a

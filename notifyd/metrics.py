@@ -80,6 +80,15 @@ class ChannelMetrics:
 
 
 @dataclass(frozen=True)
+class FlowMetrics:
+    """Series of a channel's flow control (``notifyd.channel.flow``), registered only where it is configured."""
+
+    circuit_state: Gauge
+    rate_limit: Gauge
+    throttled: Counter
+
+
+@dataclass(frozen=True)
 class DaemonMetrics:
     """Series updated by the supervisor."""
 
@@ -117,6 +126,23 @@ def channel_metrics() -> ChannelMetrics:
             "notifyd_consumer_lag", "Messages between the committed position and the high watermark.",
             ["channel", "topic", "partition"], multiprocess_mode="livemostrecent",
         ),
+    )
+
+
+@cache
+def flow_metrics() -> FlowMetrics:
+    """The flow-control series, registered once per process on first use."""
+    return FlowMetrics(
+        circuit_state=Gauge(
+            "notifyd_circuit_state", "The channel's circuit breaker: 0 closed, 1 half-open (probing), 2 open; "
+            "the worst of the channel's processes.", ["channel"], multiprocess_mode="livemax",
+        ),
+        rate_limit=Gauge(
+            "notifyd_rate_limit_per_second", "Delivery attempts per second the channel allows now (its rate_limit, "
+            "slowed by throttling answers); summed over its processes.", ["channel"], multiprocess_mode="livesum",
+        ),
+        throttled=Counter("notifyd_provider_throttled", "Throttling answers from the provider (a 429 or the "
+                          "provider's own), each of which slowed or paused the channel.", ["channel"]),
     )
 
 

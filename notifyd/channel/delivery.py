@@ -25,12 +25,13 @@ from notifyd.channel.deadletter import DeadLetterer, describe
 from notifyd.channel.deadlines import Deadlines
 from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.dlq import DlqWriter
-from notifyd.channel.job import Job, where
+from notifyd.channel.flow.gate import REVOKED, FlowGate
+from notifyd.channel.job import Job, parse, where
 from notifyd.channel.keyed import KeyedScheduler
 from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import ChannelMetrics
 from notifyd.recipients.preparation import Preparer, needs_preparation
-from notifyd.records.notification import InvalidNotification, parse_notification
+from notifyd.records.notification import InvalidNotification
 
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
 _NEEDS_TASK = object()  # Deliverer._outcome_here: the delivery must be awaited
@@ -41,10 +42,11 @@ class Deliverer:
 
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
-                 on_finished: Callable[[Job], None], is_current: Callable[[Job], bool]) -> None:
+                 on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
+                 gate: FlowGate | None = None) -> None:
         self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
         self._log, self._redact = log, redact
-        self._on_finished, self._is_current = on_finished, is_current
+        self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
         self._async_send = inspect.iscoroutinefunction(handler.send)
         # A sync send that promises not to block runs inline: no thread hop, often no task.
         self._inline = not self._async_send and not getattr(handler, "blocking", True)
@@ -147,11 +149,12 @@ class Deliverer:
     def _outcome_here(self, job: Job) -> BaseException | None | object:
         """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``_NEEDS_TASK``."""
         try:
-            outcome = self._parse(job)
+            outcome = parse(job, channel=self._settings.name)
             if outcome is None:
                 if not self._inline or needs_preparation(job.notification):
                     return _NEEDS_TASK
-                outcome = self._attempt_inline(job)
+                outcome = self._attempt_inline(job) if self._gate is None else self._gate.run_inline(
+                    job, self._attempt_inline, not_now=_NEEDS_TASK)
         except Exception as exc:
             outcome = self._crashed(job, exc)
         return outcome
@@ -173,14 +176,22 @@ class Deliverer:
         """
         while job is not None:
             try:
-                notification = self._next_notification(job)
-                started = time.perf_counter()
-                outcome = await self._attempt(notification)
-                self._m.attempt(outcome, time.perf_counter() - started)
+                outcome = await (self._attempt_job(job) if self._gate is None else self._gate.run(
+                    job, self._attempt_job, waiting=self._active, is_current=self._is_current))
             except Exception as exc:
                 outcome = self._crashed(job, exc)
+            if outcome is REVOKED:  # while it waited at the gate
+                self._release(job)
+                break
             job = self._settle_and_take_next(job, outcome)
         self._flush_soon()
+
+    async def _attempt_job(self, job: Job) -> BaseException | None:
+        notification = self._next_notification(job)
+        started = time.perf_counter()
+        outcome = await self._attempt(notification)
+        self._m.attempt(outcome, time.perf_counter() - started)
+        return outcome
 
     def _settle_and_take_next(self, job: Job, outcome: BaseException | None) -> Job | None:
         """Settle ``job``; the job its settling started for this task to run next, if any."""
@@ -207,16 +218,6 @@ class Deliverer:
             outcome = exc
         self._m.attempt(outcome, time.perf_counter() - started)
         return outcome
-
-    def _parse(self, job: Job) -> InvalidNotification | None:
-        if job.notification is None:
-            try:
-                job.notification = parse_notification(job.message.value(), channel=self._settings.name,
-                                                      headers=job.message.headers())
-            except InvalidNotification as exc:
-                job.notification_id = exc.notification_id
-                return exc
-        return None
 
     def _next_notification(self, job: Job) -> Notification:
         job.attempts += 1

@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from notifyd.api import Notification
+from notifyd.records.notification import InvalidNotification, parse_notification
 
 
 @dataclass(eq=False, slots=True)
@@ -29,3 +30,14 @@ def where(job: Job) -> dict[str, Any]:
     notification_id = job.notification.id if job.notification else job.notification_id
     return {"topic": job.partition[0], "partition": job.partition[1], "offset": job.message.offset(),
             "notification_id": notification_id}
+
+
+def parse(job: Job, *, channel: str) -> InvalidNotification | None:
+    """Parse ``job``'s record once (``job.notification``); the error if it is not a valid notification."""
+    if job.notification is None:
+        try:
+            job.notification = parse_notification(job.message.value(), channel=channel, headers=job.message.headers())
+        except InvalidNotification as exc:
+            job.notification_id = exc.notification_id
+            return exc
+    return None

@@ -67,7 +67,7 @@ class PollLoop:
     def __init__(self, *, consumer_config: dict[str, Any], topics: tuple[str, ...], deliverer_factory:
                  Callable[..., Deliverer], dlq: Any, status: lifecycle.StatusReporter, stop: StopRequest,
                  checks: ProcessChecks, shutdown_timeout: float, concurrency: int, metrics: Any, channel: str,
-                 log: Any) -> None:
+                 log: Any, rebalance_listener: Any = None) -> None:
         self._topics, self._dlq, self._status, self._stop, self._checks = topics, dlq, status, stop, checks
         self._shutdown_timeout, self._log, self._channel = shutdown_timeout, log, channel
         self._buffer_limit = concurrency + BATCH_SIZE
@@ -85,7 +85,8 @@ class PollLoop:
         self._client_log = consumer_config.get("logger")  # librdkafka's lines, held back during an outage
         self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, busy=self._busy,
                                       serve_dlq=self._serve_dlq, revoke_timeout=shutdown_timeout, log=log,
-                                      assigned=self._assigned, released=self._lag.removed, topics=topics)
+                                      assigned=self._assigned, released=self._lag.removed, topics=topics,
+                                      listener=rebalance_listener)  # flow control's share of the rate
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> int:

@@ -32,23 +32,27 @@ class Rebalancer:
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
                  revoke_timeout: float, log: Any, assigned: Callable[[Partitions], None] = _ignore,
-                 released: Callable[[Partitions], None] = _ignore, topics: Iterable[str] = ()) -> None:
+                 released: Callable[[Partitions], None] = _ignore, topics: Iterable[str] = (),
+                 listener: Any = None) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
         self._busy, self._assigned, self._released = busy, assigned, released
         self.owned: set[tuple[str, int]] = set()  # every partition assigned and not yet given up
         self.missing_topics: set[str] = set()
         self._topics, self._ever_assigned = frozenset(topics), False
+        self._listener = listener  # told of every change: a flow.share.ShareKeeper, or None
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment_changed = True  # the poll loop re-applies a pause to the new partitions
         self.owned.update((tp.topic, tp.partition) for tp in partitions)
         self._ever_assigned = True
         self._log.info("partitions assigned", partitions=_names(partitions), owned=len(self.owned))
         # Called with an empty list too, for a member the group left nothing to: it has settled.
         self._assigned([(tp.topic, tp.partition) for tp in partitions])
+        if self._listener is not None:
+            self._listener.assigned(consumer, partitions)
 
     def topic_missing(self, topic: str) -> None:
         """A subscribed topic does not exist: with none of them existing, the member has settled with nothing.
@@ -64,15 +68,19 @@ class Rebalancer:
                               topics=sorted(self.missing_topics))
             self._assigned([])
 
-    def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
         if offsets:
             self._commit(offsets)
         self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
+        if self._listener is not None:
+            self._listener.revoked(consumer, partitions)
 
-    def on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release_from_thread(partitions, 0.0)  # another member owns them already: no commit
         self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
+        if self._listener is not None:
+            self._listener.revoked(consumer, partitions)
 
     def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
         names = [(tp.topic, tp.partition) for tp in partitions]

@@ -27,6 +27,7 @@ from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
+from notifyd.channel.flow.build import build_flow
 from notifyd.channel.health import ProcessChecks
 from notifyd.channel.pollloop import PollLoop, StopRequest
 from notifyd.config import kafka
@@ -126,15 +127,16 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
     touch_channel(metrics, settings.name)
+    gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())
 
     def deliverer(**callbacks: Any) -> Deliverer:
         return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                         log=log, redact=config.redact, **callbacks)
+                         log=log, redact=config.redact, gate=gate, **callbacks)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
                          deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,
                          shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
-                         metrics=metrics, channel=settings.name, log=log)
+                         metrics=metrics, channel=settings.name, log=log, rebalance_listener=share_keeper)
     try:
         return await poll_loop.run()
     finally:

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     content.add_argument("--body", help="the message text")
     content.add_argument("--template", help="a template of the channel, rendered with --data")
     parser.add_argument("--subject")
+    parser.add_argument("--category", help="the kind of notification (marketing, security ...), for opt-outs")
     parser.add_argument("--data", metavar="JSON", help="template variables / payload, a JSON object")
     parser.add_argument("--id", help="the notification id (default: a new UUID)")
     parser.add_argument("--key", help="the Kafka record key (e.g. the user, to keep their order)")
@@ -89,7 +90,7 @@ def _check_topic(config: Config, args: argparse.Namespace) -> None:
 
 def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
     fields = {"id": args.id, "to": args.to, "user_id": args.user_id, "body": args.body,
-              "template": args.template, "subject": args.subject}
+              "template": args.template, "subject": args.subject, "category": args.category}
     if args.data is not None:
         try:
             fields["data"] = json.loads(args.data)
@@ -99,7 +100,7 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _from_file(args: argparse.Namespace) -> list[dict[str, Any]]:
-    conflicting = [flag for flag in ("to", "user_id", "body", "template", "subject", "data", "id", "key")
+    conflicting = [flag for flag in ("to", "user_id", "body", "template", "subject", "category", "data", "id", "key")
                    if getattr(args, flag) is not None]
     if conflicting:
         raise ToolError(f"--file cannot be combined with --{conflicting[0].replace('_', '-')}", exit_code=ExitCode.USAGE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDes
 from notifyd.config import kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
+from notifyd.tools.circuits import circuit_states
 from notifyd.tools.runner import (
     add_common_arguments,
     admin_client,
@@ -52,6 +53,7 @@ class ChannelStatus:
     missing_topics: list[str]
     dlq: str | None
     dlq_depth: int | None
+    circuit: str | None = None  # from the daemon's /metrics, for channels with flow control
     lag: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +83,8 @@ def status(config: Config, args: argparse.Namespace) -> int:
         report = [channel_status(admin, reader, metadata, channel, timeout=args.timeout) for channel in channels]
     finally:
         reader.close()
+    circuits = circuit_states(config.metrics_listen, timeout=args.timeout) if config.metrics_enabled else {}
+    report = [replace(s, circuit=circuits.get(s.channel)) for s in report]
     if args.format == "json":
         print(json.dumps({"channels": [asdict(s) for s in report]}, indent=2))
     else:
@@ -158,8 +162,9 @@ def print_channel(status: ChannelStatus) -> None:
     """One channel as a header line and a table of partitions."""
     depth = "-" if status.dlq_depth is None else status.dlq_depth
     dlq = f"dlq {status.dlq}: {depth} record(s)" if status.dlq else "no dlq"
+    circuit = f"  circuit {status.circuit}" if status.circuit else ""
     print(f"{status.channel}  group {status.group}  {status.state}  {len(status.members)} member(s)  "
-          f"lag {status.lag}  {dlq}")
+          f"lag {status.lag}  {dlq}{circuit}")
     for member in status.members:
         print(f"  member {member['client_id']}@{member['host']}: {', '.join(member['assignment']) or '-'}")
     if status.partitions:

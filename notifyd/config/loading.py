@@ -14,12 +14,17 @@ from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
     DEFAULT_METRICS_LISTEN,
     BackoffPolicy,
+    BreakerPolicy,
     ChannelSettings,
     Config,
     DirectorySettings,
     KafkaSettings,
+    RateLimit,
+    RecipientLimit,
 )
 from notifyd.redaction import redact
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def check_config(path: str, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Finding]]:
@@ -81,6 +86,7 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
         allowed_handler_modules=tuple(allowed) if allowed is not None else None,
         secrets=secrets,
         directory=_directory(data.get("directory"), base_dir=base),
+        required_categories=frozenset(name for name, c in data.get("categories", {}).items() if c.get("required")),
     )
 
 
@@ -102,7 +108,23 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         templates=raw.get("templates", {}),
         templates_dir=os.path.join(base_dir, raw["templates_dir"]) if "templates_dir" in raw else None,
         recipient=raw.get("recipient"),
+        rate_limit=RateLimit(**raw["rate_limit"]) if "rate_limit" in raw else None,
+        circuit_breaker=BreakerPolicy(**raw["circuit_breaker"]) if "circuit_breaker" in raw else None,
+        recipient_limit=_recipient_limit(raw.get("recipient_limit")),
     )
+
+
+def _recipient_limit(raw: dict[str, Any] | None) -> RecipientLimit | None:
+    if raw is None:
+        return None
+    return RecipientLimit(max=raw["max"], per=seconds(raw["per"]), action=raw.get("action", "drop"))
+
+
+def seconds(duration: float | str) -> float:
+    """Seconds of a duration the schema accepted: a number, or a number with s, m, h or d."""
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    return float(duration[:-1]) * DURATION_UNITS[duration[-1]]
 
 
 def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySettings | None:

@@ -23,6 +23,34 @@ class BackoffPolicy:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A channel's sending rate across all its processes: a token bucket."""
+
+    per_second: float
+    burst: int | None = None  # None: one second's worth, at least 1
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """When a channel's circuit opens, and how it probes the provider while open."""
+
+    consecutive_failures: int = 20
+    failure_ratio: float = 0.5
+    window: float = 30.0
+    min_attempts: int = 20  # attempts within the window before the ratio counts
+    probe_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class RecipientLimit:
+    """At most ``max`` notifications to one recipient within ``per`` seconds; the rest are dropped."""
+
+    max: int
+    per: float
+    action: str = "drop"
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     """The broker connection, shared by every channel."""
 
@@ -52,6 +80,9 @@ class ChannelSettings:
     templates_dir: str | None = None
     # Which user field a user_id resolves to (email, phone, ...); None: the handler's default.
     recipient: str | None = None
+    rate_limit: RateLimit | None = None
+    circuit_breaker: BreakerPolicy | None = None
+    recipient_limit: RecipientLimit | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,8 @@ class Config:
     allowed_handler_modules: tuple[str, ...] | None = None
     secrets: frozenset[str] = frozenset()
     directory: DirectorySettings | None = None
+    # Categories whose notifications ignore opt-outs (security alerts, receipts).
+    required_categories: frozenset[str] = frozenset()
 
     def redact(self, text: str) -> str:
         """``text`` with every secret that came from the environment hidden (``notifyd.redaction``)."""

@@ -53,7 +53,8 @@ def fcm_failure(response: HttpAnswer) -> PermanentError | RetryableError:
     if response.status_code == 401:  # the access token was revoked or rotated early
         return RetryableError(message)
     if code in RETRYABLE_CODES:
-        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
+        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
+                              throttled=code == "QUOTA_EXCEEDED" or response.status_code == 429)
     return error_for_status(response, message)
 
 

@@ -50,7 +50,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 def error_for_status(response: HttpAnswer, message: str) -> PermanentError | RetryableError:
     """The exception for a failed answer: retryable (with its Retry-After) or permanent."""
     if is_retryable_status(response.status_code):
-        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
+        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
+                              throttled=response.status_code == 429)
     return PermanentError(message)
 
 

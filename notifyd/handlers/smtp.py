@@ -188,6 +188,10 @@ def build_message(notification: Notification, *, sender: str) -> EmailMessage:
     return message
 
 
+# Words of the 4xx replies relays and SES give a sender over its rate; no reply code says it alone.
+THROTTLING_WORDS = ("throttl", "rate limit", "sending rate", "too many messages", "too many connections")
+
+
 def classify(exc: aiosmtplib.SMTPException, *, recipient: str) -> Exception:
     """``PermanentError`` or ``RetryableError`` for a failed send (pure: reads the exception only)."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
@@ -198,12 +202,21 @@ def classify(exc: aiosmtplib.SMTPException, *, recipient: str) -> Exception:
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return RetryableError(f"SMTP login failed ({exc.code}): {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return RetryableError(f"SMTP server replied {exc.code}: {exc.message}")
+        message = f"SMTP server replied {exc.code}: {exc.message}"
+        return RetryableError(message, throttled=is_throttling_reply(exc.code, message))
     return RetryableError(f"SMTP {type(exc).__name__}: {exc}")
 
 
 def _by_code(code: int, message: str) -> Exception:
-    return PermanentError(message) if 500 <= code < 600 else RetryableError(message)
+    if 500 <= code < 600:
+        return PermanentError(message)
+    return RetryableError(message, throttled=is_throttling_reply(code, message))
+
+
+def is_throttling_reply(code: int, message: str) -> bool:
+    """A 4xx reply that says the sender goes too fast (SES: "454 Throttling failure: Maximum sending rate exceeded")."""
+    text = message.lower()
+    return 400 <= code < 500 and any(word in text for word in THROTTLING_WORDS)
 
 
 def _message_id(notification_id: str, sender: str) -> str:

@@ -22,7 +22,8 @@ def twilio_failure(response: HttpAnswer) -> PermanentError | RetryableError:
         f"Twilio answered HTTP {response.status_code}: {text}"
     )
     if code in RETRYABLE_CODES:
-        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
+        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
+                              throttled=code == 20429 or response.status_code == 429)
     return error_for_status(response, message)
 
 

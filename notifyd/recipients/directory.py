@@ -5,7 +5,7 @@ A file holds ``users: {<id>: {email, phone, webhook_url, apns_tokens, fcm_tokens
 ...}}``; any other field of a user is kept as an attribute templates can read (``user.name``).
 The databases hold the tables of ``SCHEMA_SQL``: ``users`` (one row per user, extra
 attributes as a JSON object in ``attributes``), ``user_devices`` (push tokens, newest first)
-and ``opt_outs`` (channel names the user receives nothing from).
+and ``opt_outs`` (what the user receives nothing from: see ``preparation.opted_out``).
 
 Lookups run in the channel's worker threads: each thread has its own database connection,
 and results (unknown users too) are cached for ``cache_ttl`` seconds.

@@ -33,6 +33,21 @@ def needs_preparation(notification: Notification) -> bool:
     return notification.user_id is not None or notification.template is not None
 
 
+def opted_out(user: User, channel: str, category: str | None) -> bool:
+    """Whether ``user``'s opt-outs cover a notification of ``category`` on ``channel``.
+
+    An opt-out entry (the file's ``opt_out`` list, the ``opt_outs.channel`` column) is a
+    channel name (all of it), ``*`` (every channel), ``<channel>/<category>`` or
+    ``*/<category>`` (that category on one channel, or on all): docs/preferences.md.
+    """
+    entries = user.opt_out
+    if not entries:
+        return False
+    if channel in entries or "*" in entries:
+        return True
+    return category is not None and (f"{channel}/{category}" in entries or f"*/{category}" in entries)
+
+
 def make_preparer(config: Config, channel: str) -> Preparer:
     """The preparer of ``channel``.
 
@@ -49,6 +64,8 @@ def make_preparer(config: Config, channel: str) -> Preparer:
         user = None
         if notification.user_id is not None:
             user = _resolve_user(notification.user_id, directory, settings, config.redact)
+            if notification.category not in config.required_categories:
+                _refuse_opted_out(user, settings.name, notification.category)
             if notification.to is None:
                 notification = replace(notification, to=_address(user, recipient, settings))
         if notification.template is not None:
@@ -69,9 +86,13 @@ def _resolve_user(
         raise RetryableError(redact(str(exc))) from None
     if user is None:
         raise PermanentError(f"unknown user {user_id!r}")
-    if settings.name in user.opt_out:
-        raise SkipNotification("opted_out", f"user {user_id!r} opted out of channel {settings.name!r}")
     return user
+
+
+def _refuse_opted_out(user: User, channel: str, category: str | None) -> None:
+    if opted_out(user, channel, category):
+        what = f"channel {channel!r}" + (f", category {category!r}" if category else "")
+        raise SkipNotification("opted_out", f"user {user.id!r} opted out of {what}")
 
 
 def _address(user: User, recipient: str | None, settings: ChannelSettings) -> str:
