@@ -82,3 +82,10 @@ def daemon_metrics() -> DaemonMetrics:
         build_info=Gauge("notifyd_build_info", "Always 1; the version is a label.", ["version"],
                          multiprocess_mode="livemax"),
     )
+
+
+@cache
+def duplicates_suppressed() -> Counter:
+    """Redelivered notifications the delivery ledger did not send again (``notifyd.ledger``)."""
+    return Counter("notifyd_duplicates_suppressed", "Redelivered notifications not sent again because the "
+                   "delivery ledger had them sent within its window.", ["channel"])

@@ -5,6 +5,6 @@ deadlines and backoff, offset tracking, rebalancing, dead-lettering and the chan
 delivery metrics, and the events it reports to the supervisor (``lifecycle``).
 
 May import ``notifyd.config``, ``notifyd.records``, ``notifyd.recipients``,
-``notifyd.handlers`` and the shared top-level modules; never ``notifyd.daemon``,
+``notifyd.handlers``, ``notifyd.ledger`` and the shared top-level modules; never ``notifyd.daemon``,
 ``notifyd.tools`` or ``notifyd.commands``.
 """

@@ -32,6 +32,8 @@ from notifyd.config import kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
+from notifyd.ledger.ledger import Ledger
+from notifyd.ledger.opening import LedgerUnavailable, channel_ledger, guarded
 from notifyd.logs import configure_logging, kafka_logger
 from notifyd.metrics import channel_metrics
 from notifyd.recipients.preparation import Preparer, make_preparer
@@ -79,11 +81,16 @@ def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, s
         log.error("cannot start: the handler failed to load", handler=settings.handler,
                   error=config.redact(f"{type(exc).__name__}: {exc}"))
         return ExitCode.CONFIG
+    try:
+        ledger = channel_ledger(settings, log=log)
+    except LedgerUnavailable as exc:  # sending without dedupe is not a fallback: a config error
+        log.error("cannot start: the delivery ledger cannot be opened", error=config.redact(str(exc)))
+        return ExitCode.CONFIG
     checks = ProcessChecks(parent_pid=parent_pid, memory_limit_mb=settings.memory_limit_mb)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_consume(config, settings, handler=handler, prepare=prepare, status=reporter,
-                                       stop=stop, checks=checks, log=log))
+                                       stop=stop, checks=checks, log=log, ledger=ledger))
     except Exception as exc:
         log.exception("channel process crashed", error=config.redact(f"{type(exc).__name__}: {exc}"))
         return ExitCode.CRASH
@@ -95,14 +102,15 @@ def _build_handler(settings: ChannelSettings) -> Handler:
 
 
 async def _consume(config: Config, settings: ChannelSettings, *, handler: Handler, prepare: Preparer,
-                   status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
+                   status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any,
+                   ledger: Ledger | None = None) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
 
     def deliverer(**callbacks: Any) -> Deliverer:
-        return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
+        return Deliverer(settings=settings, handler=guarded(handler, ledger, settings), prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
                          log=log, redact=config.redact, **callbacks)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
@@ -114,6 +122,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     finally:
         await close_handler(handler, timeout=HANDLER_CLOSE_TIMEOUT, log=log)
         pool.stop()
+        if ledger is not None:
+            ledger.close()  # after the pool: no send is left to mark
         if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")

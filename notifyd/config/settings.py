@@ -10,6 +10,8 @@ from notifyd.redaction import redact
 
 DEFAULT_CONFIG_PATH = "/etc/notifyd/notifyd.yaml"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+DEFAULT_STATE_DIR = "/var/lib/notifyd"
+LEDGER_FILE = "ledger.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,19 @@ class KafkaSettings:
 
     bootstrap_servers: str
     config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    """Where a channel's delivery ledger lives and its times, in seconds; ``path`` is absolute."""
+
+    type: str = "sqlite"
+    path: str | None = None
+    dsn: str | None = None
+    window: float = 86_400.0
+    lease: float = 120.0
+    retention: float = 2_592_000.0
+    flush_interval: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,8 @@ class ChannelSettings:
     templates_dir: str | None = None
     # Which user field a user_id resolves to (email, phone, ...); None: the handler's default.
     recipient: str | None = None
+    # The delivery ledger (notifyd.ledger); None: off, at-least-once without dedupe.
+    ledger: LedgerSettings | None = None
 
 
 @dataclass(frozen=True)

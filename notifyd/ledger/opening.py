@@ -1,0 +1,61 @@
+"""Opening a channel's ledger from its settings: a clear error when it cannot be, never a fallback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import Any
+
+from notifyd.api import Handler
+from notifyd.config.settings import ChannelSettings, LedgerSettings
+from notifyd.ledger.guard import guard
+from notifyd.ledger.ledger import Ledger
+from notifyd.ledger.store import Store, StoreUnavailable
+from notifyd.metrics import duplicates_suppressed
+
+
+class LedgerUnavailable(Exception):
+    """The ledger cannot be opened: the channel must not start (it would send without dedupe)."""
+
+
+def open_store(settings: LedgerSettings) -> Store:
+    """The storage ``settings`` name, opened and with its table."""
+    try:
+        if settings.type == "postgres":
+            from notifyd.ledger.pgstore import PostgresStore
+            return PostgresStore(settings.dsn or "")
+        from notifyd.ledger.sqlitestore import SqliteStore
+        return SqliteStore(settings.path or "")
+    except StoreUnavailable as exc:
+        raise LedgerUnavailable(str(exc)) from exc
+
+
+def open_ledger(settings: LedgerSettings, *, channel: str, log: Any) -> Ledger:
+    """The started ledger of ``channel``; raises ``LedgerUnavailable``."""
+    return Ledger(open_store(settings), channel=channel, owner=owner_name(), window=settings.window,
+                  lease=settings.lease, retention=settings.retention, flush_interval=settings.flush_interval,
+                  log=log).start()
+
+
+def owner_name() -> str:
+    """This process's name in claims: host and pid, plus a nonce because pids are reused."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def channel_ledger(settings: ChannelSettings, *, log: Any) -> Ledger | None:
+    """The ledger a channel's settings ask for (None: ``ledger: off``); raises ``LedgerUnavailable``."""
+    if settings.ledger is None:
+        return None
+    ledger = open_ledger(settings.ledger, channel=settings.name, log=log)
+    log.info("delivery ledger open", type=settings.ledger.type, path=settings.ledger.path,
+             window=settings.ledger.window, lease=settings.ledger.lease)
+    return ledger
+
+
+def guarded(handler: Handler, ledger: Ledger | None, settings: ChannelSettings) -> Handler:
+    """What delivery sends through: ``handler`` itself, or behind the channel's ledger."""
+    if ledger is None:
+        return handler
+    counter = duplicates_suppressed().labels(settings.name)
+    return guard(handler, ledger, retries=settings.retries, on_duplicate=counter.inc)

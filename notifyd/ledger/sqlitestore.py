@@ -1,0 +1,67 @@
+"""The ledger in SQLite (WAL): the default, a file on the host, no set-up.
+
+Reads take a connection of their own and writes another, so a reader never waits for a
+batch being committed (WAL lets both run). Several channel processes share the file;
+``busy_timeout`` makes a writer wait for another's commit instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+from notifyd.ledger.decision import Record
+from notifyd.ledger.store import CREATE_INDEX, CREATE_TABLE, Row, StoreUnavailable, prune_sql, record_of, select_sql, \
+    upsert_sql
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteStore:
+    """A ledger file; its directory is created when missing."""
+
+    blocking = False
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._writer = _connect(path)
+            with self._writer:
+                self._writer.execute(CREATE_TABLE + " WITHOUT ROWID")
+                self._writer.execute(CREATE_INDEX)
+            self._reader = _connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
+        self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
+        self._select, self._upsert, self._prune = select_sql("?"), upsert_sql("?"), prune_sql("?")
+
+    def get(self, channel: str, notification_id: str) -> Record | None:
+        """The record of one notification, or None."""
+        with self._read_lock:
+            return record_of(self._reader.execute(self._select, (channel, notification_id)).fetchone())
+
+    def put(self, rows: list[Row]) -> None:
+        """Write ``rows`` in one transaction."""
+        with self._write_lock, self._writer:
+            self._writer.executemany(self._upsert, rows)
+
+    def prune(self, before: float) -> int:
+        """Delete rows untouched since ``before``."""
+        with self._write_lock, self._writer:
+            return self._writer.execute(self._prune, (before,)).rowcount
+
+    def close(self) -> None:
+        """Close both connections."""
+        self._reader.close()
+        self._writer.close()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    connection.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a process crash; only an OS crash may lose the last ones.
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return connection

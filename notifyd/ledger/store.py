@@ -1,0 +1,77 @@
+"""What a ledger storage does, and the SQL every storage shares.
+
+A storage reads one record, writes a batch of rows in one transaction, and prunes old
+rows. A batched claim never overwrites a ``sent`` row another process wrote meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from notifyd.ledger.decision import Record
+
+# (channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at)
+Row = tuple[str, str, str, str, float, float | None, str | None, int, float]
+
+TABLE = "notifyd_ledger"
+COLUMNS = "channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at"
+
+CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+    channel TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    claimed_at DOUBLE PRECISION NOT NULL,
+    sent_at DOUBLE PRECISION,
+    provider_id TEXT,
+    attempts INTEGER NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (channel, id))"""
+CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_updated ON {TABLE} (updated_at)"
+
+
+def upsert_sql(placeholder: str) -> str:
+    """The batched write; ``placeholder`` is the driver's parameter marker (``?`` or ``%s``)."""
+    marks = ", ".join([placeholder] * 9)
+    return (f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({marks}) ON CONFLICT (channel, id) DO UPDATE SET "
+            "state = excluded.state, owner = excluded.owner, claimed_at = excluded.claimed_at, "
+            "sent_at = excluded.sent_at, provider_id = excluded.provider_id, attempts = excluded.attempts, "
+            f"updated_at = excluded.updated_at WHERE excluded.state = 'sent' OR {TABLE}.state <> 'sent'")
+
+
+def select_sql(placeholder: str) -> str:
+    """The read of one record by channel and id."""
+    return (f"SELECT state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+            f"WHERE channel = {placeholder} AND id = {placeholder}")
+
+
+def prune_sql(placeholder: str) -> str:
+    """The deletion of rows untouched since a time."""
+    return f"DELETE FROM {TABLE} WHERE updated_at < {placeholder}"
+
+
+def record_of(row: tuple | None) -> Record | None:
+    """The record of a selected row."""
+    return None if row is None else Record(*row)
+
+
+class Store(Protocol):
+    """A ledger storage; ``blocking`` says a read may wait on the network."""
+
+    blocking: bool
+
+    def get(self, channel: str, notification_id: str) -> Record | None:
+        """The record of one notification, or None."""
+
+    def put(self, rows: list[Row]) -> None:
+        """Write ``rows`` in one transaction."""
+
+    def prune(self, before: float) -> int:
+        """Delete rows untouched since ``before``; how many went."""
+
+    def close(self) -> None:
+        """Release the connections."""
+
+
+class StoreUnavailable(Exception):
+    """The storage cannot be opened or reached."""
