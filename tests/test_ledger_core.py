@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ from notifyd.config.settings import LedgerSettings
 from notifyd.ledger.decision import CLAIMED, DUPLICATE, FAILED, HELD, SEND, SENT, Record, decide, prune_before
 from notifyd.ledger.guard import ClaimHeld, DuplicateSuppressed, guard
 from notifyd.ledger.ledger import Ledger
-from notifyd.ledger.opening import LedgerUnavailable, open_ledger
+from notifyd.ledger.opening import LedgerUnavailable, open_ledger, owner_gone
 from notifyd.ledger.sqlitestore import SqliteStore
 
 LOG = structlog.get_logger("test")
@@ -194,3 +198,13 @@ channels:
     _, findings = check_text(text.replace("{window: 3600, lease: 45}", "{type: postgres}"),
                              str(tmp_path / "n.yaml"), {})
     assert any("'dsn' is a required property" in f.message for f in findings)
+
+
+def test_a_claim_of_a_dead_process_of_this_host_expires_at_once() -> None:
+    times = {"now": 1000.0, "window": 100.0, "lease": 10.0}
+    assert decide(Record(CLAIMED, "b", 999), owner="a", owner_gone=True, **times).action == SEND
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    assert owner_gone(f"{socket.gethostname()}:{dead_pid}:abcd1234")
+    assert not owner_gone(f"{socket.gethostname()}:{os.getpid()}:abcd1234")
+    assert not owner_gone(f"another-host:{dead_pid}:abcd1234")  # only the lease can tell

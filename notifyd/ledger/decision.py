@@ -43,15 +43,20 @@ SEND_IT = Verdict(SEND)
 DUPLICATE_IT = Verdict(DUPLICATE)
 
 
-def decide(record: Record | None, *, owner: str, now: float, window: float, lease: float) -> Verdict:
-    """May ``owner`` send at ``now``, given what the ledger holds?"""
+def decide(record: Record | None, *, owner: str, now: float, window: float, lease: float,
+           owner_gone: bool = False) -> Verdict:
+    """May ``owner`` send at ``now``, given what the ledger holds?
+
+    ``owner_gone``: the claim's owner is known to be dead (a process of this host that no
+    longer exists), so its claim expires now instead of at the end of the lease.
+    """
     if record is None or record.state == FAILED:
         return SEND_IT
     if record.state == SENT:
         return DUPLICATE_IT if within_window(record, now=now, window=window) else SEND_IT
     if record.owner == owner:
         return SEND_IT  # our own claim: a retry renews it
-    left = lease_left(record, now=now, lease=lease)
+    left = 0.0 if owner_gone else lease_left(record, now=now, lease=lease)
     return Verdict(HELD, retry_after=left) if left > 0 else SEND_IT
 
 

@@ -25,7 +25,8 @@ class Ledger:
     """Claims, marks and their batched writes for one channel; thread-safe."""
 
     def __init__(self, store: Store, *, channel: str, owner: str, window: float, lease: float,
-                 retention: float, flush_interval: float, log: Any, clock: Callable[[], float] = time.time) -> None:
+                 retention: float, flush_interval: float, log: Any, clock: Callable[[], float] = time.time,
+                 owner_gone: Callable[[str], bool] = lambda owner: False) -> None:
         self.store, self.channel, self.owner = store, channel, owner
         self._window, self._lease, self._retention = window, lease, retention
         self._flush_interval, self._log, self._clock = flush_interval, log, clock
@@ -33,6 +34,7 @@ class Ledger:
         self._pending: dict[str, Record] = {}  # written at the next flush
         self._inflight: set[str] = set()       # claimed by a send of this process that has not ended
         self._stopping = threading.Event()
+        self._owner_gone = owner_gone
         self._flusher = threading.Thread(target=self._flush_loop, name="notifyd-ledger", daemon=True)
         self._next_prune = 0.0
 
@@ -53,7 +55,8 @@ class Ledger:
             record = self._pending.get(notification_id)
         if record is None:
             record = self.store.get(self.channel, notification_id)
-        verdict = decide(record, owner=self.owner, now=now, window=self._window, lease=self._lease)
+        gone = record is not None and record.state == CLAIMED and self._owner_gone(record.owner)
+        verdict = decide(record, owner=self.owner, now=now, window=self._window, lease=self._lease, owner_gone=gone)
         with self._lock:
             if verdict.action == SEND and attempt == 1 and notification_id in self._inflight:
                 return Verdict(HELD, retry_after=min(self._lease, 1.0))  # the same id twice in this process

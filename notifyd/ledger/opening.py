@@ -35,12 +35,32 @@ def open_ledger(settings: LedgerSettings, *, channel: str, log: Any) -> Ledger:
     """The started ledger of ``channel``; raises ``LedgerUnavailable``."""
     return Ledger(open_store(settings), channel=channel, owner=owner_name(), window=settings.window,
                   lease=settings.lease, retention=settings.retention, flush_interval=settings.flush_interval,
-                  log=log).start()
+                  log=log, owner_gone=owner_gone).start()
 
 
 def owner_name() -> str:
     """This process's name in claims: host and pid, plus a nonce because pids are reused."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether ``owner`` (an ``owner_name``) was a process of this host that no longer exists.
+
+    A restarted channel process then takes over its predecessor's claims at once instead
+    of after the lease. Another host's owner, or a pid that exists (maybe reused), is
+    left to the lease: waiting is the safe mistake.
+    """
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
 
 
 def channel_ledger(settings: ChannelSettings, *, log: Any) -> Ledger | None:
