@@ -27,6 +27,7 @@ from notifyd.channel.delivery import Deliverer
 from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
 from notifyd.channel.health import ProcessChecks
+from notifyd.channel.ledgered import LedgeredDeliverer
 from notifyd.channel.pollloop import PollLoop, StopRequest
 from notifyd.config import kafka
 from notifyd.config.settings import ChannelSettings, Config
@@ -34,6 +35,7 @@ from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
 from notifyd.ledger.ledger import Ledger
 from notifyd.ledger.opening import LedgerUnavailable, channel_ledger, guarded
+from notifyd.ledger.prefetch import batch_reader
 from notifyd.logs import configure_logging, kafka_logger
 from notifyd.metrics import channel_metrics
 from notifyd.recipients.preparation import Preparer, make_preparer
@@ -110,8 +112,11 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     metrics = channel_metrics()
 
     def deliverer(**callbacks: Any) -> Deliverer:
-        return Deliverer(settings=settings, handler=guarded(handler, ledger, settings), prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                         log=log, redact=config.redact, **callbacks)
+        options = dict(settings=settings, handler=guarded(handler, ledger, settings), prepare=prepare, pool=pool,
+                       dlq=dlq, metrics=metrics, log=log, redact=config.redact, **callbacks)
+        if ledger is None:
+            return Deliverer(**options)
+        return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
                          deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,

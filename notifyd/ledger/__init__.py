@@ -3,9 +3,10 @@
 Holds: the pure claim decision (``decision``: states, lease and dedupe-window
 arithmetic), the storages (``sqlitestore``, ``pgstore``) behind one small interface
 (``store``), the batching ``Ledger`` (``ledger``), opening one from the settings
-(``opening``) and the handler guard the channel process wraps its handler in (``guard``).
+(``opening``), the handler guard the channel process wraps its handler in (``guard``)
+and the read of a consumed batch's records at once (``prefetch``).
 
 Used by the channel process. May import ``notifyd.api``, ``notifyd.config``,
-``notifyd.metrics`` and the shared top-level modules; never ``notifyd.channel``,
-``notifyd.daemon``, ``notifyd.tools`` or ``notifyd.commands``.
+``notifyd.records``, ``notifyd.metrics`` and the shared top-level modules; never
+``notifyd.channel``, ``notifyd.daemon``, ``notifyd.tools`` or ``notifyd.commands``.
 """

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
-from notifyd.ledger.decision import DUPLICATE, HELD, Verdict
+from notifyd.ledger.decision import DUPLICATE, HELD, SEND_IT, Verdict
 from notifyd.ledger.ledger import Ledger
 
 DUPLICATE_REASON = "duplicate"
@@ -51,6 +51,8 @@ class _Guard:
             raise RetryableError(f"the ledger cannot be read: {exc}") from exc
 
     def _act_on(self, verdict: Verdict, notification: Notification) -> None:
+        if verdict is SEND_IT:
+            return
         if verdict.action == DUPLICATE:
             self._on_duplicate()
             raise DuplicateSuppressed(notification.id)
@@ -58,7 +60,7 @@ class _Guard:
             raise ClaimHeld("another process holds the claim", retry_after=verdict.retry_after)
 
     def _sent(self, notification: Notification, result: Any) -> None:
-        provider_id = result if isinstance(result, str) else None
+        provider_id = result if result.__class__ is str else None
         self.ledger.mark_sent(notification.id, provider_id, notification.attempt, time.time())
 
     def _failed(self, notification: Notification, error: BaseException) -> None:

@@ -14,10 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from notifyd.ledger.decision import CLAIMED, FAILED, HELD, SEND, SENT, Record, Verdict, decide, prune_before
+from notifyd.ledger.decision import CLAIMED, FAILED, HELD, SEND, SEND_IT, SENT, Record, Verdict, decide, \
+    prune_before
 from notifyd.ledger.store import Row, Store
 
 PRUNE_INTERVAL = 3600.0
+PREFETCH_FRESH = 1.0  # seconds a batch read answers the first attempts of its notifications
+PREFETCH_CHUNK = 500  # ids per query
+_UNREAD = object()
 FLUSH_RETRY_LIMIT = 100_000  # rows kept for a storage that is down; beyond it the oldest claims go first
 
 
@@ -33,6 +37,10 @@ class Ledger:
         self._lock = threading.Lock()
         self._pending: dict[str, Record] = {}  # written at the next flush
         self._inflight: set[str] = set()       # claimed by a send of this process that has not ended
+        # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
+        self._fresh: dict[str, Record | None] = {}
+        self._older: dict[str, Record | None] = {}
+        self._next_rotation = 0.0
         self._stopping = threading.Event()
         self._owner_gone = owner_gone
         self._flusher = threading.Thread(target=self._flush_loop, name="notifyd-ledger", daemon=True)
@@ -48,22 +56,51 @@ class Ledger:
         self._flusher.start()
         return self
 
+    def prefetch(self, ids: list[str]) -> None:
+        """Read the records of a batch about to be delivered in one query; their first claims use it.
+
+        One ``SELECT ... IN`` of 500 ids costs ~0.2 us an id against ~4 us for one query
+        each: at a no-op channel's rate, the difference between half its speed and a fifth.
+        """
+        for start in range(0, len(ids), PREFETCH_CHUNK):
+            chunk = ids[start:start + PREFETCH_CHUNK]
+            found = self.store.get_many(self.channel, chunk)
+            with self._lock:
+                for key in chunk:
+                    self._fresh[key] = found.get(key)
+
     def claim(self, notification_id: str, *, attempt: int) -> Verdict:
         """Decide whether to send ``notification_id`` now, and claim it if so."""
         now = self._clock()
         with self._lock:
-            record = self._pending.get(notification_id)
-        if record is None:
+            record = self._known(notification_id, attempt)
+            if record is None:  # the common case, decided in one lock: nothing about it anywhere
+                return self._take(notification_id, attempt, now)
+        if record is _UNREAD:
             record = self.store.get(self.channel, notification_id)
         gone = record is not None and record.state == CLAIMED and self._owner_gone(record.owner)
         verdict = decide(record, owner=self.owner, now=now, window=self._window, lease=self._lease, owner_gone=gone)
+        if verdict.action != SEND:
+            return verdict
         with self._lock:
-            if verdict.action == SEND and attempt == 1 and notification_id in self._inflight:
-                return Verdict(HELD, retry_after=min(self._lease, 1.0))  # the same id twice in this process
-            if verdict.action == SEND:
-                self._inflight.add(notification_id)
-                self._pending[notification_id] = Record(CLAIMED, self.owner, now, attempts=attempt)
-        return verdict
+            return self._take(notification_id, attempt, now)
+
+    def _known(self, notification_id: str, attempt: int) -> Record | None | object:
+        """What this process knows already (its own unwritten decision, else a fresh batch read); under the lock."""
+        record = self._pending.get(notification_id, _UNREAD)
+        if record is _UNREAD and attempt == 1:  # a retry reads again: time has passed
+            record = self._fresh.pop(notification_id, _UNREAD)
+            if record is _UNREAD:
+                record = self._older.pop(notification_id, _UNREAD)
+        return record
+
+    def _take(self, notification_id: str, attempt: int, now: float) -> Verdict:
+        """Claim ``notification_id`` for this process; under the lock."""
+        if attempt == 1 and notification_id in self._inflight:
+            return Verdict(HELD, retry_after=min(self._lease, 1.0))  # the same id twice in this process
+        self._inflight.add(notification_id)
+        self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt)
+        return SEND_IT
 
     def mark_sent(self, notification_id: str, provider_id: str | None, attempts: int, at: float) -> None:
         """Record that the provider accepted ``notification_id`` at ``at``."""
@@ -78,7 +115,7 @@ class Ledger:
         now = self._clock()
         with self._lock:
             self._inflight.discard(notification_id)
-            self._pending[notification_id] = Record(FAILED, self.owner, now, attempts=attempts)
+            self._pending[notification_id] = Record(FAILED, self.owner, now, None, None, attempts)
 
     def flush(self) -> None:
         """Write what was decided since the last flush; kept for the next one if the storage fails."""
@@ -115,7 +152,16 @@ class Ledger:
     def _flush_loop(self) -> None:
         while not self._stopping.wait(self._flush_interval):
             self.flush()
+            self._rotate_prefetched()
             self._prune_now_and_then()
+
+    def _rotate_prefetched(self) -> None:
+        """Forget batch reads older than two periods (a revoked batch's are never claimed)."""
+        now = time.monotonic()
+        if now >= self._next_rotation:
+            self._next_rotation = now + PREFETCH_FRESH
+            with self._lock:
+                self._older, self._fresh = self._fresh, {}
 
     def _prune_now_and_then(self) -> None:
         now = self._clock()

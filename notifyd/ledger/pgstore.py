@@ -10,8 +10,8 @@ import threading
 from typing import Any
 
 from notifyd.ledger.decision import Record
-from notifyd.ledger.store import CREATE_INDEX, CREATE_TABLE, Row, StoreUnavailable, prune_sql, record_of, select_sql, \
-    upsert_sql
+from notifyd.ledger.store import CREATE_INDEX, CREATE_TABLE, Row, StoreUnavailable, prune_sql, record_of, \
+    records_by_id, select_many_sql, select_sql, upsert_sql
 
 CONNECT_TIMEOUT = 5
 
@@ -42,6 +42,12 @@ class PostgresStore:
         """The record of one notification, or None."""
         with self._read_lock:
             return record_of(self._run(self._reader, self._select, (channel, notification_id)).fetchone())
+
+    def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
+        """The records of those of ``ids`` the ledger holds, in one query."""
+        with self._read_lock:
+            rows = self._run(self._reader, select_many_sql("%s", len(ids)), (channel, *ids)).fetchall()
+        return records_by_id(rows)
 
     def put(self, rows: list[Row]) -> None:
         """Write ``rows`` in one transaction."""

@@ -45,6 +45,13 @@ def select_sql(placeholder: str) -> str:
             f"WHERE channel = {placeholder} AND id = {placeholder}")
 
 
+def select_many_sql(placeholder: str, count: int) -> str:
+    """The read of ``count`` records of one channel at once, each row led by its id."""
+    marks = ", ".join([placeholder] * count)
+    return (f"SELECT id, state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+            f"WHERE channel = {placeholder} AND id IN ({marks})")
+
+
 def prune_sql(placeholder: str) -> str:
     """The deletion of rows untouched since a time."""
     return f"DELETE FROM {TABLE} WHERE updated_at < {placeholder}"
@@ -55,6 +62,11 @@ def record_of(row: tuple | None) -> Record | None:
     return None if row is None else Record(*row)
 
 
+def records_by_id(rows: list[tuple]) -> dict[str, Record]:
+    """The records of rows selected by ``select_many_sql``."""
+    return {row[0]: Record(*row[1:]) for row in rows}
+
+
 class Store(Protocol):
     """A ledger storage; ``blocking`` says a read may wait on the network."""
 
@@ -62,6 +74,9 @@ class Store(Protocol):
 
     def get(self, channel: str, notification_id: str) -> Record | None:
         """The record of one notification, or None."""
+
+    def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
+        """The records of those of ``ids`` the ledger holds, in one query."""
 
     def put(self, rows: list[Row]) -> None:
         """Write ``rows`` in one transaction."""
