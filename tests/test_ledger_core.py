@@ -102,7 +102,7 @@ def test_a_failing_storage_keeps_the_batch_for_the_next_flush(tmp_path: Path) ->
     ledger.claim("n", attempt=1)
     ledger.mark_sent("n", None, 1, 1.0)
     real_put = ledger.store.put
-    ledger.store.put = lambda rows: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
+    ledger.store.put = lambda rows, events: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
     ledger.flush()
     ledger.store.put = real_put
     ledger.flush()

@@ -112,8 +112,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     metrics = channel_metrics()
 
     def deliverer(**callbacks: Any) -> Deliverer:
-        options = dict(settings=settings, handler=guarded(handler, ledger, settings), prepare=prepare, pool=pool,
-                       dlq=dlq, metrics=metrics, log=log, redact=config.redact, **callbacks)
+        options = dict(settings=settings, handler=guarded(handler, ledger, settings, config.redact), prepare=prepare,
+                       pool=pool, dlq=dlq, metrics=metrics, log=log, redact=config.redact, **callbacks)
         if ledger is None:
             return Deliverer(**options)
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)

@@ -35,10 +35,11 @@ class ClaimHeld(RetryableError):
 class _Guard:
     """What both guards share: the check before a send and the record after it."""
 
-    def __init__(self, handler: Handler, ledger: Ledger, *, retries: int, on_duplicate: Callable[[], None]) -> None:
+    def __init__(self, handler: Handler, ledger: Ledger, *, retries: int, on_duplicate: Callable[[], None],
+                 redact: Callable[[str], str] = str) -> None:
         self.handler, self.ledger = handler, ledger
         self.blocking = getattr(handler, "blocking", True)
-        self._retries, self._on_duplicate = retries, on_duplicate
+        self._retries, self._on_duplicate, self._redact = retries, on_duplicate, redact
 
     def close(self) -> Any:
         """Close the wrapped handler (the ledger is closed by its owner)."""
@@ -55,8 +56,11 @@ class _Guard:
             return
         if verdict.action == DUPLICATE:
             self._on_duplicate()
+            self.ledger.note(notification.id, "duplicate_suppressed", attempt=notification.attempt)
             raise DuplicateSuppressed(notification.id)
         if verdict.action == HELD:
+            self.ledger.note(notification.id, "claim_held", attempt=notification.attempt,
+                             detail=f"retry in {verdict.retry_after:.1f} s")
             raise ClaimHeld("another process holds the claim", retry_after=verdict.retry_after)
 
     def _sent(self, notification: Notification, result: Any) -> None:
@@ -64,10 +68,17 @@ class _Guard:
         self.ledger.mark_sent(notification.id, provider_id, notification.attempt, time.time())
 
     def _failed(self, notification: Notification, error: BaseException) -> None:
-        """Give the claim up once no attempt follows; keep it (renewed next time) while one does."""
-        final = isinstance(error, (PermanentError, SkipNotification)) or notification.attempt > self._retries
-        if final:
-            self.ledger.release(notification.id, attempts=notification.attempt)
+        """Note the failure; give the claim up once no attempt follows, keep it (renewed next time) while one does."""
+        attempt = notification.attempt
+        if isinstance(error, SkipNotification):
+            self.ledger.note(notification.id, "skipped", attempt=attempt, detail=error.reason)
+        else:
+            detail = self._redact(f"{type(error).__name__}: {error}")
+            self.ledger.note(notification.id, "attempt_failed", attempt=attempt, detail=detail)
+        if isinstance(error, (PermanentError, SkipNotification)) or attempt > self._retries:
+            if not isinstance(error, SkipNotification):
+                self.ledger.note(notification.id, "dead_lettered", attempt=attempt)
+            self.ledger.release(notification.id, attempts=attempt)
 
 
 class SyncGuard(_Guard):
@@ -102,7 +113,8 @@ class AsyncGuard(_Guard):
         self._sent(notification, result)
 
 
-def guard(handler: Handler, ledger: Ledger, *, retries: int, on_duplicate: Callable[[], None]) -> _Guard:
-    """``handler`` behind ``ledger``, in the shape delivery expects of it."""
+def guard(handler: Handler, ledger: Ledger, *, retries: int, on_duplicate: Callable[[], None],
+          redact: Callable[[str], str] = str) -> _Guard:
+    """``handler`` behind ``ledger``, in the shape delivery expects of it; ``redact`` hides secrets in noted errors."""
     kind = AsyncGuard if inspect.iscoroutinefunction(handler.send) else SyncGuard
-    return kind(handler, ledger, retries=retries, on_duplicate=on_duplicate)
+    return kind(handler, ledger, retries=retries, on_duplicate=on_duplicate, redact=redact)

@@ -16,7 +16,7 @@ from typing import Any
 
 from notifyd.ledger.decision import CLAIMED, FAILED, HELD, SEND, SEND_IT, SENT, Record, Verdict, decide, \
     prune_before
-from notifyd.ledger.store import Row, Store
+from notifyd.ledger.store import Event, Row, Store
 
 PRUNE_INTERVAL = 3600.0
 PREFETCH_FRESH = 1.0  # seconds a batch read answers the first attempts of its notifications
@@ -36,6 +36,7 @@ class Ledger:
         self._flush_interval, self._log, self._clock = flush_interval, log, clock
         self._lock = threading.Lock()
         self._pending: dict[str, Record] = {}  # written at the next flush
+        self._events: list[Event] = []         # likewise
         self._inflight: set[str] = set()       # claimed by a send of this process that has not ended
         # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
         self._fresh: dict[str, Record | None] = {}
@@ -117,17 +118,23 @@ class Ledger:
             self._inflight.discard(notification_id)
             self._pending[notification_id] = Record(FAILED, self.owner, now, None, None, attempts)
 
+    def note(self, notification_id: str, kind: str, *, attempt: int, detail: str = "") -> None:
+        """Add a moment of the notification's history (a failed attempt, a duplicate, an outcome)."""
+        with self._lock:
+            self._events.append((self.channel, notification_id, self._clock(), kind, attempt, detail))
+
     def flush(self) -> None:
         """Write what was decided since the last flush; kept for the next one if the storage fails."""
         with self._lock:
             batch, self._pending = self._pending, {}
-        if not batch:
+            events, self._events = self._events, []
+        if not batch and not events:
             return
         try:
-            self.store.put(self._rows(batch))
+            self.store.put(self._rows(batch), events)
         except Exception as exc:  # kept, not lost: the next flush tries again
             self._log.warning("ledger write failed; will retry", error=str(exc), rows=len(batch))
-            self._keep(batch)
+            self._keep(batch, events)
 
     def close(self) -> None:
         """Stop the writer, write the last batch, close the storage."""
@@ -142,8 +149,9 @@ class Ledger:
         return [(self.channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, now)
                 for key, r in batch.items()]
 
-    def _keep(self, batch: dict[str, Record]) -> None:
+    def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
         with self._lock:
+            self._events[:0] = events[-FLUSH_RETRY_LIMIT:]
             for key, record in batch.items():
                 self._pending.setdefault(key, record)  # a newer decision about the same id wins
             while len(self._pending) > FLUSH_RETRY_LIMIT:

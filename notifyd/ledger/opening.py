@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from notifyd.api import Handler
@@ -73,9 +74,10 @@ def channel_ledger(settings: ChannelSettings, *, log: Any) -> Ledger | None:
     return ledger
 
 
-def guarded(handler: Handler, ledger: Ledger | None, settings: ChannelSettings) -> Handler:
+def guarded(handler: Handler, ledger: Ledger | None, settings: ChannelSettings,
+            redact: Callable[[str], str] = str) -> Handler:
     """What delivery sends through: ``handler`` itself, or behind the channel's ledger."""
     if ledger is None:
         return handler
     counter = duplicates_suppressed().labels(settings.name)
-    return guard(handler, ledger, retries=settings.retries, on_duplicate=counter.inc)
+    return guard(handler, ledger, retries=settings.retries, on_duplicate=counter.inc, redact=redact)

@@ -10,8 +10,9 @@ import threading
 from typing import Any
 
 from notifyd.ledger.decision import Record
-from notifyd.ledger.store import CREATE_INDEX, CREATE_TABLE, Row, StoreUnavailable, prune_sql, record_of, \
-    records_by_id, select_many_sql, select_sql, upsert_sql
+from notifyd.ledger.store import CREATE_EVENTS, CREATE_EVENTS_INDEX, CREATE_INDEX, CREATE_TABLE, Event, Row, \
+    StoreUnavailable, insert_event_sql, prune_sql, record_of, records_by_id, select_many_sql, select_sql, trace_sql, \
+    upsert_sql
 
 CONNECT_TIMEOUT = 5
 
@@ -32,6 +33,8 @@ class PostgresStore:
             with self._writer.transaction():
                 self._writer.execute(CREATE_TABLE)
                 self._writer.execute(CREATE_INDEX)
+                self._writer.execute(CREATE_EVENTS)
+                self._writer.execute(CREATE_EVENTS_INDEX)
             self._reader = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot open the PostgreSQL ledger: {exc}") from exc
@@ -49,15 +52,25 @@ class PostgresStore:
             rows = self._run(self._reader, select_many_sql("%s", len(ids)), (channel, *ids)).fetchall()
         return records_by_id(rows)
 
-    def put(self, rows: list[Row]) -> None:
-        """Write ``rows`` in one transaction."""
+    def put(self, rows: list[Row], events: list[Event]) -> None:
+        """Write ``rows`` and ``events`` in one transaction."""
         with self._write_lock, self._writer.transaction(), self._writer.cursor() as cursor:
             cursor.executemany(self._upsert, rows)
+            if events:
+                cursor.executemany(insert_event_sql("%s"), events)
+
+    def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
+        """Every channel's record of one id, and its events."""
+        records_sql, events_sql = trace_sql("%s")
+        with self._read_lock:
+            records = self._run(self._reader, records_sql, (notification_id,)).fetchall()
+            events = self._run(self._reader, events_sql, (notification_id,)).fetchall()
+        return [(row[0], Record(*row[1:])) for row in records], [tuple(event) for event in events]
 
     def prune(self, before: float) -> int:
-        """Delete rows untouched since ``before``."""
+        """Delete rows untouched, and events written, before ``before``."""
         with self._write_lock, self._writer.transaction():
-            return self._writer.execute(self._prune, (before,)).rowcount
+            return sum(self._writer.execute(sql, (before,)).rowcount for sql in self._prune)
 
     def close(self) -> None:
         """Close both connections."""

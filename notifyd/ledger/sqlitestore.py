@@ -12,8 +12,9 @@ import sqlite3
 import threading
 
 from notifyd.ledger.decision import SENT, Record
-from notifyd.ledger.store import COLUMNS, CREATE_TABLE, TABLE, Row, StoreUnavailable, prune_sql, record_of, \
-    records_by_id, select_many_sql, select_sql, upsert_sql
+from notifyd.ledger.store import COLUMNS, CREATE_EVENTS, CREATE_EVENTS_INDEX, CREATE_TABLE, TABLE, Event, Row, \
+    StoreUnavailable, insert_event_sql, prune_sql, record_of, records_by_id, select_many_sql, select_sql, trace_sql, \
+    upsert_sql
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -32,6 +33,8 @@ class SqliteStore:
                 # No index on updated_at: it cost ~1.8 us a written row, and only the hourly prune
                 # (a scan, on the writer's connection, readers unaffected) would use it.
                 self._writer.execute(CREATE_TABLE + " WITHOUT ROWID")
+                self._writer.execute(CREATE_EVENTS)
+                self._writer.execute(CREATE_EVENTS_INDEX)
             self._reader = _connect(path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
@@ -50,19 +53,32 @@ class SqliteStore:
             rows = self._reader.execute(select_many_sql("?", len(ids)), (channel, *ids)).fetchall()
         return records_by_id(rows)
 
-    def put(self, rows: list[Row]) -> None:
-        """Write ``rows`` in one transaction; a sent row replaces whatever was there (~1.4 us less than the upsert)."""
+    def put(self, rows: list[Row], events: list[Event]) -> None:
+        """Write ``rows`` and ``events`` in one transaction; a sent row replaces whatever was there.
+
+        The replace costs ~1.4 us a row less than the conditional upsert claims need.
+        """
         sent = [row for row in rows if row[2] == SENT]
         others = [row for row in rows if row[2] != SENT] if len(sent) < len(rows) else []
         with self._write_lock, self._writer:
             self._writer.executemany(self._replace, sent)
             if others:
                 self._writer.executemany(self._upsert, others)
+            if events:
+                self._writer.executemany(insert_event_sql("?"), events)
+
+    def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
+        """Every channel's record of one id, and its events."""
+        records_sql, events_sql = trace_sql("?")
+        with self._read_lock:
+            records = self._reader.execute(records_sql, (notification_id,)).fetchall()
+            events = self._reader.execute(events_sql, (notification_id,)).fetchall()
+        return [(row[0], Record(*row[1:])) for row in records], events
 
     def prune(self, before: float) -> int:
-        """Delete rows untouched since ``before``."""
+        """Delete rows untouched, and events written, before ``before``."""
         with self._write_lock, self._writer:
-            return self._writer.execute(self._prune, (before,)).rowcount
+            return sum(self._writer.execute(sql, (before,)).rowcount for sql in self._prune)
 
     def close(self) -> None:
         """Close both connections."""

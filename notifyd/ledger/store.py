@@ -1,7 +1,9 @@
 """What a ledger storage does, and the SQL every storage shares.
 
-A storage reads one record, writes a batch of rows in one transaction, and prunes old
-rows. A batched claim never overwrites a ``sent`` row another process wrote meanwhile.
+A storage reads one record, writes a batch of rows (and of events: failed attempts,
+suppressed duplicates, outcomes other than sent, for ``notifyd trace``) in one
+transaction, and prunes old rows. A batched claim never overwrites a ``sent`` row another
+process wrote meanwhile.
 """
 
 from __future__ import annotations
@@ -29,6 +31,30 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (channel, id))"""
 CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_updated ON {TABLE} (updated_at)"
 
+# (channel, id, at, kind, attempt, detail): the rarer moments of a notification's history.
+Event = tuple[str, str, float, str, int, str]
+EVENTS = "notifyd_ledger_events"
+CREATE_EVENTS = f"""CREATE TABLE IF NOT EXISTS {EVENTS} (
+    channel TEXT NOT NULL,
+    id TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    kind TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    detail TEXT NOT NULL)"""
+CREATE_EVENTS_INDEX = f"CREATE INDEX IF NOT EXISTS {EVENTS}_id ON {EVENTS} (id)"
+
+
+def insert_event_sql(placeholder: str) -> str:
+    """The batched write of events."""
+    return f"INSERT INTO {EVENTS} (channel, id, at, kind, attempt, detail) VALUES ({', '.join([placeholder] * 6)})"
+
+
+def trace_sql(placeholder: str) -> tuple[str, str]:
+    """The reads of one id's records (every channel) and its events, oldest first."""
+    return (f"SELECT channel, state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+            f"WHERE id = {placeholder} ORDER BY channel",
+            f"SELECT channel, id, at, kind, attempt, detail FROM {EVENTS} WHERE id = {placeholder} ORDER BY at")
+
 
 def upsert_sql(placeholder: str) -> str:
     """The batched write; ``placeholder`` is the driver's parameter marker (``?`` or ``%s``)."""
@@ -52,9 +78,10 @@ def select_many_sql(placeholder: str, count: int) -> str:
             f"WHERE channel = {placeholder} AND id IN ({marks})")
 
 
-def prune_sql(placeholder: str) -> str:
-    """The deletion of rows untouched since a time."""
-    return f"DELETE FROM {TABLE} WHERE updated_at < {placeholder}"
+def prune_sql(placeholder: str) -> tuple[str, str]:
+    """The deletions of rows untouched, and events written, before a time."""
+    return (f"DELETE FROM {TABLE} WHERE updated_at < {placeholder}",
+            f"DELETE FROM {EVENTS} WHERE at < {placeholder}")
 
 
 def record_of(row: tuple | None) -> Record | None:
@@ -78,8 +105,11 @@ class Store(Protocol):
     def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
         """The records of those of ``ids`` the ledger holds, in one query."""
 
-    def put(self, rows: list[Row]) -> None:
-        """Write ``rows`` in one transaction."""
+    def put(self, rows: list[Row], events: list[Event]) -> None:
+        """Write ``rows`` and ``events`` in one transaction."""
+
+    def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
+        """Every channel's record of one id, and its events."""
 
     def prune(self, before: float) -> int:
         """Delete rows untouched since ``before``; how many went."""
