@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import structlog
+from confluent_kafka import Producer
 
 from notifyd.api import Handler
 from notifyd.channel import lifecycle
@@ -28,6 +29,7 @@ from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
 from notifyd.channel.health import ProcessChecks
 from notifyd.channel.ledgered import LedgeredDeliverer
+from notifyd.channel.outcomes import OutcomePublisher, reporting
 from notifyd.channel.pollloop import PollLoop, StopRequest
 from notifyd.config import kafka
 from notifyd.config.settings import ChannelSettings, Config
@@ -110,10 +112,13 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
+    events = _outcome_publisher(config, settings, log=log)
+    sender = reporting(guarded(handler, ledger, settings, config.redact), events, retries=settings.retries,
+                       redact=config.redact)
 
     def deliverer(**callbacks: Any) -> Deliverer:
-        options = dict(settings=settings, handler=guarded(handler, ledger, settings, config.redact), prepare=prepare,
-                       pool=pool, dlq=dlq, metrics=metrics, log=log, redact=config.redact, **callbacks)
+        options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
+                       log=log, redact=config.redact, **callbacks)
         if ledger is None:
             return Deliverer(**options)
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
@@ -129,9 +134,18 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
         pool.stop()
         if ledger is not None:
             ledger.close()  # after the pool: no send is left to mark
+        if events is not None and events.flush(DLQ_FLUSH_TIMEOUT):
+            log.warning("outcome events still unacknowledged at exit; they are lost")
         if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
+
+
+def _outcome_publisher(config: Config, settings: ChannelSettings, *, log: Any) -> OutcomePublisher | None:
+    if settings.events is None:
+        return None
+    producer = Producer(kafka.events_producer(config.kafka, logger=kafka_logger()))
+    return OutcomePublisher(producer, topic=settings.events, channel=settings.name, log=log)
 
 
 async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:

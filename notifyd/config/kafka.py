@@ -77,6 +77,11 @@ def dlq_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:
     return settings
 
 
+def events_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:
+    """A channel process's outcome-events producer: the DLQ producer's settings."""
+    return dlq_producer(kafka, logger=logger)
+
+
 def publisher_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
     """The publisher client's producer: idempotent, each record acknowledged within ``timeout``."""
     return producer_config(kafka, {

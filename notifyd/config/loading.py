@@ -107,6 +107,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         templates_dir=os.path.join(base_dir, raw["templates_dir"]) if "templates_dir" in raw else None,
         recipient=raw.get("recipient"),
         ledger=ledger if raw.get("ledger", ledger is not None) else None,
+        events=raw.get("events"),
     )
 
 

@@ -69,6 +69,8 @@ class ChannelSettings:
     recipient: str | None = None
     # The delivery ledger (notifyd.ledger); None: off, at-least-once without dedupe.
     ledger: LedgerSettings | None = None
+    # The topic of its outcome events (schemas/outcome.schema.json); None: none published.
+    events: str | None = None
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,11 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
         if dlq and dlq in consumer_of:
             message = f"DLQ topic {dlq!r} is consumed by channel {consumer_of[dlq]!r}; it would loop"
             yield ("channels", name, "dlq"), message, False
+        events = channel.get("events")
+        if events and events in consumer_of:
+            message = (f"events topic {events!r} is consumed by channel {consumer_of[events]!r}; "
+                       "its records are not notifications")
+            yield ("channels", name, "events"), message, False
 
 
 def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

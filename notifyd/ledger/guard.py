@@ -84,8 +84,8 @@ class _Guard:
 class SyncGuard(_Guard):
     """Guards a plain ``send`` (run on the pool, or inline when it does not block)."""
 
-    def send(self, notification: Notification) -> None:
-        """Claim, send, mark; or raise what delivery expects."""
+    def send(self, notification: Notification) -> Any:
+        """Claim, send, mark; or raise what delivery expects. Returns what the handler returned."""
         self._act_on(self._claim(notification), notification)
         try:
             result = self.handler.send(notification)
@@ -93,13 +93,14 @@ class SyncGuard(_Guard):
             self._failed(notification, exc)
             raise
         self._sent(notification, result)
+        return result
 
 
 class AsyncGuard(_Guard):
     """Guards an ``async def send``; a claim that may wait on the network runs in a thread."""
 
-    async def send(self, notification: Notification) -> None:
-        """Claim, send, mark; or raise what delivery expects."""
+    async def send(self, notification: Notification) -> Any:
+        """Claim, send, mark; or raise what delivery expects. Returns what the handler returned."""
         if self.ledger.blocking:
             verdict = await asyncio.to_thread(self._claim, notification)
         else:
@@ -111,6 +112,7 @@ class AsyncGuard(_Guard):
             self._failed(notification, exc)
             raise
         self._sent(notification, result)
+        return result
 
 
 def guard(handler: Handler, ledger: Ledger, *, retries: int, on_duplicate: Callable[[], None],
