@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,11 @@ def test_trace_without_a_ledger_is_a_usage_error(tmp_path: Path, capsys) -> None
     config.write_text("kafka: {bootstrap_servers: x}\nchannels: {sms: {topics: [t], handler: log}}\n")
     assert main(["trace", "t-1", "--config", str(config)]) == ExitCode.USAGE
     assert "no channel of this config uses a delivery ledger" in capsys.readouterr().err
+
+
+def test_the_command_line_never_imports_prometheus_client_before_run_sets_its_directory() -> None:
+    # prometheus_client picks its value storage when imported: a command module importing
+    # it (trace opens ledgers) made the supervisor's own series vanish from /metrics.
+    code = "import sys, notifyd.cli; notifyd.cli.build_parser(); print('prometheus_client' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"

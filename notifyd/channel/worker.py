@@ -36,7 +36,8 @@ from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
 from notifyd.ledger.ledger import Ledger
-from notifyd.ledger.opening import LedgerUnavailable, channel_ledger, guarded
+from notifyd.ledger.channelside import channel_ledger, guarded
+from notifyd.ledger.opening import LedgerUnavailable
 from notifyd.ledger.prefetch import batch_reader
 from notifyd.logs import configure_logging, kafka_logger
 from notifyd.metrics import channel_metrics
