@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 from notifyd.ledger.decision import CLAIMED, FAILED, SENT, Record
 from notifyd.ledger.store import Event
+from notifyd.records.outcome import iso
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,6 @@ def _outcome(channel: str, record: Record) -> Step | None:
     if record.state == CLAIMED:
         return None  # in progress, or its owner died: the claim step says so
     return None
-
-
-def iso(at: float) -> str:
-    """``at`` (Unix seconds) as ISO 8601 UTC with milliseconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
 
 
 def render(notification_id: str, steps: list[Step]) -> str:
