@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import concurrency, flowcost, footprint, latency, machine, report, throughput, validate
+from bench import concurrency, flowcost, footprint, latency, ledger, machine, report, throughput, validate
 from bench.context import Bench, Row, Sizes
 from notifyd.tools.devbroker import EmbeddedBroker
 
@@ -22,8 +22,9 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "latency": ("3. End-to-end latency", latency.case_latency),
     "footprint": ("4. Footprint", footprint.case_footprint),
     "scaling": ("5. Scaling out", throughput.case_scaling),
+    "ledger": ("6. Delivery ledger cost", ledger.case_ledger),
     "validate": ("validate-config", validate.case_validate),
-    "flowcost": ("6. Flow control, unused", flowcost.case_flow_cost),
+    "flowcost": ("7. Flow control, unused", flowcost.case_flow_cost),
 }
 
 

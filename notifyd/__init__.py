@@ -6,6 +6,7 @@ The tree follows the two kinds of process:
 - ``notifyd.channel``: a channel process, one consumer of one channel;
 - ``notifyd.config``: the config file and every librdkafka configuration built from it;
 - ``notifyd.handlers``: the built-in handlers and the handler registry;
+- ``notifyd.ledger``: the delivery ledger (claimed and sent notification ids, for dedupe);
 - ``notifyd.recipients``: the user directory, templates and preparation;
 - ``notifyd.records``: the record formats on Kafka (notifications, DLQ headers);
 - ``notifyd.tools``: the operator tools' library code (publisher client, DLQ replay);

@@ -4,7 +4,8 @@ A handler is a class whose constructor takes the channel's ``options`` as keywor
 arguments and whose ``send`` delivers one notification, either as a plain method
 (run in a thread pool, or on the event loop when ``blocking`` is False) or as
 ``async def`` (run on the channel's event loop). ``send`` returns when the provider
-has accepted the notification, or raises:
+has accepted the notification (optionally returning the provider's message id, a ``str``,
+which the delivery ledger and outcome events record), or raises:
 
 - ``RetryableError``: failed for now (``retry_after`` seconds, when the provider said);
 - ``PermanentError``: can never succeed; dead-lettered at once;
@@ -113,8 +114,10 @@ class Handler:
         """
         return ()
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification) -> str | None:
         """Deliver one notification, or raise (``RetryableError``, ``PermanentError``, anything else: retried).
+
+        May return the provider's message id (a ``str``) for the ledger and outcome events.
 
         An ``async def send`` runs in a task that goes on to deliver other notifications
         after it: a context variable it sets must be reset before it returns.

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "notifyd.commands.dlq",
     "notifyd.commands.status",
     "notifyd.commands.topics",
+    "notifyd.commands.trace",
     "notifyd.commands.worker",
 )
 

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     BROKER_UNREACHABLE = 3  # no broker answered within --timeout
     BAD_INPUT = 4           # a notification given to a tool is not valid JSON or not a valid notification
     KAFKA_FAILED = 5        # the broker answered but refused or failed the operation
+    NOT_FOUND = 6           # trace: the delivery ledger has no record of the notification
     RECYCLE = 75            # a channel process past its memory limit, drained: restarted at once, not a crash
     CONFIG = 78             # EX_CONFIG: the daemon cannot start a channel (config, handler import); no restart loop
     INTERRUPTED = 130       # the quickstart stopped by Ctrl-C during start-up (128 + SIGINT)

@@ -188,3 +188,10 @@ def touch_daemon(metrics: DaemonMetrics, channels: Iterable[str]) -> None:
         for labelled in (metrics.channel_up, metrics.channel_restarts, metrics.channel_stalls,
                          metrics.broker_unreachable, metrics.broker_outages):
             labelled.labels(channel)
+
+
+@cache
+def duplicates_suppressed() -> Counter:
+    """Redelivered notifications the delivery ledger did not send again (``notifyd.ledger``)."""
+    return Counter("notifyd_duplicates_suppressed", "Redelivered notifications not sent again because the "
+                   "delivery ledger had them sent within its window.", ["channel"])

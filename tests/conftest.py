@@ -17,6 +17,7 @@ import yaml
 from tests.kit.config import base_config
 from tests.kit.daemon import Daemon
 from tests.kit.kafka import KafkaKit
+from tests.kit.postgres import postgres_bin, running_postgres
 from tests.kit.smtp import SmtpServer, running_smtp_server
 
 
@@ -94,3 +95,20 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A plain SMTP server (no TLS, no AUTH) with the default refusals."""
     with running_smtp_server() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def postgres_dsn() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for the module's tests (tests/kit/postgres.py).
+
+    Without the binaries it skips on a developer's machine, but fails under CI, where
+    ``make test`` installs them: there a skip would hide that these tests never ran.
+    """
+    binaries = postgres_bin()
+    if binaries is None:
+        message = "PostgreSQL binaries (initdb, pg_ctl) are not installed; `make test` installs them as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_postgres(binaries) as dsn:
+        yield dsn

@@ -6,6 +6,6 @@ delivery metrics and consumer lag (``lag``), broker outages (``outage``), and th
 it reports to the supervisor (``lifecycle``).
 
 May import ``notifyd.config``, ``notifyd.records``, ``notifyd.recipients``,
-``notifyd.handlers`` and the shared top-level modules; never ``notifyd.daemon``,
+``notifyd.handlers``, ``notifyd.ledger`` and the shared top-level modules; never ``notifyd.daemon``,
 ``notifyd.tools`` or ``notifyd.commands``.
 """

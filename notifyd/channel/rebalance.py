@@ -5,6 +5,10 @@ I/O thread, while the channel's event loop keeps delivering, a revocation waits 
 timeout) for the loop to finish the revoked partitions' work before committing. The loop
 itself calls ``consume()`` only when nothing is running (``PollLoop._fetch_batch``), so a
 callback on the loop's own thread has nothing to wait for, and must not wait for itself.
+
+The callbacks never call ``assign``/``unassign`` themselves, so librdkafka applies the
+change either way: the whole assignment under an eager strategy, only the partitions
+that move under ``cooperative-sticky`` (the default); both see just those partitions.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Rebalancer:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions and self._ever_assigned:  # a cooperative rebalance that gave this member nothing new
+            return
         self.assignment_changed = True  # the poll loop re-applies a pause to the new partitions
         self.owned.update((tp.topic, tp.partition) for tp in partitions)
         self._ever_assigned = True
@@ -69,6 +75,8 @@ class Rebalancer:
             self._assigned([])
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions:  # a cooperative rebalance that took nothing from this member
+            return
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
         if offsets:
             self._commit(offsets)

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from typing import IO, Any
 
 import structlog
+from confluent_kafka import Producer
 
 from notifyd.api import Handler
 from notifyd.channel import lifecycle
@@ -29,11 +30,17 @@ from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
 from notifyd.channel.flow.build import build_flow
 from notifyd.channel.health import ProcessChecks
+from notifyd.channel.ledgered import LedgeredDeliverer
+from notifyd.channel.outcomes import OutcomePublisher, reporting
 from notifyd.channel.pollloop import PollLoop, StopRequest
 from notifyd.config import kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
+from notifyd.ledger.channelside import channel_ledger, guarded
+from notifyd.ledger.ledger import Ledger
+from notifyd.ledger.opening import LedgerUnavailable
+from notifyd.ledger.prefetch import batch_reader
 from notifyd.logs import configure_logging, kafka_logger
 from notifyd.metrics import channel_metrics, touch_channel
 from notifyd.recipients.preparation import Preparer, make_preparer
@@ -105,11 +112,16 @@ def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, s
         log.error("cannot start: the handler failed to load", handler=settings.handler,
                   error=config.redact(f"{type(exc).__name__}: {exc}"))
         return ExitCode.CONFIG
+    try:
+        ledger = channel_ledger(settings, log=log)
+    except LedgerUnavailable as exc:  # sending without dedupe is not a fallback: a config error
+        log.error("cannot start: the delivery ledger cannot be opened", error=config.redact(str(exc)))
+        return ExitCode.CONFIG
     checks = ProcessChecks(parent_pid=parent_pid, memory_limit_mb=settings.memory_limit_mb)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_consume(config, settings, handler=handler, prepare=prepare, status=reporter,
-                                       stop=stop, checks=checks, log=log))
+                                       stop=stop, checks=checks, log=log, ledger=ledger))
     except Exception as exc:
         log.exception("channel process crashed", error=config.redact(f"{type(exc).__name__}: {exc}"))
         return ExitCode.CRASH
@@ -121,17 +133,24 @@ def _build_handler(settings: ChannelSettings) -> Handler:
 
 
 async def _consume(config: Config, settings: ChannelSettings, *, handler: Handler, prepare: Preparer,
-                   status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
+                   status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any,
+                   ledger: Ledger | None = None) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
     metrics = channel_metrics()
     touch_channel(metrics, settings.name)
     gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())
+    events = _outcome_publisher(config, settings, log=log)
+    sender = reporting(guarded(handler, ledger, settings, config.redact), events, retries=settings.retries,
+                       redact=config.redact)
 
     def deliverer(**callbacks: Any) -> Deliverer:
-        return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                         log=log, redact=config.redact, gate=gate, **callbacks)
+        options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
+                       log=log, redact=config.redact, gate=gate, **callbacks)
+        if ledger is None:
+            return Deliverer(**options)
+        return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
                          deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,
@@ -142,9 +161,20 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     finally:
         await close_handler(handler, timeout=HANDLER_CLOSE_TIMEOUT, log=log)
         pool.stop()
+        if ledger is not None:
+            ledger.close()  # after the pool: no send is left to mark
+        if events is not None and events.flush(DLQ_FLUSH_TIMEOUT):
+            log.warning("outcome events still unacknowledged at exit; they are lost")
         if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
+
+
+def _outcome_publisher(config: Config, settings: ChannelSettings, *, log: Any) -> OutcomePublisher | None:
+    if settings.events is None:
+        return None
+    producer = Producer(kafka.events_producer(config.kafka, logger=kafka_logger()))
+    return OutcomePublisher(producer, topic=settings.events, channel=settings.name, log=log)
 
 
 async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:

@@ -14,8 +14,12 @@ from typing import Any
 
 from notifyd.config.settings import ChannelSettings, KafkaSettings
 
-# Sensible for notifications, overridable in the YAML: a new group starts at the oldest message.
-CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+# Sensible for notifications, overridable in the YAML: a new group starts at the oldest
+# message, and a member joining or leaving moves only the partitions that change hands
+# (cooperative rebalancing) instead of stopping every member's partitions. A group whose
+# running members still use librdkafka's eager default (range,roundrobin) refuses a
+# cooperative member: stop them all to upgrade, or set the old value in the YAML.
+CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest", "partition.assignment.strategy": "cooperative-sticky"}
 
 # librdkafka's producer refuses records over 1 MB by default, while its consumer reads
 # records up to receive.message.max.bytes (100 MB): without this, a large record the
@@ -71,6 +75,11 @@ def dlq_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:
     if logger is not None:
         settings["logger"] = logger
     return settings
+
+
+def events_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:
+    """A channel process's outcome-events producer: the DLQ producer's settings."""
+    return dlq_producer(kafka, logger=logger)
 
 
 def publisher_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:

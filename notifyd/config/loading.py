@@ -13,12 +13,15 @@ from notifyd.config import envvars, validation, yamlsource
 from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
     DEFAULT_METRICS_LISTEN,
+    DEFAULT_STATE_DIR,
+    LEDGER_FILE,
     BackoffPolicy,
     BreakerPolicy,
     ChannelSettings,
     Config,
     DirectorySettings,
     KafkaSettings,
+    LedgerSettings,
     RateLimit,
     RecipientLimit,
 )
@@ -75,10 +78,11 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     metrics = data.get("metrics", {})
     allowed = data.get("allowed_handler_modules")
     base = _base_dir(path)
+    ledger = _ledger(data, base_dir=base)
     return Config(
         path=path,
         kafka=KafkaSettings(kafka["bootstrap_servers"], dict(kafka.get("config", {}))),
-        channels={name: _channel(name, raw, base_dir=base) for name, raw in data["channels"].items()},
+        channels={name: _channel(name, raw, base_dir=base, ledger=ledger) for name, raw in data["channels"].items()},
         metrics_listen=metrics.get("listen", DEFAULT_METRICS_LISTEN),
         metrics_enabled=metrics.get("enabled", True),
         log_level=data.get("logging", {}).get("level", "info"),
@@ -90,7 +94,7 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     )
 
 
-def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSettings:
+def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSettings | None) -> ChannelSettings:
     return ChannelSettings(
         name=name,
         topics=tuple(raw["topics"]),
@@ -111,6 +115,8 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         rate_limit=RateLimit(**raw["rate_limit"]) if "rate_limit" in raw else None,
         circuit_breaker=BreakerPolicy(**raw["circuit_breaker"]) if "circuit_breaker" in raw else None,
         recipient_limit=_recipient_limit(raw.get("recipient_limit")),
+        ledger=ledger if raw.get("ledger", ledger is not None) else None,
+        events=raw.get("events"),
     )
 
 
@@ -138,6 +144,21 @@ def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySetting
         cache_ttl=float(raw.get("cache_ttl", 30.0)),
         cache_size=raw.get("cache_size", 10_000),
     )
+
+
+def _ledger(data: dict[str, Any], *, base_dir: str) -> LedgerSettings | None:
+    """The ledger section's settings (None without one), its SQLite file made absolute."""
+    state_dir = os.path.join(base_dir, data.get("state_dir", DEFAULT_STATE_DIR))
+    raw = data.get("ledger")
+    if raw is None:
+        return LedgerSettings(path=os.path.join(state_dir, LEDGER_FILE)) if _any_ledger_on(data) else None
+    path = os.path.join(base_dir, raw["path"]) if "path" in raw else os.path.join(state_dir, LEDGER_FILE)
+    times = {key: float(raw[key]) for key in ("window", "lease", "retention", "flush_interval") if key in raw}
+    return LedgerSettings(type=raw.get("type", "sqlite"), path=path, dsn=raw.get("dsn"), **times)
+
+
+def _any_ledger_on(data: dict[str, Any]) -> bool:
+    return any(channel.get("ledger") is True for channel in data["channels"].values())
 
 
 def _base_dir(config_path: str) -> str:

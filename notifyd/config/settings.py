@@ -10,6 +10,8 @@ from notifyd.redaction import redact
 
 DEFAULT_CONFIG_PATH = "/etc/notifyd/notifyd.yaml"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+DEFAULT_STATE_DIR = "/var/lib/notifyd"
+LEDGER_FILE = "ledger.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,19 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    """Where a channel's delivery ledger lives and its times, in seconds; ``path`` is absolute."""
+
+    type: str = "sqlite"
+    path: str | None = None
+    dsn: str | None = None
+    window: float = 86_400.0
+    lease: float = 120.0
+    retention: float = 2_592_000.0
+    flush_interval: float = 0.05
+
+
+@dataclass(frozen=True)
 class ChannelSettings:
     """Everything one channel process needs; plain and picklable so it crosses ``spawn``."""
 
@@ -83,6 +98,10 @@ class ChannelSettings:
     rate_limit: RateLimit | None = None
     circuit_breaker: BreakerPolicy | None = None
     recipient_limit: RecipientLimit | None = None
+    # The delivery ledger (notifyd.ledger); None: off, at-least-once without dedupe.
+    ledger: LedgerSettings | None = None
+    # The topic of its outcome events (schemas/outcome.schema.json); None: none published.
+    events: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
     allowed_is_sound = not any(p[:1] == ("allowed_handler_modules",) for p, _, _ in problems)
     allowed = data.get("allowed_handler_modules") if allowed_is_sound else None
     problems += semantic_problems(sound, allowed, base_dir=base_dir)
+    if not any(p[:1] == ("ledger",) for p, _, _ in problems):
+        problems += _ledger_problems(data.get("ledger"), sound)
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)
     return problems
@@ -105,6 +107,15 @@ def _directory_problems(settings: dict[str, Any], base_dir: str) -> list[Problem
     return [(("directory", *key), message, False) for key, message in directory.settings_problems(settings, base_dir)]
 
 
+def _ledger_problems(ledger: Any, channels: dict[str, dict[str, Any]]) -> list[Problem]:
+    """A claim must outlive an attempt, or a slow send would lose it to another process."""
+    lease = ledger.get("lease", 120.0) if isinstance(ledger, dict) else 120.0
+    return [(("channels", name, "timeout"), f"timeout ({channel.get('timeout', 30.0)}) must be less than the "
+             f"ledger's lease ({lease})", False)
+            for name, channel in channels.items()
+            if channel.get("ledger", ledger is not None) and channel.get("timeout", 30.0) >= lease]
+
+
 def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
     for name, channel in channels.items():
         backoff = channel.get("backoff", {})
@@ -127,6 +138,11 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
         if dlq and dlq in consumer_of:
             message = f"DLQ topic {dlq!r} is consumed by channel {consumer_of[dlq]!r}; it would loop"
             yield ("channels", name, "dlq"), message, False
+        events = channel.get("events")
+        if events and events in consumer_of:
+            message = (f"events topic {events!r} is consumed by channel {consumer_of[events]!r}; "
+                       "its records are not notifications")
+            yield ("channels", name, "events"), message, False
 
 
 def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

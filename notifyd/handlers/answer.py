@@ -69,3 +69,11 @@ class HttpAnswer:
     def json(self) -> Any:
         """The body parsed as JSON; ``ValueError`` when it is not JSON."""
         return json.loads(self.content)
+
+    def json_field(self, name: str) -> str | None:
+        """A string field of a JSON object body (a provider's message id), or None; never raising."""
+        try:
+            value = self.json().get(name)
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None

@@ -156,12 +156,12 @@ class FcmHandler(HttpHandler):
             message["android"] = android
         return message
 
-    async def send(self, notification: Notification) -> None:
+    async def send(self, notification: Notification) -> str | None:
         body = {"message": self.message(notification)}
         headers = {"authorization": f"Bearer {await self.access_token()}"}
         response = await self.request("POST", self._url, json=body, headers=headers)
         if response.is_success:
-            return
+            return response.json_field("name")  # projects/P/messages/ID, for the ledger and outcome events
         failure = fcm_failure(response)
         if response.status_code == 401 and isinstance(failure, RetryableError):
             self._stale = True

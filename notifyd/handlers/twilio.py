@@ -97,7 +97,8 @@ class TwilioHandler(HttpHandler):
             raise PermanentError("Twilio: the notification has no body to send")
         return {"To": notification.to, "Body": text, **self._origin}
 
-    async def send(self, notification: Notification) -> None:
+    async def send(self, notification: Notification) -> str | None:
         response = await self.request("POST", self._url, data=self.form(notification), auth=self._auth)
         if not response.is_success:
             raise twilio_failure(response)
+        return response.json_field("sid")  # the message SID, for the ledger and outcome events

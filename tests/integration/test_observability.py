@@ -82,7 +82,8 @@ def test_a_revoked_partition_drops_its_lag_series(kafka, unique, write_config, d
     notifyd.wait_ready()
     wait_until(lambda: set(lag_partitions(notifyd.get("/metrics")[1], "mail")) == {0, 1, 2, 3}, what="lag of 4")
 
-    intruder = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group, **FAST_GROUP})
+    intruder = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group, **FAST_GROUP,
+                         "partition.assignment.strategy": "cooperative-sticky"})  # as the channel consumers
     try:
         intruder.subscribe([topic])
         wait_until(lambda: intruder.poll(0.2) is None and bool(intruder.assignment()), timeout=40,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from notifyd.tools.devbroker import EmbeddedBroker, free_port
 from tests.kit.figures import Figures
+from tests.kit.kafka import KafkaKit
+from tests.kit.proxy import TcpProxy
 
 DURATIONS = "durations: seconds per test (pytest call phase)"
 _figures = Figures(merged=frozenset({DURATIONS}))
@@ -36,3 +40,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write(_figures.render(name))
     for path in _written:
         terminalreporter.write_line(f"reliability figures written to {path}")
+
+
+@pytest.fixture
+def proxied_kafka(tmp_path) -> Iterator[tuple[TcpProxy, KafkaKit]]:
+    """A broker of its own reached only through a TCP proxy the test can cut (advertising the proxy)."""
+    proxy = TcpProxy(("127.0.0.1", free_port()))
+    broker = EmbeddedBroker(proxy.target[1], advertised=proxy.address, log_path=str(tmp_path / "tansu.log"))
+    with broker, proxy:
+        kit = KafkaKit(proxy.address)
+        yield proxy, kit
+        kit.producer.purge()
+        kit.close()

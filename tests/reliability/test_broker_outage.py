@@ -9,14 +9,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from notifyd.tools.devbroker import EmbeddedBroker, free_port
 from tests.kit.daemon import daemon_config
-from tests.kit.kafka import KafkaKit
-from tests.kit.proxy import TcpProxy
 from tests.kit.scenario import Deliveries, Tally, channel, produce
 from tests.kit.wait import wait_until
 
@@ -26,16 +22,6 @@ BATCH = 3000
 # Longer than session.timeout.ms (6 s): the group forgets the member, which must rejoin.
 OUTAGE = 8.0
 
-
-@pytest.fixture
-def proxied_kafka(tmp_path) -> Iterator[tuple[TcpProxy, KafkaKit]]:
-    proxy = TcpProxy(("127.0.0.1", free_port()))
-    broker = EmbeddedBroker(proxy.target[1], advertised=proxy.address, log_path=str(tmp_path / "tansu.log"))
-    with broker, proxy:
-        kit = KafkaKit(proxy.address)
-        yield proxy, kit
-        kit.producer.purge()
-        kit.close()
 
 
 def test_cut_and_restored_broker_connection(proxied_kafka, unique, tmp_path, write_config, daemon, figures):

@@ -11,7 +11,6 @@ from notifyd.channel.outage import _VARYING
 from tests.kit.daemon import daemon_config
 from tests.kit.scenario import channel
 from tests.kit.wait import wait_until
-from tests.reliability.test_broker_outage import proxied_kafka  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 
@@ -19,7 +18,7 @@ OUTAGE_LINE, RECOVERY_LINE = "every broker is down", "broker reachable again"
 OUTAGE = 5.0  # librdkafka retries a dozen times in this long (backoff from 100 ms, doubling)
 
 
-def test_an_outage_logs_once_at_each_end_and_is_counted(proxied_kafka, unique, tmp_path, write_config,  # noqa: F811
+def test_an_outage_logs_once_at_each_end_and_is_counted(proxied_kafka, unique, tmp_path, write_config,
                                                          daemon):
     proxy, kafka = proxied_kafka
     topic = unique("outage")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -128,38 +124,6 @@ def test_validate_config_checks_the_directory(tmp_path: Path, sqlite_db: Path) -
     for directory, expected in cases.items():
         _, findings = check_text(config_with(directory), config_path, {})
         assert [str(f) for f in findings] == [f"{config_path}:" + expected.format(tmp=tmp_path)]
-
-
-def _postgres_bin() -> Path | None:
-    found = shutil.which("initdb")
-    candidates = [Path(found).parent] if found else sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    return next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
-
-
-@pytest.fixture(scope="module")
-def postgres_dsn() -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1, when the binaries are installed."""
-    binaries = _postgres_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    # initdb refuses to run as root: run the server as the postgres user then.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    base = Path(tempfile.mkdtemp(prefix="notifyd-pg-"))
-    if as_user:
-        shutil.chown(base, user="postgres")
-    data, port = base / "data", free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run(as_user + list(args), check=True, capture_output=True, timeout=60)
-
-    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
-    try:
-        yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
-    finally:
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_postgres_users_resolved(postgres_dsn: str) -> None:

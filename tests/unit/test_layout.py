@@ -19,6 +19,7 @@ FORBIDDEN = {
     "channel": {"daemon", "tools", "commands"},
     "daemon": {"tools", "commands"},
     "tools": {"channel", "daemon", "commands"},
+    "ledger": {"channel", "daemon", "tools", "commands"},
 }
 MAX_MODULE_LINES = 300
 

@@ -12,7 +12,7 @@ from notifyd.api import Notification, SkipNotification
 from notifyd.config.loading import check_text
 from notifyd.recipients.directory import SCHEMA_SQL, User, create_sqlite_schema
 from notifyd.recipients.preparation import make_preparer, opted_out
-from tests.unit.test_directory import add_user, postgres_dsn  # noqa: F401 - postgres_dsn is a fixture
+from tests.unit.test_directory import add_user
 
 OPT_OUT = ["sms", "email/marketing", "*/digest"]
 
@@ -86,7 +86,7 @@ def test_file_directory_preferences(tmp_path: Path) -> None:
     check_preferences(tmp_path, file_directory(tmp_path))
 
 
-def test_postgres_directory_preferences(tmp_path: Path, postgres_dsn: str) -> None:  # noqa: F811
+def test_postgres_directory_preferences(tmp_path: Path, postgres_dsn: str) -> None:
     psycopg = pytest.importorskip("psycopg")
     with psycopg.connect(postgres_dsn, autocommit=True) as connection:
         for statement in SCHEMA_SQL:

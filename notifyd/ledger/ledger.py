@@ -1,0 +1,184 @@
+"""One channel's ledger: claims and marks decided at once, written to the storage in batches.
+
+A claim or a mark is kept in memory (so this process sees it at once) and written with
+the others of the last ``flush_interval`` in one transaction by a background thread: one
+commit per batch instead of one per notification. What the cost buys: a process killed
+between a provider's acceptance and the next flush re-sends at most that flush's worth
+(the notifications "in flight" at the fault), not everything it had not committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from notifyd.ledger.decision import CLAIMED, FAILED, HELD, SEND, SEND_IT, SENT, Record, Verdict, decide, prune_before
+from notifyd.ledger.store import Event, Row, Store
+
+PRUNE_INTERVAL = 3600.0
+PREFETCH_FRESH = 1.0  # seconds a batch read answers the first attempts of its notifications
+PREFETCH_CHUNK = 500  # ids per query
+_UNREAD = object()
+FLUSH_RETRY_LIMIT = 100_000  # rows kept for a storage that is down; beyond it the oldest claims go first
+
+
+class Ledger:
+    """Claims, marks and their batched writes for one channel; thread-safe."""
+
+    def __init__(self, store: Store, *, channel: str, owner: str, window: float, lease: float,
+                 retention: float, flush_interval: float, log: Any, clock: Callable[[], float] = time.time,
+                 owner_gone: Callable[[str], bool] = lambda owner: False) -> None:
+        self.store, self.channel, self.owner = store, channel, owner
+        self._window, self._lease, self._retention = window, lease, retention
+        self._flush_interval, self._log, self._clock = flush_interval, log, clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, Record] = {}  # written at the next flush
+        self._events: list[Event] = []         # likewise
+        self._inflight: set[str] = set()       # claimed by a send of this process that has not ended
+        # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
+        self._fresh: dict[str, Record | None] = {}
+        self._older: dict[str, Record | None] = {}
+        self._next_rotation = 0.0
+        self._stopping = threading.Event()
+        self._owner_gone = owner_gone
+        self._flusher = threading.Thread(target=self._flush_loop, name="notifyd-ledger", daemon=True)
+        self._next_prune = 0.0
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a claim may wait on the network (PostgreSQL)."""
+        return self.store.blocking
+
+    def start(self) -> Ledger:
+        """Start the background writer."""
+        self._flusher.start()
+        return self
+
+    def prefetch(self, ids: list[str]) -> None:
+        """Read the records of a batch about to be delivered in one query; their first claims use it.
+
+        One ``SELECT ... IN`` of 500 ids costs ~0.2 us an id against ~4 us for one query
+        each: at a no-op channel's rate, the difference between half its speed and a fifth.
+        """
+        for start in range(0, len(ids), PREFETCH_CHUNK):
+            chunk = ids[start:start + PREFETCH_CHUNK]
+            found = self.store.get_many(self.channel, chunk)
+            with self._lock:
+                for key in chunk:
+                    self._fresh[key] = found.get(key)
+
+    def claim(self, notification_id: str, *, attempt: int) -> Verdict:
+        """Decide whether to send ``notification_id`` now, and claim it if so."""
+        now = self._clock()
+        with self._lock:
+            record = self._known(notification_id, attempt)
+            if record is None:  # the common case, decided in one lock: nothing about it anywhere
+                return self._take(notification_id, attempt, now)
+        if record is _UNREAD:
+            record = self.store.get(self.channel, notification_id)
+        gone = record is not None and record.state == CLAIMED and self._owner_gone(record.owner)
+        verdict = decide(record, owner=self.owner, now=now, window=self._window, lease=self._lease, owner_gone=gone)
+        if verdict.action != SEND:
+            return verdict
+        with self._lock:
+            return self._take(notification_id, attempt, now)
+
+    def _known(self, notification_id: str, attempt: int) -> Record | None | object:
+        """What this process knows already (its own unwritten decision, else a fresh batch read); under the lock."""
+        record = self._pending.get(notification_id, _UNREAD)
+        if record is _UNREAD and attempt == 1:  # a retry reads again: time has passed
+            record = self._fresh.pop(notification_id, _UNREAD)
+            if record is _UNREAD:
+                record = self._older.pop(notification_id, _UNREAD)
+        return record
+
+    def _take(self, notification_id: str, attempt: int, now: float) -> Verdict:
+        """Claim ``notification_id`` for this process; under the lock."""
+        if attempt == 1 and notification_id in self._inflight:
+            return Verdict(HELD, retry_after=min(self._lease, 1.0))  # the same id twice in this process
+        self._inflight.add(notification_id)
+        self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt)
+        return SEND_IT
+
+    def mark_sent(self, notification_id: str, provider_id: str | None, attempts: int, at: float) -> None:
+        """Record that the provider accepted ``notification_id`` at ``at``."""
+        with self._lock:
+            self._inflight.discard(notification_id)
+            claimed = self._pending.get(notification_id)
+            claimed_at = claimed.claimed_at if claimed is not None else at
+            self._pending[notification_id] = Record(SENT, self.owner, claimed_at, at, provider_id, attempts)
+
+    def release(self, notification_id: str, *, attempts: int) -> None:
+        """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""
+        now = self._clock()
+        with self._lock:
+            self._inflight.discard(notification_id)
+            self._pending[notification_id] = Record(FAILED, self.owner, now, None, None, attempts)
+
+    def note(self, notification_id: str, kind: str, *, attempt: int, detail: str = "") -> None:
+        """Add a moment of the notification's history (a failed attempt, a duplicate, an outcome)."""
+        with self._lock:
+            self._events.append((self.channel, notification_id, self._clock(), kind, attempt, detail))
+
+    def flush(self) -> None:
+        """Write what was decided since the last flush; kept for the next one if the storage fails."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+            events, self._events = self._events, []
+        if not batch and not events:
+            return
+        try:
+            self.store.put(self._rows(batch), events)
+        except Exception as exc:  # kept, not lost: the next flush tries again
+            self._log.warning("ledger write failed; will retry", error=str(exc), rows=len(batch))
+            self._keep(batch, events)
+
+    def close(self) -> None:
+        """Stop the writer, write the last batch, close the storage."""
+        self._stopping.set()
+        if self._flusher.is_alive():
+            self._flusher.join()
+        self.flush()
+        self.store.close()
+
+    def _rows(self, batch: dict[str, Record]) -> list[Row]:
+        now = self._clock()
+        return [(self.channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, now)
+                for key, r in batch.items()]
+
+    def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
+        with self._lock:
+            self._events[:0] = events[-FLUSH_RETRY_LIMIT:]
+            for key, record in batch.items():
+                self._pending.setdefault(key, record)  # a newer decision about the same id wins
+            while len(self._pending) > FLUSH_RETRY_LIMIT:
+                self._pending.pop(next(iter(self._pending)))
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(self._flush_interval):
+            self.flush()
+            self._rotate_prefetched()
+            self._prune_now_and_then()
+
+    def _rotate_prefetched(self) -> None:
+        """Forget batch reads older than two periods (a revoked batch's are never claimed)."""
+        now = time.monotonic()
+        if now >= self._next_rotation:
+            self._next_rotation = now + PREFETCH_FRESH
+            with self._lock:
+                self._older, self._fresh = self._fresh, {}
+
+    def _prune_now_and_then(self) -> None:
+        now = self._clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_INTERVAL
+        try:
+            removed = self.store.prune(prune_before(now=now, retention=self._retention, window=self._window))
+        except Exception as exc:
+            self._log.warning("ledger prune failed", error=str(exc))
+            return
+        if removed:
+            self._log.info("ledger pruned", rows=removed)

@@ -1,0 +1,98 @@
+"""The ledger in PostgreSQL, for daemons on several hosts (``notifyd[postgres]``: psycopg 3).
+
+Reads and writes use separate connections, each behind a lock: psycopg serialises a
+connection's commands anyway, and a read must not wait behind a batch's commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from notifyd.ledger.decision import Record
+from notifyd.ledger.store import (
+    CREATE_EVENTS,
+    CREATE_EVENTS_INDEX,
+    CREATE_INDEX,
+    CREATE_TABLE,
+    Event,
+    Row,
+    StoreUnavailable,
+    insert_event_sql,
+    prune_sql,
+    record_of,
+    records_by_id,
+    select_many_sql,
+    select_sql,
+    trace_sql,
+    upsert_sql,
+)
+
+CONNECT_TIMEOUT = 5
+
+
+class PostgresStore:
+    """A ledger table in the database ``dsn`` names; created when missing."""
+
+    blocking = True
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreUnavailable("the postgres ledger needs psycopg: pip install 'notifyd[postgres]'") from exc
+        self._errors = psycopg.Error
+        try:
+            self._writer = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
+            with self._writer.transaction():
+                self._writer.execute(CREATE_TABLE)
+                self._writer.execute(CREATE_INDEX)
+                self._writer.execute(CREATE_EVENTS)
+                self._writer.execute(CREATE_EVENTS_INDEX)
+            self._reader = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot open the PostgreSQL ledger: {exc}") from exc
+        self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
+        self._select, self._upsert, self._prune = select_sql("%s"), upsert_sql("%s"), prune_sql("%s")
+
+    def get(self, channel: str, notification_id: str) -> Record | None:
+        """The record of one notification, or None."""
+        with self._read_lock:
+            return record_of(self._run(self._reader, self._select, (channel, notification_id)).fetchone())
+
+    def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
+        """The records of those of ``ids`` the ledger holds, in one query."""
+        with self._read_lock:
+            rows = self._run(self._reader, select_many_sql("%s", len(ids)), (channel, *ids)).fetchall()
+        return records_by_id(rows)
+
+    def put(self, rows: list[Row], events: list[Event]) -> None:
+        """Write ``rows`` and ``events`` in one transaction."""
+        with self._write_lock, self._writer.transaction(), self._writer.cursor() as cursor:
+            cursor.executemany(self._upsert, rows)
+            if events:
+                cursor.executemany(insert_event_sql("%s"), events)
+
+    def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
+        """Every channel's record of one id, and its events."""
+        records_sql, events_sql = trace_sql("%s")
+        with self._read_lock:
+            records = self._run(self._reader, records_sql, (notification_id,)).fetchall()
+            events = self._run(self._reader, events_sql, (notification_id,)).fetchall()
+        return [(row[0], Record(*row[1:])) for row in records], [tuple(event) for event in events]
+
+    def prune(self, before: float) -> int:
+        """Delete rows untouched, and events written, before ``before``."""
+        with self._write_lock, self._writer.transaction():
+            return sum(self._writer.execute(sql, (before,)).rowcount for sql in self._prune)
+
+    def close(self) -> None:
+        """Close both connections."""
+        self._reader.close()
+        self._writer.close()
+
+    def _run(self, connection: Any, sql: str, params: tuple) -> Any:
+        try:
+            return connection.execute(sql, params)
+        except self._errors as exc:
+            raise StoreUnavailable(f"the PostgreSQL ledger failed: {exc}") from exc

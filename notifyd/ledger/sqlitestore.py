@@ -1,0 +1,110 @@
+"""The ledger in SQLite (WAL): the default, a file on the host, no set-up.
+
+Reads take a connection of their own and writes another, so a reader never waits for a
+batch being committed (WAL lets both run). Several channel processes share the file;
+``busy_timeout`` makes a writer wait for another's commit instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+from notifyd.ledger.decision import SENT, Record
+from notifyd.ledger.store import (
+    COLUMNS,
+    CREATE_EVENTS,
+    CREATE_EVENTS_INDEX,
+    CREATE_TABLE,
+    TABLE,
+    Event,
+    Row,
+    StoreUnavailable,
+    insert_event_sql,
+    prune_sql,
+    record_of,
+    records_by_id,
+    select_many_sql,
+    select_sql,
+    trace_sql,
+    upsert_sql,
+)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteStore:
+    """A ledger file; its directory is created when missing."""
+
+    blocking = False
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._writer = _connect(path)
+            with self._writer:
+                # No index on updated_at: it cost ~1.8 us a written row, and only the hourly prune
+                # (a scan, on the writer's connection, readers unaffected) would use it.
+                self._writer.execute(CREATE_TABLE + " WITHOUT ROWID")
+                self._writer.execute(CREATE_EVENTS)
+                self._writer.execute(CREATE_EVENTS_INDEX)
+            self._reader = _connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
+        self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
+        self._select, self._upsert, self._prune = select_sql("?"), upsert_sql("?"), prune_sql("?")
+        self._replace = f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+    def get(self, channel: str, notification_id: str) -> Record | None:
+        """The record of one notification, or None."""
+        with self._read_lock:
+            return record_of(self._reader.execute(self._select, (channel, notification_id)).fetchone())
+
+    def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
+        """The records of those of ``ids`` the ledger holds, in one query."""
+        with self._read_lock:
+            rows = self._reader.execute(select_many_sql("?", len(ids)), (channel, *ids)).fetchall()
+        return records_by_id(rows)
+
+    def put(self, rows: list[Row], events: list[Event]) -> None:
+        """Write ``rows`` and ``events`` in one transaction; a sent row replaces whatever was there.
+
+        The replace costs ~1.4 us a row less than the conditional upsert claims need.
+        """
+        sent = [row for row in rows if row[2] == SENT]
+        others = [row for row in rows if row[2] != SENT] if len(sent) < len(rows) else []
+        with self._write_lock, self._writer:
+            self._writer.executemany(self._replace, sent)
+            if others:
+                self._writer.executemany(self._upsert, others)
+            if events:
+                self._writer.executemany(insert_event_sql("?"), events)
+
+    def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
+        """Every channel's record of one id, and its events."""
+        records_sql, events_sql = trace_sql("?")
+        with self._read_lock:
+            records = self._reader.execute(records_sql, (notification_id,)).fetchall()
+            events = self._reader.execute(events_sql, (notification_id,)).fetchall()
+        return [(row[0], Record(*row[1:])) for row in records], events
+
+    def prune(self, before: float) -> int:
+        """Delete rows untouched, and events written, before ``before``."""
+        with self._write_lock, self._writer:
+            return sum(self._writer.execute(sql, (before,)).rowcount for sql in self._prune)
+
+    def close(self) -> None:
+        """Close both connections."""
+        self._reader.close()
+        self._writer.close()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    connection.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a process crash; only an OS crash may lose the last ones.
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return connection

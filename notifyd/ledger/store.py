@@ -1,0 +1,122 @@
+"""What a ledger storage does, and the SQL every storage shares.
+
+A storage reads one record, writes a batch of rows (and of events: failed attempts,
+suppressed duplicates, outcomes other than sent, for ``notifyd trace``) in one
+transaction, and prunes old rows. A batched claim never overwrites a ``sent`` row another
+process wrote meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from notifyd.ledger.decision import Record
+
+# (channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at)
+Row = tuple[str, str, str, str, float, float | None, str | None, int, float]
+
+TABLE = "notifyd_ledger"
+COLUMNS = "channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at"
+
+CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+    channel TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    claimed_at DOUBLE PRECISION NOT NULL,
+    sent_at DOUBLE PRECISION,
+    provider_id TEXT,
+    attempts INTEGER NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (channel, id))"""
+CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_updated ON {TABLE} (updated_at)"
+
+# (channel, id, at, kind, attempt, detail): the rarer moments of a notification's history.
+Event = tuple[str, str, float, str, int, str]
+EVENTS = "notifyd_ledger_events"
+CREATE_EVENTS = f"""CREATE TABLE IF NOT EXISTS {EVENTS} (
+    channel TEXT NOT NULL,
+    id TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    kind TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    detail TEXT NOT NULL)"""
+CREATE_EVENTS_INDEX = f"CREATE INDEX IF NOT EXISTS {EVENTS}_id ON {EVENTS} (id)"
+
+
+def insert_event_sql(placeholder: str) -> str:
+    """The batched write of events."""
+    return f"INSERT INTO {EVENTS} (channel, id, at, kind, attempt, detail) VALUES ({', '.join([placeholder] * 6)})"
+
+
+def trace_sql(placeholder: str) -> tuple[str, str]:
+    """The reads of one id's records (every channel) and its events, oldest first."""
+    return (f"SELECT channel, state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+            f"WHERE id = {placeholder} ORDER BY channel",
+            f"SELECT channel, id, at, kind, attempt, detail FROM {EVENTS} WHERE id = {placeholder} ORDER BY at")
+
+
+def upsert_sql(placeholder: str) -> str:
+    """The batched write; ``placeholder`` is the driver's parameter marker (``?`` or ``%s``)."""
+    marks = ", ".join([placeholder] * 9)
+    return (f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({marks}) ON CONFLICT (channel, id) DO UPDATE SET "
+            "state = excluded.state, owner = excluded.owner, claimed_at = excluded.claimed_at, "
+            "sent_at = excluded.sent_at, provider_id = excluded.provider_id, attempts = excluded.attempts, "
+            f"updated_at = excluded.updated_at WHERE excluded.state = 'sent' OR {TABLE}.state <> 'sent'")
+
+
+def select_sql(placeholder: str) -> str:
+    """The read of one record by channel and id."""
+    return (f"SELECT state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+            f"WHERE channel = {placeholder} AND id = {placeholder}")
+
+
+def select_many_sql(placeholder: str, count: int) -> str:
+    """The read of ``count`` records of one channel at once, each row led by its id."""
+    marks = ", ".join([placeholder] * count)
+    return (f"SELECT id, state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+            f"WHERE channel = {placeholder} AND id IN ({marks})")
+
+
+def prune_sql(placeholder: str) -> tuple[str, str]:
+    """The deletions of rows untouched, and events written, before a time."""
+    return (f"DELETE FROM {TABLE} WHERE updated_at < {placeholder}",
+            f"DELETE FROM {EVENTS} WHERE at < {placeholder}")
+
+
+def record_of(row: tuple | None) -> Record | None:
+    """The record of a selected row."""
+    return None if row is None else Record(*row)
+
+
+def records_by_id(rows: list[tuple]) -> dict[str, Record]:
+    """The records of rows selected by ``select_many_sql``."""
+    return {row[0]: Record(*row[1:]) for row in rows}
+
+
+class Store(Protocol):
+    """A ledger storage; ``blocking`` says a read may wait on the network."""
+
+    blocking: bool
+
+    def get(self, channel: str, notification_id: str) -> Record | None:
+        """The record of one notification, or None."""
+
+    def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
+        """The records of those of ``ids`` the ledger holds, in one query."""
+
+    def put(self, rows: list[Row], events: list[Event]) -> None:
+        """Write ``rows`` and ``events`` in one transaction."""
+
+    def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
+        """Every channel's record of one id, and its events."""
+
+    def prune(self, before: float) -> int:
+        """Delete rows untouched since ``before``; how many went."""
+
+    def close(self) -> None:
+        """Release the connections."""
+
+
+class StoreUnavailable(Exception):
+    """The storage cannot be opened or reached."""

@@ -1,0 +1,210 @@
+"""The delivery ledger without Kafka: the claim decision, the SQLite storage, batching and the handler guard."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from notifyd.api import Handler, Notification, PermanentError, RetryableError
+from notifyd.config.loading import check_text
+from notifyd.config.settings import LedgerSettings
+from notifyd.ledger.decision import CLAIMED, DUPLICATE, FAILED, HELD, SEND, SENT, Record, decide, prune_before
+from notifyd.ledger.guard import ClaimHeld, DuplicateSuppressed, guard
+from notifyd.ledger.ledger import Ledger
+from notifyd.ledger.opening import LedgerUnavailable, open_ledger, owner_gone
+from notifyd.ledger.sqlitestore import SqliteStore
+
+LOG = structlog.get_logger("test")
+
+
+def test_decision_by_state_window_and_lease() -> None:
+    times = {"now": 1000.0, "window": 100.0, "lease": 10.0}
+    assert decide(None, owner="a", **times).action == SEND
+    assert decide(Record(SENT, "b", 950, sent_at=950), owner="a", **times).action == DUPLICATE
+    assert decide(Record(SENT, "b", 850, sent_at=850), owner="a", **times).action == SEND  # outside the window
+    held = decide(Record(CLAIMED, "b", 996), owner="a", **times)
+    assert held.action == HELD and held.retry_after == pytest.approx(6.0)
+    assert decide(Record(CLAIMED, "b", 985), owner="a", **times).action == SEND  # the lease ran out
+    assert decide(Record(CLAIMED, "a", 999), owner="a", **times).action == SEND  # our own claim: a retry
+    assert decide(Record(FAILED, "b", 999), owner="a", **times).action == SEND
+    assert prune_before(now=1000.0, retention=50.0, window=100.0) == 900.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_ledger(path: Path, *, owner: str, clock: Clock, lease: float = 10.0) -> Ledger:
+    return Ledger(SqliteStore(str(path)), channel="c", owner=owner, window=100.0, lease=lease, retention=1000.0,
+                  flush_interval=60.0, log=LOG, clock=clock)
+
+
+def test_claims_and_marks_reach_other_processes_at_the_flush(tmp_path: Path) -> None:
+    clock, path = Clock(), tmp_path / "ledger.sqlite3"
+    first, second = make_ledger(path, owner="p1", clock=clock), make_ledger(path, owner="p2", clock=clock)
+    assert first.claim("n-1", attempt=1).action == SEND
+    assert second.claim("n-1", attempt=1).action == SEND  # not written yet: the in-flight window
+    first.flush()
+    first.claim("n-2", attempt=1)
+    first.mark_sent("n-2", "prov-7", 1, clock.now)
+    assert first.claim("n-2", attempt=1).action == DUPLICATE  # this process sees its own mark at once
+    first.flush()
+    assert second.claim("n-2", attempt=1).action == DUPLICATE
+    third = make_ledger(path, owner="p3", clock=clock)
+    clock.now += 5
+    assert third.claim("n-1", attempt=1).action == HELD  # p1's claim is 5 s old, the lease 10 s
+    clock.now += 6
+    assert third.claim("n-1", attempt=1).action == SEND
+    third.close()
+    row = sqlite3.connect(path).execute("SELECT state, provider_id, attempts FROM notifyd_ledger WHERE id='n-2'")
+    assert row.fetchone() == (SENT, "prov-7", 1)
+    first.close()
+    second.close()
+
+
+def test_a_late_claim_never_overwrites_a_sent_row(tmp_path: Path) -> None:
+    clock, path = Clock(), tmp_path / "ledger.sqlite3"
+    first, second = make_ledger(path, owner="p1", clock=clock), make_ledger(path, owner="p2", clock=clock)
+    first.claim("n", attempt=1)
+    second.claim("n", attempt=1)
+    first.mark_sent("n", None, 1, clock.now)
+    first.flush()
+    second.flush()
+    assert second.store.get("c", "n").state == SENT
+    first.close()
+    second.close()
+
+
+def test_the_same_id_twice_in_one_process_waits_for_the_first(tmp_path: Path) -> None:
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
+    assert ledger.claim("n", attempt=1).action == SEND
+    assert ledger.claim("n", attempt=1).action == HELD
+    assert ledger.claim("n", attempt=2).action == SEND  # the first one's retry
+    ledger.release("n", attempts=2)
+    assert ledger.claim("n", attempt=1).action == SEND
+    ledger.close()
+
+
+def test_a_failing_storage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
+    ledger.claim("n", attempt=1)
+    ledger.mark_sent("n", None, 1, 1.0)
+    real_put = ledger.store.put
+    ledger.store.put = lambda rows, events: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
+    ledger.flush()
+    ledger.store.put = real_put
+    ledger.flush()
+    assert ledger.store.get("c", "n").state == SENT
+    ledger.close()
+
+
+def test_an_unopenable_ledger_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(LedgerUnavailable, match="cannot open the SQLite ledger"):
+        open_ledger(LedgerSettings(path=str(blocker / "ledger.sqlite3")), channel="c", log=LOG)
+    with pytest.raises(LedgerUnavailable, match="PostgreSQL"):
+        open_ledger(LedgerSettings(type="postgres", dsn="host=127.0.0.1 port=1 connect_timeout=2"),
+                    channel="c", log=LOG)
+
+
+class Counting(Handler):
+    def __init__(self, fail: list[BaseException] | None = None) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+        self.fail = fail or []
+
+    def send(self, notification: Notification) -> str:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.sent.append(notification.id)
+        return f"provider-{notification.id}"
+
+
+class AsyncCounting(Counting):
+    async def send(self, notification: Notification) -> str:  # type: ignore[override]
+        return Counting.send(self, notification)
+
+
+def test_the_guard_sends_once_and_counts_the_duplicate(tmp_path: Path) -> None:
+    ledger, duplicates = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock()), []
+    handler = Counting()
+    guarded = guard(handler, ledger, retries=3, on_duplicate=lambda: duplicates.append(1))
+    assert guarded.blocking is True and not asyncio.iscoroutinefunction(guarded.send)
+    guarded.send(Notification(id="n", channel="c"))
+    with pytest.raises(DuplicateSuppressed):
+        guarded.send(Notification(id="n", channel="c"))
+    assert handler.sent == ["n"] and duplicates == [1]
+    ledger.flush()
+    assert ledger.store.get("c", "n").provider_id == "provider-n"
+    ledger.close()
+
+
+def test_the_async_guard_keeps_a_claim_for_retries_and_releases_it_when_given_up(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    other = make_ledger(tmp_path / "l.sqlite3", owner="p2", clock=clock)
+    handler = AsyncCounting(fail=[RetryableError("503"), PermanentError("410")])
+    guarded = guard(handler, ledger, retries=3, on_duplicate=lambda: None)
+    assert asyncio.iscoroutinefunction(guarded.send)
+    with pytest.raises(RetryableError):
+        asyncio.run(guarded.send(Notification(id="n", channel="c")))
+    ledger.flush()
+    with pytest.raises(ClaimHeld) as held:
+        asyncio.run(guard(Counting(), other, retries=3, on_duplicate=lambda: None).send(
+            Notification(id="n", channel="c")))
+    assert 0 < held.value.retry_after <= 10
+    with pytest.raises(PermanentError):
+        asyncio.run(guarded.send(Notification(id="n", channel="c", attempt=2)))
+    ledger.flush()
+    assert ledger.store.get("c", "n").state == FAILED
+    ledger.close()
+    other.close()
+
+
+def test_config_ledger_section_and_per_channel_off(tmp_path: Path) -> None:
+    text = """
+kafka: {bootstrap_servers: "localhost:9092"}
+state_dir: state
+ledger: {window: 3600, lease: 45}
+channels:
+  with: {topics: [a], handler: log}
+  without: {topics: [b], handler: log, ledger: off}
+"""
+    config, findings = check_text(text, str(tmp_path / "n.yaml"), {})
+    assert findings == []
+    assert config.channels["without"].ledger is None
+    ledger = config.channels["with"].ledger
+    assert (ledger.type, ledger.window, ledger.lease) == ("sqlite", 3600.0, 45.0)
+    assert ledger.path == str(tmp_path / "state" / "ledger.sqlite3")
+    config, _ = check_text("kafka: {bootstrap_servers: x}\nchannels: {c: {topics: [a], handler: log}}\n",
+                           str(tmp_path / "n.yaml"), {})
+    assert config.channels["c"].ledger is None  # no section, no ledger: today's behaviour
+    _, findings = check_text(text.replace("lease: 45", "lease: 20"), str(tmp_path / "n.yaml"), {})
+    assert [(f.key_path, f.message) for f in findings] == [
+        ("channels.with.timeout", "timeout (30.0) must be less than the ledger's lease (20)")]
+    _, findings = check_text(text.replace("{window: 3600, lease: 45}", "{type: postgres}"),
+                             str(tmp_path / "n.yaml"), {})
+    assert any("'dsn' is a required property" in f.message for f in findings)
+
+
+def test_a_claim_of_a_dead_process_of_this_host_expires_at_once() -> None:
+    times = {"now": 1000.0, "window": 100.0, "lease": 10.0}
+    assert decide(Record(CLAIMED, "b", 999), owner="a", owner_gone=True, **times).action == SEND
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    assert owner_gone(f"{socket.gethostname()}:{dead_pid}:abcd1234")
+    assert not owner_gone(f"{socket.gethostname()}:{os.getpid()}:abcd1234")
+    assert not owner_gone(f"another-host:{dead_pid}:abcd1234")  # only the lease can tell
