@@ -1,20 +1,32 @@
-"""Case 1 (throughput ceiling against a bare consumer loop) and case 5 (two daemons against one)."""
+"""Case 1 (each handler style against a bare consumer loop) and case 5 (two daemons against one).
+
+Case 1 times every figure the same way: from the first message handled to the N-th, the
+bare loop in its own loop and notifyd's no-op handlers in themselves (``TimedNoop``).
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer
 
 from bench import feed
 from bench.context import Bench, Row
-from bench.daemon import FAST_GROUP, Daemon, rss_bytes, watch, write_config
+from bench.daemon import FAST_GROUP, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
 from bench.stats import rate, ratio
 
 PARTITIONS = 4
 NOOP = "bench.handlers:Noop"
 GATED_NOOP = "bench.handlers:GatedNoop"
+# Case 1's handler styles: name -> (handler, how the table names it, target ratio to the bare loop).
+STYLES = {
+    "inline": ("bench.handlers:TimedNoop", "sync handler, blocking = False (on the loop)", 0.9),
+    "coroutine": ("bench.handlers:TimedAsyncNoop", "async def send", 0.8),
+    "pool": ("bench.handlers:TimedBlockingNoop", "plain sync handler (thread pool)", 0.5),
+}
+MEMORY_CONCURRENCY, MEMORY_WAIT, MEMORY_COUNT, MEMORY_LIMIT_MIB = 1000, 0.05, 50_000, 60
 # librdkafka's default prefetch (64 MiB) ends a little over 100k notifications in: a lone
 # daemon then waits on a fetch halfway through, each of two does not, and two came out
 # at 2.4 times one on 2 cores.
@@ -22,11 +34,11 @@ WHOLE_TOPIC_PREFETCH = {"queued.max.messages.kbytes": 2_097_151, "queued.min.mes
 
 
 def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0) -> float:
-    """Notifications/s of the plainest consumer: ``consume`` + ``json.loads`` + ``store_offsets``."""
+    """Notifications/s of the plainest consumer (``consume`` + ``json.loads`` + ``store_offsets``), first to last."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bare.{time.monotonic_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.offset.store": False, **FAST_GROUP})
     consumer.subscribe([topic])
-    seen, first = 0, None
+    seen, first = 0, 0.0
     deadline = time.monotonic() + timeout
     try:
         while seen < count and time.monotonic() < deadline:
@@ -35,53 +47,95 @@ def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0)
                     json.loads(message.value())
                     consumer.store_offsets(message)
                     seen += 1
-            if first is None and seen:
-                first = (time.monotonic(), seen)  # like the daemon's figure: from the first batch on
-        return (seen - first[1]) / (time.monotonic() - first[0]) if first and seen >= count else float("nan")
+                    if seen == 1:  # timed like TimedNoop: from the first message to the count-th
+                        first = time.perf_counter()
+        return (seen - 1) / (time.perf_counter() - first) if seen >= count else float("nan")
     finally:
         consumer.close()
 
 
-def notifyd_rate(bench: Bench, topic: str, count: int, *, peaks: dict[str, int]) -> float:
-    """Notifications/s of ``notifyd run`` with one no-op channel over ``topic``; records peak RSS."""
-    workdir = bench.directory("throughput")
-    channels = {"bulk": {"topics": [topic], "handler": NOOP, "group_id": bench.name("bulk")}}
+def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> float:
+    """Notifications/s of ``notifyd run``, one channel of a ``STYLES`` handler, timed by the handler itself."""
+    workdir = bench.directory(f"throughput-{style}")
+    result = workdir / "rate"
+    channels = {"bulk": {"topics": [topic], "handler": STYLES[style][0], "group_id": bench.name("bulk"),
+                         "options": {"path": str(result), "count": count}}}
     daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
     try:
         daemon.start().wait_ready()
-        pids = {"supervisor": daemon.process.pid, "channel": daemon.channel_pids()[0]}
+        probe = _rss_probe(daemon, peaks)
+        deadline = time.monotonic() + 300
+        while not result.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {style} handler did not reach {count} calls; see {daemon.log_path}")
+            probe()
+            time.sleep(SAMPLE_PERIOD)
+        return float(result.read_text())
+    finally:
+        daemon.stop()
 
-        def probe() -> None:
-            for role, pid in pids.items():
-                peaks[role] = max(peaks.get(role, 0), rss_bytes(pid))
 
-        return rate(watch([daemon], count, timeout=300, probe=probe))
+def _rss_probe(daemon: Daemon, peaks: dict[str, int]) -> Callable[[], None]:
+    """A function that records the supervisor's and the channel process's peak RSS in ``peaks``."""
+    pids = {"supervisor": daemon.process.pid, "channel": daemon.channel_pids()[0]}
+
+    def probe() -> None:
+        for role, pid in pids.items():
+            peaks[role] = max(peaks.get(role, 0), rss_bytes(pid))
+
+    return probe
+
+
+def coroutine_memory(bench: Bench, topic: str, count: int) -> float:
+    """Peak RSS (MiB) of a channel process with ``MEMORY_CONCURRENCY`` coroutines waiting at once."""
+    workdir = bench.directory("memory")
+    channels = {"wide": {"topics": [topic], "handler": "bench.handlers:Wait", "options": {"seconds": MEMORY_WAIT},
+                         "concurrency": MEMORY_CONCURRENCY, "group_id": bench.name("wide")}}
+    daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
+    peaks: dict[str, int] = {}
+    try:
+        daemon.start().wait_ready()
+        watch([daemon], count, timeout=300, probe=_rss_probe(daemon, peaks))
+        return peaks.get("channel", 0) / 2**20
     finally:
         daemon.stop()
 
 
 def case_throughput(bench: Bench) -> list[Row]:
-    """200k notifications, the bare loop and notifyd over the same topic in the same run."""
+    """The bare loop and each handler style over the same topic, in turn within each run."""
     count = bench.sizes.bulk
     topic = bench.name("bench.bulk")
     feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
     feed.fill(bench.bootstrap, topic, count)
-    bare, daemon, peaks = [], [], {}
-    for _ in range(bench.sizes.throughput_runs):
+    bare: list[float] = []
+    rates: dict[str, list[float]] = {style: [] for style in STYLES}
+    peaks: dict[str, int] = {}
+    for run in range(bench.sizes.throughput_runs):
         bare.append(bare_loop(bench.bootstrap, topic, count))
-        daemon.append(notifyd_rate(bench, topic, count, peaks=peaks))
-    ratios = [ratio(d, b) for d, b in zip(daemon, bare)]
-    ceiling = Row("throughput.ratio", "notifyd / bare loop", ratios, "×", "≥ 0.8")
-    ceiling.met = ceiling.median >= 0.8
-    return [
-        Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications", bare, "/s"),
-        Row("throughput.notifyd", "notifyd run, one channel, no-op handler", daemon, "/s"),
-        ceiling,
-        Row("footprint.load.supervisor", "RSS under case 1, supervisor (peak)", [peaks.get("supervisor", 0) / 2**20],
-            "MiB"),
-        Row("footprint.load.channel", "RSS under case 1, channel process (peak)", [peaks.get("channel", 0) / 2**20],
-            "MiB"),
-    ]
+        for style in _rotated(list(STYLES), run):  # no style always runs first or last
+            rates[style].append(notifyd_rate(bench, topic, count, style=style, peaks=peaks))
+    rows = [Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications", bare, "/s")]
+    for style, (_handler, label, target) in STYLES.items():
+        key = "" if style == "inline" else f".{style}"
+        rows.append(Row(f"throughput.notifyd{key}", f"notifyd run, one channel, no-op {label}", rates[style], "/s"))
+        share = Row(f"throughput.ratio{key}", f"{label} / bare loop",
+                    [ratio(r, b) for r, b in zip(rates[style], bare)], "×", f"≥ {target:g}")
+        share.met = share.median >= target
+        rows.append(share)
+    memory = Row("footprint.coroutines.channel", f"RSS of a channel process, {MEMORY_CONCURRENCY:,} coroutines "
+                 f"waiting {MEMORY_WAIT * 1000:g} ms (peak)", [coroutine_memory(bench, topic, min(count, MEMORY_COUNT))],
+                 "MiB", f"≤ {MEMORY_LIMIT_MIB}")
+    memory.met = memory.median <= MEMORY_LIMIT_MIB
+    return [*rows, memory,
+            Row("footprint.load.supervisor", "RSS under case 1, supervisor (peak)", [peaks.get("supervisor", 0) / 2**20],
+                "MiB"),
+            Row("footprint.load.channel", "RSS under case 1, channel process (peak)", [peaks.get("channel", 0) / 2**20],
+                "MiB")]
+
+
+def _rotated(items: list[str], by: int) -> list[str]:
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 def scaled_rate(bench: Bench, daemons: int, count: int) -> float:
