@@ -11,14 +11,12 @@ abandoned because its partition was revoked (someone else will deliver it).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import inspect
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
-from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
+from notifyd.api import Handler, PermanentError, RetryableError, SkipNotification
+from notifyd.channel.attempt import NOT_ATTEMPTED, Attempts
 from notifyd.channel.backoff import compute_delay
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
@@ -42,13 +40,8 @@ class Deliverer:
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool]) -> None:
-        self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
-        self._log, self._redact = log, redact
+        self._settings, self._log, self._redact = settings, log, redact
         self._on_finished, self._is_current = on_finished, is_current
-        self._async_send = inspect.iscoroutinefunction(handler.send)
-        # A sync send that promises not to block runs inline: no thread hop, often no task.
-        self._inline = not self._async_send and not getattr(handler, "blocking", True)
-        self._on_pool = not (self._async_send or self._inline)
         self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
         self._rng = random.Random()
@@ -56,6 +49,11 @@ class Deliverer:
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
+        self._attempts = Attempts(handler=handler, prepare=prepare, pool=pool, deadlines=self._deadlines,
+                                  metrics=self._m)
+        self._inline, self._on_pool = self._attempts.inline, self._attempts.on_pool
+        self._for_pool: list[Job] = []  # started by this pass of _start_ready, to leave as one chunk
+        self._chunks = 0  # pool calls running: each sends its jobs one after another, so it is one slot
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
                                           on_finished=on_finished, is_current=is_current)
         self._flush_scheduled = False
@@ -113,12 +111,23 @@ class Deliverer:
             return
         self._starting = True
         try:
-            while self._scheduler.startable:
-                for job in self._scheduler.take():
+            while jobs := self._take():
+                for job in jobs:
                     self._start(job)
+                if self._for_pool:
+                    jobs, self._for_pool = self._for_pool, []
+                    self._spawn_chunk(jobs)
         finally:
             self._starting = False
             self._flush_soon()
+
+    def _take(self) -> list[Job]:
+        """Jobs to start now: within the concurrency limit, or for the pool, a chunk if a slot is free."""
+        if not self._on_pool:
+            return self._scheduler.take() if self._scheduler.startable else []
+        if self._chunks >= self._scheduler.limit:
+            return []
+        return self._scheduler.take(most=self._attempts.chunk_size())
 
     def _flush_soon(self) -> None:
         """Write the metrics once this loop iteration's deliveries are done, not after each one.
@@ -151,12 +160,15 @@ class Deliverer:
             if outcome is None:
                 if not self._inline or needs_preparation(job.notification):
                     return _NEEDS_TASK
-                outcome = self._attempt_inline(job)
+                outcome = self._attempts.inline_attempt(job)
         except Exception as exc:
             outcome = self._crashed(job, exc)
         return outcome
 
     def _spawn(self, job: Job) -> None:
+        if self._on_pool:  # leaves with the other jobs of its chunk (_start_ready)
+            self._for_pool.append(job)
+            return
         if self._handoff is _TAKING:  # a delivery task is settling: it runs this job next
             self._handoff = job
             return
@@ -173,10 +185,7 @@ class Deliverer:
         """
         while job is not None:
             try:
-                notification = self._next_notification(job)
-                started = time.perf_counter()
-                outcome = await self._attempt(notification)
-                self._m.attempt(outcome, time.perf_counter() - started)
+                outcome = await self._attempts.awaited(job)
             except Exception as exc:
                 outcome = self._crashed(job, exc)
             job = self._settle_and_take_next(job, outcome)
@@ -196,18 +205,6 @@ class Deliverer:
         handed, self._handoff = self._handoff, None
         return None if handed is _TAKING else handed
 
-    def _attempt_inline(self, job: Job) -> BaseException | None:
-        """One attempt of a non-blocking sync handler, on the loop: no timeout can cut it short."""
-        notification = self._next_notification(job)
-        started = time.perf_counter()
-        try:
-            self._handler.send(notification)
-            outcome = None
-        except Exception as exc:  # classified by _settle, like an exception from a pool thread
-            outcome = exc
-        self._m.attempt(outcome, time.perf_counter() - started)
-        return outcome
-
     def _parse(self, job: Job) -> InvalidNotification | None:
         if job.notification is None:
             try:
@@ -217,13 +214,6 @@ class Deliverer:
                 job.notification_id = exc.notification_id
                 return exc
         return None
-
-    def _next_notification(self, job: Job) -> Notification:
-        job.attempts += 1
-        notification = job.notification
-        if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
-            notification = dataclasses.replace(notification, attempt=job.attempts)
-        return notification
 
     def _crashed(self, job: Job, exc: Exception) -> RetryableError:
         """A bug here must not lose the message: it is retried like a failed send."""
@@ -240,40 +230,32 @@ class Deliverer:
             self._release(job)
             self._dead_letters.dead_letter(job, outcome)
 
-    async def _attempt(self, notification: Notification) -> BaseException | None:
-        task = asyncio.current_task()
-        self._deadlines.start(task)
+    def _spawn_chunk(self, jobs: list[Job]) -> None:
+        self._chunks += 1
+        task = asyncio.get_running_loop().create_task(self._run_chunk(jobs))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_chunk(self, jobs: list[Job]) -> None:
+        """Send ``jobs`` on one pool thread, then settle them with one start pass for all."""
         try:
-            await self._send(notification)
-        except asyncio.CancelledError:
-            if not self._ran_out(task):
-                raise
-            return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
-        except Exception as exc:  # classified by the caller: Permanent, Skip, anything else retryable
-            self._ran_out(task)
-            return exc
-        self._ran_out(task)
-        return None
-
-    def _ran_out(self, task: asyncio.Task[None]) -> bool:
-        """Stop the attempt's deadline; True if it had passed and cancelled the attempt, and nothing else did.
-
-        Its cancellation is then undone, as ``asyncio.timeout`` undoes its own.
-        """
-        return self._deadlines.stop(task) and task.uncancel() == 0
-
-    async def _send(self, notification: Notification) -> None:
-        if self._on_pool:
-            await self._pool.run(self._send_blocking, notification)  # prepare and send: one hop
-            return
-        if needs_preparation(notification):  # the preparer may block (a directory lookup)
-            notification = await self._pool.run(self._prepare, notification)
-        sent = self._handler.send(notification)
-        if self._async_send:
-            await sent
-
-    def _send_blocking(self, notification: Notification) -> None:
-        self._handler.send(self._prepare(notification))
+            outcomes = await self._attempts.chunk(jobs)
+        except Exception as exc:
+            outcomes = [self._crashed(job, exc) for job in jobs]
+        finally:
+            self._chunks -= 1
+        unsent = [job for job, outcome in zip(jobs, outcomes) if outcome is NOT_ATTEMPTED]
+        if unsent:  # behind a call that timed out: still running, they keep their slots and keys
+            self._spawn_chunk(unsent)
+        starting, self._starting = self._starting, True
+        try:
+            for job, outcome in zip(jobs, outcomes):
+                if outcome is not NOT_ATTEMPTED:
+                    self._settle(job, outcome)
+        finally:
+            self._starting = starting
+        self._start_ready()
+        self._flush_soon()
 
     def _retry_later(self, job: Job, error: BaseException) -> None:
         retry_after = getattr(error, "retry_after", None)
