@@ -14,7 +14,9 @@ import dataclasses
 import inspect
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
 
 from notifyd.api import Handler, Notification, RetryableError
 from notifyd.channel.blocking import BlockingPool
@@ -23,7 +25,9 @@ from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.job import Job
 from notifyd.recipients.preparation import Preparer, needs_preparation
 
+NEEDS_TASK = object()  # the attempt must be awaited (a preparation on the pool first, or a coroutine)
 NOT_ATTEMPTED = object()  # a chunk's outcome for a notification its thread never reached
+SUSPENDED = object()  # Attempts.eager: the coroutine awaits something; the attempt goes on in a task
 CHUNK_SECONDS = 0.001  # handler time one pool call may chain, at the recent mean duration
 MAX_CHUNK = 256
 _MEAN_WEIGHT = 0.2  # of the newest chunk in the running mean duration
@@ -65,11 +69,35 @@ class Attempts:
     async def awaited(self, job: Job) -> BaseException | None:
         """One attempt in the current task, cut short by the channel's timeout; its outcome."""
         notification = self.next_notification(job)
+        return await self._timed(self._send(notification), time.perf_counter())
+
+    def eager(self, job: Job) -> tuple[BaseException | None, None] | tuple[object, Awaitable[BaseException | None]]:
+        """Run an ``async def send`` right here up to its first suspension: ``(outcome, None)`` if it finished.
+
+        Otherwise ``(SUSPENDED, rest)``: the current task must await ``rest`` (the attempt
+        under the channel's timeout) before anything else, since the coroutine may have
+        bound itself to that task (``asyncio.timeout``, aiohttp's timers). A coroutine that
+        never suspends (a cache hit, a no-op, a local write) so costs no task and no timer.
+        """
+        notification = self.next_notification(job)
         started = time.perf_counter()
+        coro = self._handler.send(notification)
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            outcome = None
+        except Exception as exc:
+            outcome = exc
+        else:
+            return SUSPENDED, self._timed(_resumed(coro, pending), started)
+        self._m.attempt(outcome, time.perf_counter() - started)
+        return outcome, None
+
+    async def _timed(self, attempt: Awaitable[Any], started: float) -> BaseException | None:
         task = asyncio.current_task()
         self.deadlines.start(task)
         try:
-            await self._send(notification)
+            await attempt
             outcome = None
         except asyncio.CancelledError:
             if not self._ran_out(task):
@@ -148,6 +176,27 @@ class Attempts:
 
     def _send_blocking(self, notification: Notification) -> None:
         self._handler.send(self._prepare(notification))
+
+
+@types.coroutine
+def _resumed(coro: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
+    """Go on with ``coro`` from a suspension that yielded ``pending``: what ``await`` does after its first step."""
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation (the timeout, a shutdown) goes into the coroutine
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 class _Chunk:

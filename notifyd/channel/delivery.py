@@ -1,8 +1,8 @@
 """Delivering one message: parse, then attempts with timeout and backoff, then the DLQ (``notifyd.channel.deadletter``).
 
 Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
-threads; ``async def send`` and a non-blocking sync one run on the loop, the latter
-without a task when the notification needs no preparation. A message leaves here in one
+threads (``notifyd.channel.attempt``); ``async def send`` and a non-blocking sync one run
+on the loop, straight through while nothing is scheduled (``notifyd.channel.atonce``). A message leaves here in one
 of four ways, and only the first three finish its offset: delivered, skipped on purpose,
 acknowledged into the DLQ (or dropped and counted when the channel has none); or
 abandoned because its partition was revoked (someone else will deliver it).
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from notifyd.api import Handler, PermanentError, RetryableError, SkipNotification
-from notifyd.channel.attempt import NOT_ATTEMPTED, Attempts
+from notifyd.channel.atonce import AtOnce
+from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts
 from notifyd.channel.backoff import compute_delay
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
@@ -31,10 +33,9 @@ from notifyd.recipients.preparation import Preparer, needs_preparation
 from notifyd.records.notification import InvalidNotification, parse_notification
 
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
-_NEEDS_TASK = object()  # Deliverer._outcome_here: the delivery must be awaited
 
 
-class Deliverer:
+class Deliverer(AtOnce):
     """Runs jobs under the per-key order and concurrency limit; reports finished ones."""
 
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
@@ -54,6 +55,7 @@ class Deliverer:
         self._inline, self._on_pool = self._attempts.inline, self._attempts.on_pool
         self._for_pool: list[Job] = []  # started by this pass of _start_ready, to leave as one chunk
         self._chunks = 0  # pool calls running: each sends its jobs one after another, so it is one slot
+        self._batch: deque[Job] = deque()  # submitted for an async send while nothing was scheduled (_run_batch)
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
                                           on_finished=on_finished, is_current=is_current)
         self._flush_scheduled = False
@@ -72,39 +74,21 @@ class Deliverer:
         offset is not committed anyway, so it is redelivered.
         """
         if partitions is None:
-            return bool(self._active)
-        return any(job.partition in partitions for job in self._active)
+            return bool(self._active or self._batch)
+        return any(job.partition in partitions for job in self._active) or \
+            any(job.partition in partitions for job in self._batch)
 
     def submit(self, jobs: list[Job]) -> None:
         """Queue messages just consumed (in offset order, their partitions current) and start what may start."""
+        if self._attempts.async_send and (self._batch or self._scheduler.idle):
+            if not self._batch:
+                self._spawn_task(self._run_batch())
+            self._batch.extend(jobs)
+            return
         first_left = self._deliver_at_once(jobs) if self._inline else 0
         for job in jobs[first_left:]:
             self._scheduler.add(job.key, job)
         self._start_ready()
-
-    def _deliver_at_once(self, jobs: list[Job]) -> int:
-        """Deliver through a non-blocking sync handler while nothing else is scheduled; the index of the first job left.
-
-        With nothing running or waiting, a job delivered right here overtakes no job of its
-        key, and a delivered one never needs the scheduler: for a quick handler that
-        bookkeeping was a third of the channel's cost per message. A job that does not
-        simply succeed takes a slot and its key, as if the scheduler had started it, and
-        is settled as usual; from there on, the rest of the batch is scheduled.
-        """
-        for index, job in enumerate(jobs):
-            if not self._scheduler.idle:
-                return index
-            outcome = self._outcome_here(job)
-            if outcome is _NEEDS_TASK:
-                return index  # not attempted yet: the general path prepares it in a thread
-            if outcome is None or isinstance(outcome, SkipNotification):
-                self._on_finished(job)
-            else:
-                self._scheduler.add(job.key, job)
-                self._scheduler.take()  # idle until now: just this job
-                self._active.add(job)
-                self._settle(job, outcome)
-        return len(jobs)
 
     def _start_ready(self) -> None:
         if self._starting:  # called back by a delivery that finished inline: the pass below goes on
@@ -149,17 +133,17 @@ class Deliverer:
         if not self._is_current(job):
             return self._release(job)
         outcome = self._outcome_here(job)
-        if outcome is _NEEDS_TASK:
+        if outcome is NEEDS_TASK:
             return self._spawn(job)
         self._settle(job, outcome)
 
     def _outcome_here(self, job: Job) -> BaseException | None | object:
-        """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``_NEEDS_TASK``."""
+        """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``NEEDS_TASK``."""
         try:
             outcome = self._parse(job)
             if outcome is None:
                 if not self._inline or needs_preparation(job.notification):
-                    return _NEEDS_TASK
+                    return NEEDS_TASK
                 outcome = self._attempts.inline_attempt(job)
         except Exception as exc:
             outcome = self._crashed(job, exc)
@@ -172,7 +156,10 @@ class Deliverer:
         if self._handoff is _TAKING:  # a delivery task is settling: it runs this job next
             self._handoff = job
             return
-        task = asyncio.get_running_loop().create_task(self._run(job))
+        self._spawn_task(self._run(job))
+
+    def _spawn_task(self, coroutine: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -232,9 +219,7 @@ class Deliverer:
 
     def _spawn_chunk(self, jobs: list[Job]) -> None:
         self._chunks += 1
-        task = asyncio.get_running_loop().create_task(self._run_chunk(jobs))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn_task(self._run_chunk(jobs))
 
     async def _run_chunk(self, jobs: list[Job]) -> None:
         """Send ``jobs`` on one pool thread, then settle them with one start pass for all."""
