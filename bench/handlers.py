@@ -27,9 +27,10 @@ class Noop(Handler):
 class TimedNoop(Handler):
     """A no-op that times itself from its first call to its ``count``-th, as the bare loop is timed.
 
-    At the ``count``-th call it writes ``(count - 1) / seconds`` to ``path`` (via a rename,
-    so a reader never sees half a number). The counter is a C iterator, so calls on pool
-    threads count each call once.
+    At the ``count``-th call it writes ``(count - 1) / seconds`` and the process's CPU
+    seconds a notification over the same span (all its threads: librdkafka's, the pool's)
+    to ``path``, via a rename so a reader never sees half of it. The counter is a C
+    iterator, so calls on pool threads count each call once.
     """
 
     blocking: ClassVar[bool] = False
@@ -38,7 +39,7 @@ class TimedNoop(Handler):
         super().__init__(path=path, count=count)
         self.path, self.count = path, count
         self._calls = itertools.count(1)
-        self._first = 0.0
+        self._first = self._first_cpu = 0.0
 
     def send(self, notification: Notification) -> None:
         self._tick()
@@ -46,11 +47,11 @@ class TimedNoop(Handler):
     def _tick(self) -> None:
         call = next(self._calls)
         if call == 1:
-            self._first = time.perf_counter()
+            self._first, self._first_cpu = time.perf_counter(), time.process_time()
         elif call == self.count:
-            seconds = time.perf_counter() - self._first
+            seconds, cpu = time.perf_counter() - self._first, time.process_time() - self._first_cpu
             with open(self.path + ".tmp", "w", encoding="ascii") as out:
-                out.write(f"{(self.count - 1) / seconds}\n")
+                out.write(f"{(self.count - 1) / seconds} {cpu / (self.count - 1)}\n")
             os.replace(self.path + ".tmp", self.path)
 
 

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer
 from bench import feed
 from bench.context import Bench, Row
 from bench.daemon import FAST_GROUP, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
-from bench.stats import rate, ratio
+from bench.stats import median, rate, ratio
 
 PARTITIONS = 4
 NOOP = "bench.handlers:Noop"
@@ -33,12 +33,15 @@ MEMORY_CONCURRENCY, MEMORY_WAIT, MEMORY_COUNT, MEMORY_LIMIT_MIB = 1000, 0.05, 50
 WHOLE_TOPIC_PREFETCH = {"queued.max.messages.kbytes": 2_097_151, "queued.min.messages": 10_000_000}
 
 
-def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0) -> float:
-    """Notifications/s of the plainest consumer (``consume`` + ``json.loads`` + ``store_offsets``), first to last."""
+def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0) -> tuple[float, float]:
+    """Notifications/s of the plainest consumer (``consume`` + ``json.loads`` + ``store_offsets``), first to last.
+
+    Also the CPU seconds a notification, of this whole process, as ``TimedNoop`` measures them.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bare.{time.monotonic_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.offset.store": False, **FAST_GROUP})
     consumer.subscribe([topic])
-    seen, first = 0, 0.0
+    seen, first, first_cpu = 0, 0.0, 0.0
     deadline = time.monotonic() + timeout
     try:
         while seen < count and time.monotonic() < deadline:
@@ -48,14 +51,19 @@ def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0)
                     consumer.store_offsets(message)
                     seen += 1
                     if seen == 1:  # timed like TimedNoop: from the first message to the count-th
-                        first = time.perf_counter()
-        return (seen - 1) / (time.perf_counter() - first) if seen >= count else float("nan")
+                        first, first_cpu = time.perf_counter(), time.process_time()
+        if seen < count:
+            return float("nan"), float("nan")
+        return (seen - 1) / (time.perf_counter() - first), (time.process_time() - first_cpu) / (seen - 1)
     finally:
         consumer.close()
 
 
-def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> float:
-    """Notifications/s of ``notifyd run``, one channel of a ``STYLES`` handler, timed by the handler itself."""
+def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> tuple[float, float]:
+    """Notifications/s of ``notifyd run``, one channel of a ``STYLES`` handler, timed by the handler itself.
+
+    Also the channel process's CPU seconds a notification.
+    """
     workdir = bench.directory(f"throughput-{style}")
     result = workdir / "rate"
     channels = {"bulk": {"topics": [topic], "handler": STYLES[style][0], "group_id": bench.name("bulk"),
@@ -70,7 +78,8 @@ def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dic
                 raise TimeoutError(f"the {style} handler did not reach {count} calls; see {daemon.log_path}")
             probe()
             time.sleep(SAMPLE_PERIOD)
-        return float(result.read_text())
+        rate, cpu = result.read_text().split()
+        return float(rate), float(cpu)
     finally:
         daemon.stop()
 
@@ -107,21 +116,17 @@ def case_throughput(bench: Bench) -> list[Row]:
     topic = bench.name("bench.bulk")
     feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
     feed.fill(bench.bootstrap, topic, count)
-    bare: list[float] = []
-    rates: dict[str, list[float]] = {style: [] for style in STYLES}
+    bare: list[tuple[float, float]] = []
+    rates: dict[str, list[tuple[float, float]]] = {style: [] for style in STYLES}
     peaks: dict[str, int] = {}
     for run in range(bench.sizes.throughput_runs):
         bare.append(bare_loop(bench.bootstrap, topic, count))
         for style in _rotated(list(STYLES), run):  # no style always runs first or last
             rates[style].append(notifyd_rate(bench, topic, count, style=style, peaks=peaks))
-    rows = [Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications", bare, "/s")]
+    rows = [Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications", [b[0] for b in bare], "/s"),
+            Row("throughput.bare.cpu", "bare loop, CPU a notification", [b[1] * 1e6 for b in bare], "µs")]
     for style, (_handler, label, target) in STYLES.items():
-        key = "" if style == "inline" else f".{style}"
-        rows.append(Row(f"throughput.notifyd{key}", f"notifyd run, one channel, no-op {label}", rates[style], "/s"))
-        share = Row(f"throughput.ratio{key}", f"{label} / bare loop",
-                    [ratio(r, b) for r, b in zip(rates[style], bare)], "×", f"≥ {target:g}")
-        share.met = share.median >= target
-        rows.append(share)
+        rows += _style_rows(style, label, target, rates[style], bare)
     memory = Row("footprint.coroutines.channel", f"RSS of a channel process, {MEMORY_CONCURRENCY:,} coroutines "
                  f"waiting {MEMORY_WAIT * 1000:g} ms (peak)", [coroutine_memory(bench, topic, min(count, MEMORY_COUNT))],
                  "MiB", f"≤ {MEMORY_LIMIT_MIB}")
@@ -131,6 +136,20 @@ def case_throughput(bench: Bench) -> list[Row]:
                 "MiB"),
             Row("footprint.load.channel", "RSS under case 1, channel process (peak)", [peaks.get("channel", 0) / 2**20],
                 "MiB")]
+
+
+def _style_rows(style: str, label: str, target: float, runs: list[tuple[float, float]],
+                bare: list[tuple[float, float]]) -> list[Row]:
+    """Rate, ratio to the bare loop of the same run, and CPU a notification, of one handler style."""
+    key = "" if style == "inline" else f".{style}"
+    share = Row(f"throughput.ratio{key}", f"{label} / bare loop", [ratio(r[0], b[0]) for r, b in zip(runs, bare)],
+                "×", f"≥ {target:g}")
+    share.met = share.median >= target
+    bound = ratio(median([b[1] for b in bare]), median([r[1] for r in runs]))  # the ratio where CPU is the limit
+    cpu = Row(f"throughput.cpu{key}", f"{label}, CPU a notification", [r[1] * 1e6 for r in runs], "µs",
+              note=f"the bare loop's is {bound:.2f} of it")
+    return [Row(f"throughput.notifyd{key}", f"notifyd run, one channel, no-op {label}", [r[0] for r in runs], "/s"),
+            share, cpu]
 
 
 def _rotated(items: list[str], by: int) -> list[str]:
