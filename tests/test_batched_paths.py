@@ -123,6 +123,7 @@ async def test_the_timeout_cuts_a_chunk_short_and_what_it_never_reached_goes_out
     assert sorted((s[0], s[1]) for s in handler.sent) == [("n0", 1), ("n1", 2), ("n2", 1), ("n3", 1)]
     assert channel.errors == ["no answer within the channel timeout of 0.2 s"]
     assert not channel.deliverer.busy() and len(channel.deliverer._deadlines) == 0
+    assert channel.deliverer._attempts.chunk_size() == 1  # after a hang, one call each for a while
 
 
 class Counting(Handler):
@@ -204,3 +205,23 @@ async def test_jobs_waiting_in_a_batch_count_as_busy_for_their_partition() -> No
         assert time.monotonic() < deadline
         await asyncio.sleep(0.005)
     assert len(channel.finished) == 2
+
+
+@on_a_loop
+async def test_a_bug_while_a_batch_runs_ends_its_task_but_the_jobs_after_it_are_delivered() -> None:
+    handler = Counting()
+    channel = Channel(handler)
+    finished = channel.deliverer._on_finished
+
+    def fails_for_n0(done: Any) -> None:
+        finished(done)
+        if done.notification.id == "n0":
+            raise RuntimeError("a bug after the offset was finished")
+
+    channel.deliverer._on_finished = fails_for_n0
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)  # the task that died
+    channel.submit(plain(0), plain(1), plain(2), key=None)
+    await channel.wait_finished(3)
+    assert [sent[0] for sent in handler.sent] == ["n0", "n1", "n2"]
+    channel.submit(plain(3), key=None)  # and the channel goes on
+    await channel.wait_finished(4)

@@ -69,19 +69,27 @@ class AtOnce:
         delivery task (``_run``).
         """
         batch = self._batch
-        while batch:
-            job = batch.popleft()
-            outcome, rest = self._eager_outcome(job)
-            if outcome is None or isinstance(outcome, SkipNotification):
-                self._on_finished(job)
-                continue
-            self._take_over(job)
-            for later in batch:
-                self._scheduler.add(later.key, later)
-            batch.clear()
-            await self._carry_on(job, outcome, rest)
-            return  # a later submit found the batch empty: its jobs are another task's
+        try:
+            while batch:
+                job = batch.popleft()
+                outcome, rest = self._eager_outcome(job)
+                if outcome is None or isinstance(outcome, SkipNotification):
+                    self._on_finished(job)
+                    continue
+                self._take_over(job)
+                self._schedule_batch()
+                await self._carry_on(job, outcome, rest)
+                return  # a later submit found the batch empty: its jobs are another task's
+        except BaseException:
+            self._schedule_batch()  # a bug here ends this task; the jobs after it are still delivered
+            self._start_ready()
+            raise
         self._flush_soon()
+
+    def _schedule_batch(self) -> None:
+        for later in self._batch:
+            self._scheduler.add(later.key, later)
+        self._batch.clear()
 
     def _eager_outcome(self, job: Job) -> tuple[BaseException | None | object, Awaitable[BaseException | None] | None]:
         try:

@@ -135,7 +135,8 @@ class Attempts:
         else:
             self._ran_out(task)
         done = chunk.stop()
-        self._learn(done)
+        # A call cut short counts at the whole timeout: chunks shrink to one call each for a while.
+        self._learn(done if len(done) == len(jobs) else [*done, (None, self.deadlines.limit)])
         outcomes: list[BaseException | None | object] = []
         for outcome, seconds in done:
             self._m.attempt(outcome, seconds)
