@@ -225,3 +225,30 @@ async def test_a_bug_while_a_batch_runs_ends_its_task_but_the_jobs_after_it_are_
     assert [sent[0] for sent in handler.sent] == ["n0", "n1", "n2"]
     channel.submit(plain(3), key=None)  # and the channel goes on
     await channel.wait_finished(4)
+
+
+@on_a_loop
+async def test_a_handler_of_middling_speed_gets_chunks_through_the_scheduler() -> None:
+    handler = Blocking()
+    channel = warmed(Channel(handler, concurrency=4), mean=CHUNK_SECONDS / 8)  # chunks of 8, not in order
+    jobs = keyed(64, keys=64)
+    channel.deliverer.submit(jobs)
+    assert not channel.deliverer._batch  # the scheduler took them
+    await channel.wait_finished(64)
+    assert sorted(s[0] for s in handler.sent) == sorted(f"n{n}" for n in range(64))
+    assert channel.pool.calls <= 64 / 8 + 4
+    assert not channel.deliverer.busy() and channel.deliverer.running == 0
+
+
+@on_a_loop
+async def test_an_invalid_record_in_an_in_order_batch_is_settled_and_the_rest_delivered_in_order() -> None:
+    handler = Blocking()
+    channel = warmed(Channel(handler, concurrency=4))
+    jobs = [job(0, plain(0), key=b"a"), job(1, {"no": "id"}, key=b"a"), job(2, plain(2), key=b"a"),
+            job(3, plain(3), key=b"b")]
+    channel.deliverer.submit(jobs)
+    assert channel.deliverer.busy()  # on the pool, still in the batch
+    await channel.wait_finished(4)
+    sent = [s[0] for s in handler.sent]
+    assert sorted(sent) == ["n0", "n2", "n3"] and sent.index("n0") < sent.index("n2")
+    assert not channel.deliverer.busy() and channel.deliverer.running == 0

@@ -30,6 +30,7 @@ NOT_ATTEMPTED = object()  # a chunk's outcome for a notification its thread neve
 SUSPENDED = object()  # Attempts.eager: the coroutine awaits something; the attempt goes on in a task
 CHUNK_SECONDS = 0.001  # handler time one pool call may chain, at the recent mean duration
 MAX_CHUNK = 256
+IN_ORDER_CHUNK = 64  # from this chunk size on (calls of ~16 us), a batch may go out in order in one chunk
 _MEAN_WEIGHT = 0.2  # of the newest chunk in the running mean duration
 
 
@@ -117,33 +118,38 @@ class Attempts:
             return 1  # nothing measured yet: a slow handler must not start out serialised
         return max(1, min(MAX_CHUNK, int(CHUNK_SECONDS / max(self._mean, 1e-7))))
 
-    async def chunk(self, jobs: list[Job]) -> list[BaseException | None | object]:
+    async def chunk(self, jobs: list[Job], *, until_failure: bool = False) -> list[BaseException | None | object]:
         """One attempt of each job on one pool thread, in order; ``NOT_ATTEMPTED`` for those it never reached.
 
         The channel's timeout counts from the chunk's start: chunks are formed only while
         calls take a small fraction of it, so a hung call loses at most that much.
+        ``until_failure``: the thread stops after the first attempt that does not succeed.
         """
-        chunk = _Chunk(self._send_blocking, [self.next_notification(job) for job in jobs])
+        chunk = _Chunk(self._send_blocking, [self.next_notification(job) for job in jobs], until_failure)
         task = asyncio.current_task()
         self.deadlines.start(task)
+        timed_out = False
         try:
             await self._pool.run(chunk.run)
         except asyncio.CancelledError:
             if not self._ran_out(task):
                 chunk.stop()
                 raise
+            timed_out = True
         else:
             self._ran_out(task)
         done = chunk.stop()
+        timed_out = timed_out and len(done) < len(jobs)
         # A call cut short counts at the whole timeout: chunks shrink to one call each for a while.
-        self._learn(done if len(done) == len(jobs) else [*done, (None, self.deadlines.limit)])
+        self._learn([*done, (None, self.deadlines.limit)] if timed_out else done)
         outcomes: list[BaseException | None | object] = []
         for outcome, seconds in done:
             self._m.attempt(outcome, seconds)
             outcomes.append(outcome)
-        if len(done) < len(jobs):  # the channel's timeout cut the chunk short
+        if timed_out:
             outcomes.append(self._timed_out())
             self._m.attempt(outcomes[-1], self.deadlines.limit)
+        if len(outcomes) < len(jobs):  # cut short by the timeout, or (until_failure) by a failure
             for job in jobs[len(outcomes):]:
                 job.attempts -= 1
                 outcomes.append(NOT_ATTEMPTED)
@@ -203,10 +209,11 @@ def _resumed(coro: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any
 class _Chunk:
     """Notifications one pool thread sends in order; ``stop`` ends it after the current one."""
 
-    __slots__ = ("_done", "_lock", "_notifications", "_send", "_stopped")
+    __slots__ = ("_done", "_lock", "_notifications", "_send", "_stopped", "_until_failure")
 
-    def __init__(self, send: Callable[[Notification], None], notifications: list[Notification]) -> None:
-        self._send, self._notifications = send, notifications
+    def __init__(self, send: Callable[[Notification], None], notifications: list[Notification],
+                 until_failure: bool) -> None:
+        self._send, self._notifications, self._until_failure = send, notifications, until_failure
         self._done: list[tuple[BaseException | None, float]] = []
         self._lock = threading.Lock()
         self._stopped = False
@@ -224,6 +231,8 @@ class _Chunk:
                 if self._stopped:  # the loop gave up on this chunk: it counts this one as timed out
                     return
                 self._done.append((outcome, time.perf_counter() - started))
+            if outcome is not None and self._until_failure:
+                return
 
     def stop(self) -> list[tuple[BaseException | None, float]]:
         """The outcomes so far; the one after them (if any) is running or next, and is abandoned."""

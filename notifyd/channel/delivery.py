@@ -80,9 +80,9 @@ class Deliverer(AtOnce):
 
     def submit(self, jobs: list[Job]) -> None:
         """Queue messages just consumed (in offset order, their partitions current) and start what may start."""
-        if self._attempts.async_send and (self._batch or self._scheduler.idle):
+        if self._batch or (self._scheduler.idle and self._batches_at_once()):
             if not self._batch:
-                self._spawn_task(self._run_batch())
+                self._spawn_task(self._run_batch() if self._attempts.async_send else self._run_in_order())
             self._batch.extend(jobs)
             return
         first_left = self._deliver_at_once(jobs) if self._inline else 0
