@@ -127,15 +127,17 @@ def case_throughput(bench: Bench) -> list[Row]:
             Row("throughput.bare.cpu", "bare loop, CPU a notification", [b[1] * 1e6 for b in bare], "µs")]
     for style, (_handler, label, target) in STYLES.items():
         rows += _style_rows(style, label, target, rates[style], bare)
+    load = [Row(f"footprint.load.{role}", f"RSS under case 1, {role} (peak)", [peaks.get(role, 0) / 2**20], "MiB")
+            for role in ("supervisor", "channel")]
+    return [*rows, _memory_row(bench, topic, min(count, MEMORY_COUNT)), *load]
+
+
+def _memory_row(bench: Bench, topic: str, count: int) -> Row:
     memory = Row("footprint.coroutines.channel", f"RSS of a channel process, {MEMORY_CONCURRENCY:,} coroutines "
-                 f"waiting {MEMORY_WAIT * 1000:g} ms (peak)", [coroutine_memory(bench, topic, min(count, MEMORY_COUNT))],
-                 "MiB", f"≤ {MEMORY_LIMIT_MIB}")
+                 f"waiting {MEMORY_WAIT * 1000:g} ms (peak)", [coroutine_memory(bench, topic, count)], "MiB",
+                 f"≤ {MEMORY_LIMIT_MIB}")
     memory.met = memory.median <= MEMORY_LIMIT_MIB
-    return [*rows, memory,
-            Row("footprint.load.supervisor", "RSS under case 1, supervisor (peak)", [peaks.get("supervisor", 0) / 2**20],
-                "MiB"),
-            Row("footprint.load.channel", "RSS under case 1, channel process (peak)", [peaks.get("channel", 0) / 2**20],
-                "MiB")]
+    return memory
 
 
 def _style_rows(style: str, label: str, target: float, runs: list[tuple[float, float]],

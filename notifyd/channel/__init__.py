@@ -1,7 +1,8 @@
 """The channel process: one consumer of one channel, spawned by the supervisor.
 
 Holds: the process entry (``worker``), the poll loop, delivery with its keyed scheduling,
-deadlines and backoff, offset tracking, rebalancing, dead-lettering and the channel's
+its attempts (inline, awaited, in chunks on the pool: ``attempt``), the batch paths past
+the scheduler while it is idle (``atonce``), deadlines and backoff, offset tracking, rebalancing, dead-lettering and the channel's
 delivery metrics, and the events it reports to the supervisor (``lifecycle``).
 
 May import ``notifyd.config``, ``notifyd.records``, ``notifyd.recipients``,

@@ -138,7 +138,11 @@ class Attempts:
             timed_out = True
         else:
             self._ran_out(task)
-        done = chunk.stop()
+        return self._outcomes(jobs, chunk.stop(), timed_out)
+
+    def _outcomes(self, jobs: list[Job], done: list[tuple[BaseException | None, float]],
+                  timed_out: bool) -> list[BaseException | None | object]:
+        """Each job's outcome, counted in the metrics and the mean duration; unsent jobs lose their attempt."""
         timed_out = timed_out and len(done) < len(jobs)
         # A call cut short counts at the whole timeout: chunks shrink to one call each for a while.
         self._learn([*done, (None, self.deadlines.limit)] if timed_out else done)
