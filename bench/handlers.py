@@ -7,6 +7,7 @@ the repository root (the benchmark sets ``PYTHONPATH``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from typing import Any, ClassVar
@@ -21,6 +22,50 @@ class Noop(Handler):
 
     def send(self, notification: Notification) -> None:
         return None
+
+
+class TimedNoop(Handler):
+    """A no-op that times itself from its first call to its ``count``-th, as the bare loop is timed.
+
+    At the ``count``-th call it writes ``(count - 1) / seconds`` and the process's CPU
+    seconds a notification over the same span (all its threads: librdkafka's, the pool's)
+    to ``path``, via a rename so a reader never sees half of it. The counter is a C
+    iterator, so calls on pool threads count each call once.
+    """
+
+    blocking: ClassVar[bool] = False
+
+    def __init__(self, *, path: str, count: int) -> None:
+        super().__init__(path=path, count=count)
+        self.path, self.count = path, count
+        self._calls = itertools.count(1)
+        self._first = self._first_cpu = 0.0
+
+    def send(self, notification: Notification) -> None:
+        self._tick()
+
+    def _tick(self) -> None:
+        call = next(self._calls)
+        if call == 1:
+            self._first, self._first_cpu = time.perf_counter(), time.process_time()
+        elif call == self.count:
+            seconds, cpu = time.perf_counter() - self._first, time.process_time() - self._first_cpu
+            with open(self.path + ".tmp", "w", encoding="ascii") as out:
+                out.write(f"{(self.count - 1) / seconds} {cpu / (self.count - 1)}\n")
+            os.replace(self.path + ".tmp", self.path)
+
+
+class TimedAsyncNoop(TimedNoop):
+    """``TimedNoop`` as a coroutine: the path of every built-in network handler."""
+
+    async def send(self, notification: Notification) -> None:  # type: ignore[override]
+        self._tick()
+
+
+class TimedBlockingNoop(TimedNoop):
+    """``TimedNoop`` as a plain sync handler: every call goes through the thread pool."""
+
+    blocking: ClassVar[bool] = True
 
 
 class GatedNoop(Noop):

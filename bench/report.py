@@ -53,8 +53,9 @@ def write_plot(path: Path, rows: Mapping[str, Row], *, levels: Sequence[int]) ->
     from matplotlib import pyplot
 
     figure, ((ceiling, io), (latency, scale)) = pyplot.subplots(2, 2, figsize=(9, 6.5), dpi=80)
-    _bars(ceiling, rows, {"bare loop": "throughput.bare", "notifyd": "throughput.notifyd"},
-          "1. Throughput ceiling (notifications/s)", references={"bare loop"})
+    _bars(ceiling, rows, {"bare loop": "throughput.bare", "sync,\non the loop": "throughput.notifyd",
+                          "async def": "throughput.notifyd.coroutine", "sync,\nthread pool": "throughput.notifyd.pool"},
+          "1. Throughput ceiling, no-op handlers (notifications/s)", references={"bare loop"})
     _concurrency(io, rows, levels)
     _bars(latency, rows, {"bare\np99": "latency.bare.p99", "p50": "latency.p50", "p99": "latency.p99",
                           "bare p99\ndefault": "latency.bare.p99.default", "p50\ndefault": "latency.p50.default",

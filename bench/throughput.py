@@ -1,32 +1,47 @@
-"""Case 1 (throughput ceiling against a bare consumer loop) and case 5 (two daemons against one)."""
+"""Case 1 (each handler style against a bare consumer loop) and case 5 (two daemons against one).
+
+Case 1 times every figure the same way: from the first message handled to the N-th, the
+bare loop in its own loop and notifyd's no-op handlers in themselves (``TimedNoop``).
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer
 
 from bench import feed
 from bench.context import Bench, Row
-from bench.daemon import FAST_GROUP, Daemon, rss_bytes, watch, write_config
-from bench.stats import rate, ratio
+from bench.daemon import FAST_GROUP, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
+from bench.stats import median, rate, ratio
 
 PARTITIONS = 4
 NOOP = "bench.handlers:Noop"
 GATED_NOOP = "bench.handlers:GatedNoop"
+# Case 1's handler styles: name -> (handler, how the table names it, target ratio to the bare loop).
+STYLES = {
+    "inline": ("bench.handlers:TimedNoop", "sync handler, blocking = False (on the loop)", 0.9),
+    "coroutine": ("bench.handlers:TimedAsyncNoop", "async def send", 0.8),
+    "pool": ("bench.handlers:TimedBlockingNoop", "plain sync handler (thread pool)", 0.5),
+}
+MEMORY_CONCURRENCY, MEMORY_WAIT, MEMORY_COUNT, MEMORY_LIMIT_MIB = 1000, 0.05, 50_000, 60
 # librdkafka's default prefetch (64 MiB) ends a little over 100k notifications in: a lone
 # daemon then waits on a fetch halfway through, each of two does not, and two came out
 # at 2.4 times one on 2 cores.
 WHOLE_TOPIC_PREFETCH = {"queued.max.messages.kbytes": 2_097_151, "queued.min.messages": 10_000_000}
 
 
-def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0) -> float:
-    """Notifications/s of the plainest consumer: ``consume`` + ``json.loads`` + ``store_offsets``."""
+def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0) -> tuple[float, float]:
+    """Notifications/s of the plainest consumer (``consume`` + ``json.loads`` + ``store_offsets``), first to last.
+
+    Also the CPU seconds a notification, of this whole process, as ``TimedNoop`` measures them.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bare.{time.monotonic_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.offset.store": False, **FAST_GROUP})
     consumer.subscribe([topic])
-    seen, first = 0, None
+    seen, first, first_cpu = 0, 0.0, 0.0
     deadline = time.monotonic() + timeout
     try:
         while seen < count and time.monotonic() < deadline:
@@ -35,53 +50,113 @@ def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0)
                     json.loads(message.value())
                     consumer.store_offsets(message)
                     seen += 1
-            if first is None and seen:
-                first = (time.monotonic(), seen)  # like the daemon's figure: from the first batch on
-        return (seen - first[1]) / (time.monotonic() - first[0]) if first and seen >= count else float("nan")
+                    if seen == 1:  # timed like TimedNoop: from the first message to the count-th
+                        first, first_cpu = time.perf_counter(), time.process_time()
+        if seen < count:
+            return float("nan"), float("nan")
+        return (seen - 1) / (time.perf_counter() - first), (time.process_time() - first_cpu) / (seen - 1)
     finally:
         consumer.close()
 
 
-def notifyd_rate(bench: Bench, topic: str, count: int, *, peaks: dict[str, int]) -> float:
-    """Notifications/s of ``notifyd run`` with one no-op channel over ``topic``; records peak RSS."""
-    workdir = bench.directory("throughput")
-    channels = {"bulk": {"topics": [topic], "handler": NOOP, "group_id": bench.name("bulk")}}
+def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> tuple[float, float]:
+    """Notifications/s of ``notifyd run``, one channel of a ``STYLES`` handler, timed by the handler itself.
+
+    Also the channel process's CPU seconds a notification.
+    """
+    workdir = bench.directory(f"throughput-{style}")
+    result = workdir / "rate"
+    channels = {"bulk": {"topics": [topic], "handler": STYLES[style][0], "group_id": bench.name("bulk"),
+                         "options": {"path": str(result), "count": count}}}
     daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
     try:
         daemon.start().wait_ready()
-        pids = {"supervisor": daemon.process.pid, "channel": daemon.channel_pids()[0]}
+        probe = _rss_probe(daemon, peaks)
+        deadline = time.monotonic() + 300
+        while not result.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {style} handler did not reach {count} calls; see {daemon.log_path}")
+            probe()
+            time.sleep(SAMPLE_PERIOD)
+        rate, cpu = result.read_text().split()
+        return float(rate), float(cpu)
+    finally:
+        daemon.stop()
 
-        def probe() -> None:
-            for role, pid in pids.items():
-                peaks[role] = max(peaks.get(role, 0), rss_bytes(pid))
 
-        return rate(watch([daemon], count, timeout=300, probe=probe))
+def _rss_probe(daemon: Daemon, peaks: dict[str, int]) -> Callable[[], None]:
+    """A function that records the supervisor's and the channel process's peak RSS in ``peaks``."""
+    pids = {"supervisor": daemon.process.pid, "channel": daemon.channel_pids()[0]}
+
+    def probe() -> None:
+        for role, pid in pids.items():
+            peaks[role] = max(peaks.get(role, 0), rss_bytes(pid))
+
+    return probe
+
+
+def coroutine_memory(bench: Bench, topic: str, count: int) -> float:
+    """Peak RSS (MiB) of a channel process with ``MEMORY_CONCURRENCY`` coroutines waiting at once."""
+    workdir = bench.directory("memory")
+    channels = {"wide": {"topics": [topic], "handler": "bench.handlers:Wait", "options": {"seconds": MEMORY_WAIT},
+                         "concurrency": MEMORY_CONCURRENCY, "group_id": bench.name("wide")}}
+    daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
+    peaks: dict[str, int] = {}
+    try:
+        daemon.start().wait_ready()
+        watch([daemon], count, timeout=300, probe=_rss_probe(daemon, peaks))
+        return peaks.get("channel", 0) / 2**20
     finally:
         daemon.stop()
 
 
 def case_throughput(bench: Bench) -> list[Row]:
-    """200k notifications, the bare loop and notifyd over the same topic in the same run."""
+    """The bare loop and each handler style over the same topic, in turn within each run."""
     count = bench.sizes.bulk
     topic = bench.name("bench.bulk")
     feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
     feed.fill(bench.bootstrap, topic, count)
-    bare, daemon, peaks = [], [], {}
-    for _ in range(bench.sizes.throughput_runs):
+    bare: list[tuple[float, float]] = []
+    rates: dict[str, list[tuple[float, float]]] = {style: [] for style in STYLES}
+    peaks: dict[str, int] = {}
+    for run in range(bench.sizes.throughput_runs):
         bare.append(bare_loop(bench.bootstrap, topic, count))
-        daemon.append(notifyd_rate(bench, topic, count, peaks=peaks))
-    ratios = [ratio(d, b) for d, b in zip(daemon, bare)]
-    ceiling = Row("throughput.ratio", "notifyd / bare loop", ratios, "×", "≥ 0.8")
-    ceiling.met = ceiling.median >= 0.8
-    return [
-        Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications", bare, "/s"),
-        Row("throughput.notifyd", "notifyd run, one channel, no-op handler", daemon, "/s"),
-        ceiling,
-        Row("footprint.load.supervisor", "RSS under case 1, supervisor (peak)", [peaks.get("supervisor", 0) / 2**20],
-            "MiB"),
-        Row("footprint.load.channel", "RSS under case 1, channel process (peak)", [peaks.get("channel", 0) / 2**20],
-            "MiB"),
-    ]
+        for style in _rotated(list(STYLES), run):  # no style always runs first or last
+            rates[style].append(notifyd_rate(bench, topic, count, style=style, peaks=peaks))
+    rows = [Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications", [b[0] for b in bare], "/s"),
+            Row("throughput.bare.cpu", "bare loop, CPU a notification", [b[1] * 1e6 for b in bare], "µs")]
+    for style, (_handler, label, target) in STYLES.items():
+        rows += _style_rows(style, label, target, rates[style], bare)
+    load = [Row(f"footprint.load.{role}", f"RSS under case 1, {role} (peak)", [peaks.get(role, 0) / 2**20], "MiB")
+            for role in ("supervisor", "channel")]
+    return [*rows, _memory_row(bench, topic, min(count, MEMORY_COUNT)), *load]
+
+
+def _memory_row(bench: Bench, topic: str, count: int) -> Row:
+    memory = Row("footprint.coroutines.channel", f"RSS of a channel process, {MEMORY_CONCURRENCY:,} coroutines "
+                 f"waiting {MEMORY_WAIT * 1000:g} ms (peak)", [coroutine_memory(bench, topic, count)], "MiB",
+                 f"≤ {MEMORY_LIMIT_MIB}")
+    memory.met = memory.median <= MEMORY_LIMIT_MIB
+    return memory
+
+
+def _style_rows(style: str, label: str, target: float, runs: list[tuple[float, float]],
+                bare: list[tuple[float, float]]) -> list[Row]:
+    """Rate, ratio to the bare loop of the same run, and CPU a notification, of one handler style."""
+    key = "" if style == "inline" else f".{style}"
+    share = Row(f"throughput.ratio{key}", f"{label} / bare loop", [ratio(r[0], b[0]) for r, b in zip(runs, bare)],
+                "×", f"≥ {target:g}")
+    share.met = share.median >= target
+    bound = ratio(median([b[1] for b in bare]), median([r[1] for r in runs]))  # the ratio where CPU is the limit
+    cpu = Row(f"throughput.cpu{key}", f"{label}, CPU a notification", [r[1] * 1e6 for r in runs], "µs",
+              note=f"the bare loop's is {bound:.2f} of it")
+    return [Row(f"throughput.notifyd{key}", f"notifyd run, one channel, no-op {label}", [r[0] for r in runs], "/s"),
+            share, cpu]
+
+
+def _rotated(items: list[str], by: int) -> list[str]:
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 def scaled_rate(bench: Bench, daemons: int, count: int) -> float:

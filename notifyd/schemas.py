@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def schema_directory() -> Path:
@@ -29,6 +30,10 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     """A reusable validator for the schema ``name``."""
+    # Imported here: a channel process needs it only to word a rejected record, and it
+    # costs ~4 MiB of every channel process's memory (the hot path uses jsonschema-rs).
+    import jsonschema
+
     schema = load_schema(name)
     validator_class = jsonschema.validators.validator_for(schema)
     validator_class.check_schema(schema)

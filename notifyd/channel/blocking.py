@@ -5,8 +5,12 @@ exit, so one handler call that hangs forever would keep a stopped channel proces
 alive. These threads are daemons, and results go back to the loop in batches (one
 wake-up for many results) to keep the per-message cost low for fast handlers.
 
+Threads start when calls need them, up to ``size``: a coroutine handler at a concurrency
+of 1,000 uses the pool only to prepare notifications, if ever, and 1,000 idle threads
+cost ~16 MiB of a channel process's memory.
+
 A call whose future is cancelled (the delivery timed out) while it runs is abandoned:
-a new thread takes its place, or a few hung calls would occupy every thread and time
+a new thread may take its place, or a few hung calls would occupy every thread and time
 out every later delivery. The stuck thread exits if its call ever returns; a handler
 that keeps hanging grows the process, which ``memory_limit_mb`` recycles.
 """
@@ -42,10 +46,12 @@ class BlockingPool:
         self._results: deque[tuple[asyncio.Future[Any], bool, Any]] = deque()
         self._lock = threading.Lock()
         self._wake_pending = False
-        self._name = name
-        self._threads: list[threading.Thread] = []
-        for _ in range(size):
-            self._start_thread()
+        self._name, self._size = name, size
+        self._started = self._live = 0  # threads started, and not abandoned since: written on the loop only
+        # One entry per thread waiting for a call: list appends and pops need no lock. A lock
+        # taken by the loop and the threads alike here cost a no-op handler ~20% of the loop's
+        # time, waiting for a thread that held it while it waited for the GIL.
+        self._idle: list[None] = []
 
     def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Call ``fn(*args)`` on a pool thread; must be called from the loop's thread."""
@@ -53,17 +59,20 @@ class BlockingPool:
         call = _Call(future, fn, args)
         future.add_done_callback(lambda _future: self._settled(call))
         self._jobs.put(call)
+        self._grow()
         return future
 
     def stop(self) -> None:
         """Ask idle threads to end; a thread stuck in a call is left behind (it is a daemon)."""
-        for _ in self._threads:
+        for _ in range(self._live):
             self._jobs.put(_STOP)
 
-    def _start_thread(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
+    def _grow(self) -> None:
+        """Start a thread if a call waits with no idle thread to take it and the pool is not full; on the loop."""
+        if self._jobs.qsize() > len(self._idle) and self._live < self._size:
+            self._live += 1
+            self._started += 1
+            threading.Thread(target=self._work, name=f"{self._name}-{self._started}", daemon=True).start()
 
     def _settled(self, call: _Call) -> None:
         if not call.future.cancelled():
@@ -75,10 +84,11 @@ class BlockingPool:
             if call.state != _RUNNING:
                 return
             call.state = _ABANDONED
-        self._start_thread()
+        self._live -= 1  # its place is free for a new thread
+        self._grow()
 
     def _work(self) -> None:
-        while (call := self._jobs.get()) is not _STOP:
+        while (call := self._take()) is not _STOP:
             with self._lock:
                 if call.state == _CANCELLED:
                     continue
@@ -98,6 +108,12 @@ class BlockingPool:
                     self._loop.call_soon_threadsafe(self._deliver)
                 except RuntimeError:  # the loop is closed: the process is stopping
                     return
+
+    def _take(self) -> Any:
+        self._idle.append(None)
+        call = self._jobs.get()
+        self._idle.pop()
+        return call
 
     def _deliver(self) -> None:
         with self._lock:

@@ -1,8 +1,8 @@
 """Delivering one message: parse, then attempts with timeout and backoff, then the DLQ (``notifyd.channel.deadletter``).
 
 Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
-threads; ``async def send`` and a non-blocking sync one run on the loop, the latter
-without a task when the notification needs no preparation. A message leaves here in one
+threads (``notifyd.channel.attempt``); ``async def send`` and a non-blocking sync one run
+on the loop, straight through while nothing is scheduled (``notifyd.channel.atonce``). A message leaves here in one
 of four ways, and only the first three finish its offset: delivered, skipped on purpose,
 acknowledged into the DLQ (or dropped and counted when the channel has none); or
 abandoned because its partition was revoked (someone else will deliver it).
@@ -11,14 +11,14 @@ abandoned because its partition was revoked (someone else will deliver it).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import inspect
 import random
-import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
+from notifyd.api import Handler, PermanentError, RetryableError, SkipNotification
+from notifyd.channel.atonce import AtOnce
+from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts
 from notifyd.channel.backoff import compute_delay
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
@@ -34,23 +34,17 @@ from notifyd.recipients.preparation import Preparer, needs_preparation
 from notifyd.records.notification import InvalidNotification
 
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
-_NEEDS_TASK = object()  # Deliverer._outcome_here: the delivery must be awaited
 
 
-class Deliverer:
+class Deliverer(AtOnce):
     """Runs jobs under the per-key order and concurrency limit; reports finished ones."""
 
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
                  gate: FlowGate | None = None) -> None:
-        self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
-        self._log, self._redact = log, redact
+        self._settings, self._log, self._redact = settings, log, redact
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
-        self._async_send = inspect.iscoroutinefunction(handler.send)
-        # A sync send that promises not to block runs inline: no thread hop, often no task.
-        self._inline = not self._async_send and not getattr(handler, "blocking", True)
-        self._on_pool = not (self._async_send or self._inline)
         self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
         self._rng = random.Random()
@@ -58,6 +52,13 @@ class Deliverer:
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
+        self._attempts = Attempts(handler=handler, prepare=prepare, pool=pool, deadlines=self._deadlines,
+                                  metrics=self._m)
+        # With flow control every attempt passes the gate one by one: no chunks or batches around it.
+        self._inline, self._on_pool = self._attempts.inline, self._attempts.on_pool and gate is None
+        self._for_pool: list[Job] = []  # started by this pass of _start_ready, to leave as one chunk
+        self._chunks = 0  # pool calls running: each sends its jobs one after another, so it is one slot
+        self._batch: deque[Job] = deque()  # submitted for an async send while nothing was scheduled (_run_batch)
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
                                           on_finished=on_finished, is_current=is_current)
         self._flush_scheduled = False
@@ -76,51 +77,44 @@ class Deliverer:
         offset is not committed anyway, so it is redelivered.
         """
         if partitions is None:
-            return bool(self._active)
-        return any(job.partition in partitions for job in self._active)
+            return bool(self._active or self._batch)
+        return any(job.partition in partitions for job in self._active) or \
+            any(job.partition in partitions for job in self._batch)
 
     def submit(self, jobs: list[Job]) -> None:
         """Queue messages just consumed (in offset order, their partitions current) and start what may start."""
+        if self._batch or (self._scheduler.idle and self._batches_at_once()):
+            if not self._batch:
+                self._spawn_task(self._run_batch() if self._attempts.async_send else self._run_in_order())
+            self._batch.extend(jobs)
+            return
         first_left = self._deliver_at_once(jobs) if self._inline else 0
         for job in jobs[first_left:]:
             self._scheduler.add(job.key, job)
         self._start_ready()
-
-    def _deliver_at_once(self, jobs: list[Job]) -> int:
-        """Deliver through a non-blocking sync handler while nothing else is scheduled; the index of the first job left.
-
-        With nothing running or waiting, a job delivered right here overtakes no job of its
-        key, and a delivered one never needs the scheduler: for a quick handler that
-        bookkeeping was a third of the channel's cost per message. A job that does not
-        simply succeed takes a slot and its key, as if the scheduler had started it, and
-        is settled as usual; from there on, the rest of the batch is scheduled.
-        """
-        for index, job in enumerate(jobs):
-            if not self._scheduler.idle:
-                return index
-            outcome = self._outcome_here(job)
-            if outcome is _NEEDS_TASK:
-                return index  # not attempted yet: the general path prepares it in a thread
-            if outcome is None or isinstance(outcome, SkipNotification):
-                self._on_finished(job)
-            else:
-                self._scheduler.add(job.key, job)
-                self._scheduler.take()  # idle until now: just this job
-                self._active.add(job)
-                self._settle(job, outcome)
-        return len(jobs)
 
     def _start_ready(self) -> None:
         if self._starting:  # called back by a delivery that finished inline: the pass below goes on
             return
         self._starting = True
         try:
-            while self._scheduler.startable:
-                for job in self._scheduler.take():
+            while jobs := self._take():
+                for job in jobs:
                     self._start(job)
+                if self._for_pool:
+                    jobs, self._for_pool = self._for_pool, []
+                    self._spawn_chunk(jobs)
         finally:
             self._starting = False
             self._flush_soon()
+
+    def _take(self) -> list[Job]:
+        """Jobs to start now: within the concurrency limit, or for the pool, a chunk if a slot is free."""
+        if not self._on_pool:
+            return self._scheduler.take() if self._scheduler.startable else []
+        if self._chunks >= self._scheduler.limit:
+            return []
+        return self._scheduler.take(most=self._attempts.chunk_size())
 
     def _flush_soon(self) -> None:
         """Write the metrics once this loop iteration's deliveries are done, not after each one.
@@ -142,28 +136,34 @@ class Deliverer:
         if not self._is_current(job):
             return self._release(job)
         outcome = self._outcome_here(job)
-        if outcome is _NEEDS_TASK:
+        if outcome is NEEDS_TASK:
             return self._spawn(job)
         self._settle(job, outcome)
 
     def _outcome_here(self, job: Job) -> BaseException | None | object:
-        """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``_NEEDS_TASK``."""
+        """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``NEEDS_TASK``."""
         try:
             outcome = parse(job, channel=self._settings.name)
             if outcome is None:
                 if not self._inline or needs_preparation(job.notification):
-                    return _NEEDS_TASK
-                outcome = self._attempt_inline(job) if self._gate is None else self._gate.run_inline(
-                    job, self._attempt_inline, not_now=_NEEDS_TASK)
+                    return NEEDS_TASK
+                outcome = self._attempts.inline_attempt(job) if self._gate is None else self._gate.run_inline(
+                    job, self._attempts.inline_attempt, not_now=NEEDS_TASK)
         except Exception as exc:
             outcome = self._crashed(job, exc)
         return outcome
 
     def _spawn(self, job: Job) -> None:
+        if self._on_pool:  # leaves with the other jobs of its chunk (_start_ready)
+            self._for_pool.append(job)
+            return
         if self._handoff is _TAKING:  # a delivery task is settling: it runs this job next
             self._handoff = job
             return
-        task = asyncio.get_running_loop().create_task(self._run(job))
+        self._spawn_task(self._run(job))
+
+    def _spawn_task(self, coroutine: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -176,8 +176,8 @@ class Deliverer:
         """
         while job is not None:
             try:
-                outcome = await (self._attempt_job(job) if self._gate is None else self._gate.run(
-                    job, self._attempt_job, waiting=self._active, is_current=self._is_current))
+                outcome = await (self._attempts.awaited(job) if self._gate is None else self._gate.run(
+                    job, self._attempts.awaited, waiting=self._active, is_current=self._is_current))
             except Exception as exc:
                 outcome = self._crashed(job, exc)
             if outcome is REVOKED:  # while it waited at the gate
@@ -185,13 +185,6 @@ class Deliverer:
                 break
             job = self._settle_and_take_next(job, outcome)
         self._flush_soon()
-
-    async def _attempt_job(self, job: Job) -> BaseException | None:
-        notification = self._next_notification(job)
-        started = time.perf_counter()
-        outcome = await self._attempt(notification)
-        self._m.attempt(outcome, time.perf_counter() - started)
-        return outcome
 
     def _settle_and_take_next(self, job: Job, outcome: BaseException | None) -> Job | None:
         """Settle ``job``; the job its settling started for this task to run next, if any."""
@@ -207,24 +200,6 @@ class Deliverer:
         handed, self._handoff = self._handoff, None
         return None if handed is _TAKING else handed
 
-    def _attempt_inline(self, job: Job) -> BaseException | None:
-        """One attempt of a non-blocking sync handler, on the loop: no timeout can cut it short."""
-        notification = self._next_notification(job)
-        started = time.perf_counter()
-        try:
-            self._handler.send(notification)
-            outcome = None
-        except Exception as exc:  # classified by _settle, like an exception from a pool thread
-            outcome = exc
-        self._m.attempt(outcome, time.perf_counter() - started)
-        return outcome
-
-    def _next_notification(self, job: Job) -> Notification:
-        job.attempts += 1
-        notification = job.notification
-        if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
-            notification = dataclasses.replace(notification, attempt=job.attempts)
-        return notification
 
     def _crashed(self, job: Job, exc: Exception) -> RetryableError:
         """A bug here must not lose the message: it is retried like a failed send."""
@@ -241,40 +216,30 @@ class Deliverer:
             self._release(job)
             self._dead_letters.dead_letter(job, outcome)
 
-    async def _attempt(self, notification: Notification) -> BaseException | None:
-        task = asyncio.current_task()
-        self._deadlines.start(task)
+    def _spawn_chunk(self, jobs: list[Job]) -> None:
+        self._chunks += 1
+        self._spawn_task(self._run_chunk(jobs))
+
+    async def _run_chunk(self, jobs: list[Job]) -> None:
+        """Send ``jobs`` on one pool thread, then settle them with one start pass for all."""
         try:
-            await self._send(notification)
-        except asyncio.CancelledError:
-            if not self._ran_out(task):
-                raise
-            return RetryableError(f"no answer within the channel timeout of {self._settings.timeout:g} s")
-        except Exception as exc:  # classified by the caller: Permanent, Skip, anything else retryable
-            self._ran_out(task)
-            return exc
-        self._ran_out(task)
-        return None
-
-    def _ran_out(self, task: asyncio.Task[None]) -> bool:
-        """Stop the attempt's deadline; True if it had passed and cancelled the attempt, and nothing else did.
-
-        Its cancellation is then undone, as ``asyncio.timeout`` undoes its own.
-        """
-        return self._deadlines.stop(task) and task.uncancel() == 0
-
-    async def _send(self, notification: Notification) -> None:
-        if self._on_pool:
-            await self._pool.run(self._send_blocking, notification)  # prepare and send: one hop
-            return
-        if needs_preparation(notification):  # the preparer may block (a directory lookup)
-            notification = await self._pool.run(self._prepare, notification)
-        sent = self._handler.send(notification)
-        if self._async_send:
-            await sent
-
-    def _send_blocking(self, notification: Notification) -> None:
-        self._handler.send(self._prepare(notification))
+            outcomes = await self._attempts.chunk(jobs)
+        except Exception as exc:
+            outcomes = [self._crashed(job, exc) for job in jobs]
+        finally:
+            self._chunks -= 1
+        unsent = [job for job, outcome in zip(jobs, outcomes) if outcome is NOT_ATTEMPTED]
+        if unsent:  # behind a call that timed out: still running, they keep their slots and keys
+            self._spawn_chunk(unsent)
+        starting, self._starting = self._starting, True
+        try:
+            for job, outcome in zip(jobs, outcomes):
+                if outcome is not NOT_ATTEMPTED:
+                    self._settle(job, outcome)
+        finally:
+            self._starting = starting
+        self._start_ready()
+        self._flush_soon()
 
     def _retry_later(self, job: Job, error: BaseException) -> None:
         retry_after = getattr(error, "retry_after", None)

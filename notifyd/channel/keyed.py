@@ -47,9 +47,13 @@ class KeyedScheduler(Generic[Item]):
         """Whether ``take`` would return anything now."""
         return bool(self._ready) and self.running < self.limit
 
-    def take(self) -> list[Item]:
-        """Items to start now, within the running limit; each counts as running."""
-        count = min(len(self._ready), self.limit - self.running)
+    def take(self, most: int | None = None) -> list[Item]:
+        """Items to start now, within the running limit; each counts as running.
+
+        With ``most``: up to that many, past the limit, for a caller that runs several
+        items one after another in one slot of its own.
+        """
+        count = min(len(self._ready), self.limit - self.running if most is None else most)
         started = [self._ready.popleft() for _ in range(max(0, count))]
         self.running += len(started)
         return started

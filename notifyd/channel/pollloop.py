@@ -137,6 +137,7 @@ class PollLoop:
             # pause/resume (each resume a fetch round trip) at every delivery.
             await self._set_paused(full_too_long)
             self._accept(await self._fetch_batch(max(1, min(BATCH_SIZE, room))))
+            await asyncio.sleep(0)  # a turn for the rest of the loop (the batch's tasks, metrics flushes)
             return
         self._room.clear()
         try:
@@ -274,7 +275,6 @@ class PollLoop:
         if not self._busy(None):
             messages = self._consumer.consume(size, 0)
             if messages:
-                await asyncio.sleep(0)  # a turn for the rest of the loop (tasks, metrics flushes) all the same
                 return messages
         return await self._call(self._fetch, size)
 
