@@ -18,6 +18,7 @@ from notifyd.config.settings import (
     ChannelSettings,
     Config,
     DirectorySettings,
+    Fallback,
     KafkaSettings,
     RateLimit,
     RecipientLimit,
@@ -78,7 +79,8 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     return Config(
         path=path,
         kafka=KafkaSettings(kafka["bootstrap_servers"], dict(kafka.get("config", {}))),
-        channels={name: _channel(name, raw, base_dir=base) for name, raw in data["channels"].items()},
+        channels={name: _channel(name, raw, base_dir=base, all_channels=data["channels"])
+                  for name, raw in data["channels"].items()},
         metrics_listen=metrics.get("listen", DEFAULT_METRICS_LISTEN),
         metrics_enabled=metrics.get("enabled", True),
         log_level=data.get("logging", {}).get("level", "info"),
@@ -90,7 +92,7 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     )
 
 
-def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSettings:
+def _channel(name: str, raw: dict[str, Any], *, base_dir: str, all_channels: dict[str, Any]) -> ChannelSettings:
     return ChannelSettings(
         name=name,
         topics=tuple(raw["topics"]),
@@ -111,7 +113,17 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         rate_limit=RateLimit(**raw["rate_limit"]) if "rate_limit" in raw else None,
         circuit_breaker=BreakerPolicy(**raw["circuit_breaker"]) if "circuit_breaker" in raw else None,
         recipient_limit=_recipient_limit(raw.get("recipient_limit")),
+        fallback=_fallback(raw.get("fallback"), all_channels),
     )
+
+
+def _fallback(raw: str | dict[str, Any] | None, channels: dict[str, Any]) -> Fallback | None:
+    """A fallback channel by name (with its first topic), or an inline handler with its options."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return Fallback(channel=raw, topic=channels[raw]["topics"][0])
+    return Fallback(handler=raw["handler"], options=raw.get("options", {}), recipient=raw.get("recipient"))
 
 
 def _recipient_limit(raw: dict[str, Any] | None) -> RecipientLimit | None:

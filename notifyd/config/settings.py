@@ -51,6 +51,21 @@ class RecipientLimit:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """Where a channel's notifications go while its circuit is open or once its attempts are exhausted.
+
+    Either another ``channel`` (the record is produced to ``topic``, that channel's first
+    topic) or a ``handler`` with its ``options``, built in the same process and tried once.
+    """
+
+    channel: str | None = None
+    topic: str | None = None
+    handler: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    recipient: str | None = None  # the user field the inline handler's user_id resolves to
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     """The broker connection, shared by every channel."""
 
@@ -83,6 +98,7 @@ class ChannelSettings:
     rate_limit: RateLimit | None = None
     circuit_breaker: BreakerPolicy | None = None
     recipient_limit: RecipientLimit | None = None
+    fallback: Fallback | None = None
 
 
 @dataclass(frozen=True)
