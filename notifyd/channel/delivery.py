@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
-from notifyd.channel.backoff import compute_delay
+from notifyd.api import Handler, Notification, RetryableError, SkipNotification
+from notifyd.channel.backoff import compute_delay, retryable
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
 from notifyd.channel.deadlines import Deadlines
@@ -31,7 +31,6 @@ from notifyd.channel.keyed import KeyedScheduler
 from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import ChannelMetrics
 from notifyd.recipients.preparation import Preparer, needs_preparation
-from notifyd.records.notification import InvalidNotification
 
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
 _NEEDS_TASK = object()  # Deliverer._outcome_here: the delivery must be awaited
@@ -43,7 +42,7 @@ class Deliverer:
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
-                 gate: FlowGate | None = None) -> None:
+                 gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None) -> None:
         self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
         self._log, self._redact = log, redact
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
@@ -59,7 +58,9 @@ class Deliverer:
         self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
-                                          on_finished=on_finished, is_current=is_current)
+                                          on_finished=on_finished, is_current=is_current, provider=settings.handler)
+        self._give_up = self._dead_letters.dead_letter if failover is None else failover(  # notifyd.channel.fallback
+            on_finished=on_finished, is_current=is_current, dead_letter=self._dead_letters.dead_letter)
         self._flush_scheduled = False
         self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
@@ -235,11 +236,11 @@ class Deliverer:
         if outcome is None or isinstance(outcome, SkipNotification):
             self._release(job)
             self._on_finished(job)
-        elif _retryable(outcome) and job.attempts <= self._settings.retries:
+        elif retryable(outcome) and job.attempts <= self._settings.retries:
             self._retry_later(job, outcome)
         else:
             self._release(job)
-            self._dead_letters.dead_letter(job, outcome)
+            self._give_up(job, outcome)
 
     async def _attempt(self, notification: Notification) -> BaseException | None:
         task = asyncio.current_task()
@@ -293,8 +294,3 @@ class Deliverer:
         self._active.discard(job)
         self._scheduler.done(job.key)
         self._start_ready()
-
-
-def _retryable(outcome: BaseException) -> bool:
-    """Anything but a permanent or input error may succeed later: a bug, a 503, a reset connection."""
-    return not isinstance(outcome, (PermanentError, InvalidNotification))
