@@ -24,6 +24,7 @@ from notifyd.config.settings import ChannelSettings, Config
 from notifyd.handlers import resolve_handler
 from notifyd.metrics import fallback_metrics
 from notifyd.recipients.preparation import Preparer, make_preparer, needs_preparation
+from notifyd.records.dlqheaders import FALLBACK_REASONS
 
 
 class ChannelRoute:
@@ -100,13 +101,24 @@ def build_inline_handler(config: Config, settings: ChannelSettings) -> tuple[Han
     return handler, make_preparer(dataclasses.replace(config, channels={settings.name: as_fallback}), settings.name)
 
 
+def touch_fallback(settings: ChannelSettings) -> Any:
+    """Create the channel's failover series at 0 (so ``rate()`` sees them before the first); the hand-off counter."""
+    metrics, fallback = fallback_metrics(), settings.fallback
+    for reason in FALLBACK_REASONS:
+        metrics.handed_off.labels(settings.name, fallback.channel or fallback.handler, reason)
+    if fallback.handler is not None:
+        for result in ("success", "failure"):
+            metrics.fallback_attempts.labels(settings.name, fallback.handler, result)
+    return metrics.handed_off
+
+
 def failover_factory(settings: ChannelSettings, *, writer: DlqWriter | None, inline: tuple[Handler, Preparer] | None,
                      pool: BlockingPool, log: Any) -> Callable[..., Failover] | None:
     """What ``Deliverer`` calls with its callbacks to build the channel's ``Failover``; None without a fallback."""
     fallback = settings.fallback
     if fallback is None:
         return None
-    counter = fallback_metrics().handed_off
+    counter = touch_fallback(settings)
 
     def build(*, on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
               dead_letter: DeadLetter) -> Failover:

@@ -124,7 +124,8 @@ def _build_handler(settings: ChannelSettings) -> Handler:
 
 
 async def _consume(config: Config, settings: ChannelSettings, *, handler: Handler, prepare: Preparer,
-                   inline: tuple[Handler, Preparer] | None, status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
+                   inline: tuple[Handler, Preparer] | None, status: lifecycle.StatusReporter, stop: StopRequest,
+                   checks: ProcessChecks, log: Any) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
     # One producer for the DLQ and a fallback channel's hand-off; the poll loop serves it.
