@@ -4,7 +4,9 @@ Asyncio edge of ``FlowPolicy``. The common case costs one synchronous call
 (``try_pass``); only an attempt held back awaits ``wait_turn``. Each outcome goes to
 ``observe``, which says whether the failure is the provider's (the circuit is open, or
 the provider throttled) rather than the notification's: such an attempt is not
-counted against the notification's retries, and it waits at the gate again.
+counted against the notification's retries, and it waits at the gate again, unless the
+channel has a fallback (``divertible``): then, while the circuit is open, the job leaves
+with a ``CircuitOpen`` outcome for ``notifyd.channel.fallback`` instead of waiting.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 REVOKED = object()  # FlowGate.run: the job's partition was revoked while it waited; not attempted
 _DIVERT = object()  # FlowGate.wait_turn: the job goes to the channel's fallback instead
+METRICS_INTERVAL = 1.0
 
 
 class CircuitOpen(Exception):
     """``FlowGate.run``'s outcome for a job that goes to the channel's fallback while the circuit is open."""
-METRICS_INTERVAL = 1.0
 
 
 def is_throttling(outcome: BaseException | None) -> bool:
@@ -87,7 +89,7 @@ class FlowGate:
                 return outcome
             job.attempts -= 1
             if self._diverts(job, self._clock()):
-                return CircuitOpen(f"the channel's circuit is open ({describe(outcome)})")
+                return CircuitOpen(f"the channel's circuit is open (last attempt: {type(outcome).__name__})")
 
     def run_inline(self, job: Any, attempt: Callable[[Any], BaseException | None], *,
                    not_now: object) -> BaseException | None | object:
@@ -237,11 +239,6 @@ class FlowGate:
         """Waiters ask again now (the circuit closed, the rate changed): set the event, start a new one."""
         self._changed.set()
         self._changed = asyncio.Event()
-
-
-def describe(outcome: BaseException | None) -> str:
-    """The failure named in a ``CircuitOpen``: its class, never its text (which may hold an address)."""
-    return type(outcome).__name__
 
 
 def _rounded(rate: float | None) -> float | None:
