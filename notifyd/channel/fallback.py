@@ -70,6 +70,8 @@ class Failover:
             self._dead_letter(job, outcome)
             return
         self._counter.labels(self._channel, self._route.target, reason).inc()
-        self._log.warning("notification handed to the fallback", **where(job), fallback=self._route.target,
-                          reason=reason, attempts=job.attempts, error_class=type(outcome).__name__)
+        # During an outage every notification goes over: the "circuit opened" warning already said why.
+        emit = self._log.info if reason == h.FALLBACK_CIRCUIT_OPEN else self._log.warning
+        emit("notification handed to the fallback", **where(job), fallback=self._route.target, reason=reason,
+             attempts=job.attempts, error_class=type(outcome).__name__)
         self._route.hand_off(job, reason, origin_headers(self._channel, reason))
