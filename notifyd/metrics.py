@@ -89,6 +89,14 @@ class FlowMetrics:
 
 
 @dataclass(frozen=True)
+class FallbackMetrics:
+    """Series of a channel's failover (``notifyd.channel.fallback``), registered only where it is configured."""
+
+    handed_off: Counter
+    fallback_attempts: Counter
+
+
+@dataclass(frozen=True)
 class DaemonMetrics:
     """Series updated by the supervisor."""
 
@@ -143,6 +151,19 @@ def flow_metrics() -> FlowMetrics:
         ),
         throttled=Counter("notifyd_provider_throttled", "Throttling answers from the provider (a 429 or the "
                           "provider's own), each of which slowed or paused the channel.", ["channel"]),
+    )
+
+
+@cache
+def fallback_metrics() -> FallbackMetrics:
+    """The failover series, registered once per process on first use."""
+    return FallbackMetrics(
+        handed_off=Counter("notifyd_fallbacks", "Notifications handed to the channel's fallback, by fallback "
+                           "(a channel or a handler) and reason (circuit_open, retries_exhausted).",
+                           ["channel", "fallback", "reason"]),
+        fallback_attempts=Counter("notifyd_fallback_attempts", "Attempts of an inline fallback handler, by "
+                                  "provider (the handler) and result (success, failure).",
+                                  ["channel", "provider", "result"]),
     )
 
 

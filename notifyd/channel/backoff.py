@@ -1,10 +1,21 @@
-"""How long to wait before the next delivery attempt: exponential backoff with full jitter."""
+"""The retry decision: whether a failure is worth another attempt, and how long to wait first (full jitter)."""
 
 from __future__ import annotations
 
 import random
 
+from notifyd.api import PermanentError
+from notifyd.channel.flow.gate import CircuitOpen
 from notifyd.config.settings import BackoffPolicy
+from notifyd.records.notification import InvalidNotification
+
+
+def retryable(outcome: BaseException) -> bool:
+    """Anything but a permanent or input error may succeed later: a bug, a 503, a reset connection.
+
+    ``CircuitOpen`` is not retried here: it goes to the channel's fallback at once.
+    """
+    return not isinstance(outcome, (PermanentError, InvalidNotification, CircuitOpen))
 
 
 def compute_delay(policy: BackoffPolicy, attempt: int, *, retry_after: float | None,

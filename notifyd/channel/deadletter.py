@@ -1,26 +1,24 @@
 """Dead-lettering a job that cannot be delivered: why, the log line, and the DLQ write until it lands.
 
 The job's offset is finished only when the broker has its DLQ record (or, on a channel
-without a DLQ, once it is logged and counted). A failed write is retried for as long as
-the partition is the channel's; a record the DLQ refuses as too large is written again
-without its value, since it would be refused forever and hold its partition back.
+without a DLQ, once it is logged and counted): ``notifyd.channel.handoff`` writes it. A
+record the DLQ refuses as too large is written again without its value, since it would
+be refused forever and hold its partition back.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from notifyd.api import PermanentError
 from notifyd.channel.deliverymetrics import DeliveryMetrics
-from notifyd.channel.dlq import DlqWriter, Failure, dead_letter_headers, omission
+from notifyd.channel.dlq import DlqWriter, Failure, Headers, dead_letter_headers, omission
+from notifyd.channel.handoff import HandOff
 from notifyd.channel.job import Job, where
 from notifyd.records import dlqheaders
 from notifyd.records.notification import InvalidNotification
-
-DLQ_RETRY_DELAY = 1.0
 
 
 class DeadLetterer:
@@ -28,22 +26,29 @@ class DeadLetterer:
 
     def __init__(self, *, channel: str, dlq: DlqWriter | None, metrics: DeliveryMetrics, log: Any,
                  redact: Callable[[str], str], on_finished: Callable[[Job], None],
-                 is_current: Callable[[Job], bool]) -> None:
+                 is_current: Callable[[Job], bool], provider: str = "") -> None:
         self._channel, self._dlq, self._m, self._log, self._redact = channel, dlq, metrics, log, redact
-        self._on_finished, self._is_current = on_finished, is_current
+        self._provider = provider  # the channel's handler: the notifyd.provider header
+        self._on_finished = on_finished
+        self._handoff = HandOff(dlq, what="dlq", log=log, is_current=is_current) if dlq is not None else None
 
-    def dead_letter(self, job: Job, error: BaseException) -> None:
-        """Log and count ``job``'s failure, then write it to the DLQ (finished at once without one)."""
+    def dead_letter(self, job: Job, error: BaseException, extra: Headers = (), provider: str | None = None) -> None:
+        """Log and count ``job``'s failure, then write it to the DLQ (finished at once without one).
+
+        ``provider``: the handler that failed it, when not the channel's own (its fallback);
+        ``extra``: more headers, added after notifyd's own.
+        """
+        extra = [(dlqheaders.HEADER_PROVIDER, (provider or self._provider).encode("utf-8")), *extra]
         failure = self._failure(job, error)
         self._m.dead_lettered(failure.reason)
         fields = {**where(job), "reason": failure.reason, "attempts": failure.attempts,
-                  "error_class": failure.error_class, "error": failure.message}
+                  "error_class": failure.error_class, "error": failure.message, **header_fields(extra)}
         if self._dlq is None:
             self._log.warning("notification failed; the channel has no dlq, skipped", **fields)
             self._on_finished(job)
             return
         self._log.warning("notification failed, writing it to the dlq", dlq=self._dlq.topic, **fields)
-        self._write(job, failure)
+        self._write(job, failure, extra=extra)
 
     def _failure(self, job: Job, error: BaseException) -> Failure:
         if isinstance(error, InvalidNotification):
@@ -54,27 +59,28 @@ class DeadLetterer:
             reason = dlqheaders.REASON_RETRIES_EXHAUSTED
         return Failure(reason, type(error).__name__, self._redact(describe(error)), job.attempts)
 
-    def _write(self, job: Job, failure: Failure, omitted: str | None = None) -> None:
+    def _write(self, job: Job, failure: Failure, omitted: str | None = None, extra: Headers = ()) -> None:
         message = job.message
         timestamp_type, timestamp = message.timestamp()
         headers = dead_letter_headers(
             original=None if omitted else message.headers(), channel=self._channel, topic=message.topic(),
             partition=message.partition(), offset=message.offset(), timestamp=timestamp if timestamp_type else None,
             failure=failure, failed_at=datetime.now(timezone.utc), omitted=omitted,
-        )
+        ) + list(extra)
 
-        def failed(error: str, too_large: bool) -> None:
-            if not self._is_current(job):
-                return  # the partition was revoked: its new owner reads and dead-letters it again
-            if too_large and omitted is None:
-                self._log.error("the dlq refuses the record as too large; writing it without its value",
-                                **where(job), dlq=self._dlq.topic, error=error)
-                return self._write(job, failure, omission(message.value(), message.headers(), error))
-            self._log.error("dlq write failed, will retry", **where(job), dlq=self._dlq.topic, error=error)
-            asyncio.get_running_loop().call_later(DLQ_RETRY_DELAY, self._write, job, failure, omitted)
+        def too_large(error: str) -> None:
+            self._log.error("the dlq refuses the record as too large; writing it without its value",
+                            **where(job), dlq=self._dlq.topic, error=error)
+            self._write(job, failure, omission(message.value(), message.headers(), error), extra)
 
-        self._dlq.write(key=message.key(), value=b"" if omitted else message.value(), headers=headers,
-                        on_written=lambda: self._on_finished(job), on_failed=failed)
+        self._handoff.send(job, value=b"" if omitted else message.value(), headers=headers,
+                           on_written=lambda: self._on_finished(job), on_too_large=None if omitted else too_large)
+
+
+def header_fields(headers: Headers) -> dict[str, str]:
+    """Log fields of added headers: ``notifyd.fallback.from`` becomes ``fallback_from``."""
+    return {name.removeprefix("notifyd.").replace(".", "_"): (value or b"").decode("utf-8", "replace")
+            for name, value in headers}
 
 
 def describe(error: BaseException) -> str:

@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from notifyd.api import Handler, PermanentError, RetryableError, SkipNotification
+from notifyd.api import Handler, RetryableError, SkipNotification
 from notifyd.channel.atonce import AtOnce
 from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts
-from notifyd.channel.backoff import compute_delay
+from notifyd.channel.backoff import compute_delay, retryable
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
 from notifyd.channel.deadlines import Deadlines
@@ -31,7 +31,6 @@ from notifyd.channel.keyed import KeyedScheduler
 from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import ChannelMetrics
 from notifyd.recipients.preparation import Preparer, needs_preparation
-from notifyd.records.notification import InvalidNotification
 
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
 
@@ -42,7 +41,7 @@ class Deliverer(AtOnce):
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
-                 gate: FlowGate | None = None) -> None:
+                 gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None) -> None:
         self._settings, self._log, self._redact = settings, log, redact
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
         self._starting = False
@@ -60,7 +59,9 @@ class Deliverer(AtOnce):
         self._chunks = 0  # pool calls running: each sends its jobs one after another, so it is one slot
         self._batch: deque[Job] = deque()  # submitted for an async send while nothing was scheduled (_run_batch)
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
-                                          on_finished=on_finished, is_current=is_current)
+                                          on_finished=on_finished, is_current=is_current, provider=settings.handler)
+        self._give_up = self._dead_letters.dead_letter if failover is None else failover(  # notifyd.channel.fallback
+            on_finished=on_finished, is_current=is_current, dead_letter=self._dead_letters.dead_letter)
         self._flush_scheduled = False
         self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
@@ -200,7 +201,6 @@ class Deliverer(AtOnce):
         handed, self._handoff = self._handoff, None
         return None if handed is _TAKING else handed
 
-
     def _crashed(self, job: Job, exc: Exception) -> RetryableError:
         """A bug here must not lose the message: it is retried like a failed send."""
         self._log.exception("delivery crashed", **where(job))
@@ -210,11 +210,11 @@ class Deliverer(AtOnce):
         if outcome is None or isinstance(outcome, SkipNotification):
             self._release(job)
             self._on_finished(job)
-        elif _retryable(outcome) and job.attempts <= self._settings.retries:
+        elif retryable(outcome) and job.attempts <= self._settings.retries:
             self._retry_later(job, outcome)
         else:
             self._release(job)
-            self._dead_letters.dead_letter(job, outcome)
+            self._give_up(job, outcome)
 
     def _spawn_chunk(self, jobs: list[Job]) -> None:
         self._chunks += 1
@@ -258,8 +258,3 @@ class Deliverer(AtOnce):
         self._active.discard(job)
         self._scheduler.done(job.key)
         self._start_ready()
-
-
-def _retryable(outcome: BaseException) -> bool:
-    """Anything but a permanent or input error may succeed later: a bug, a 503, a reset connection."""
-    return not isinstance(outcome, (PermanentError, InvalidNotification))

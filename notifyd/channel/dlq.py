@@ -71,9 +71,14 @@ class DlqWriter:
     when to write it again, so the original offset is never finished by a failure.
     """
 
-    def __init__(self, producer_config: Mapping[str, Any], *, topic: str) -> None:
-        self.topic = topic
-        self._producer = Producer(dict(producer_config))
+    def __init__(self, producer_config: Mapping[str, Any], *, topic: str | None,
+                 producer: Producer | None = None) -> None:
+        self.topic = topic  # None: a writer only for ``to``'s writers (a channel with a fallback but no DLQ)
+        self._producer = producer if producer is not None else Producer(dict(producer_config))
+
+    def to(self, topic: str) -> DlqWriter:
+        """A writer to ``topic`` through this writer's producer (served by its ``poll`` and ``flush``)."""
+        return DlqWriter({}, topic=topic, producer=self._producer)
 
     def write(self, *, key: bytes | None, value: bytes | None, headers: Headers,
               on_written: Callable[[], None], on_failed: Callable[[str, bool], None]) -> None:

@@ -28,6 +28,8 @@ from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
+from notifyd.channel.fallback import came_through_fallback
+from notifyd.channel.fallbackroutes import build_inline_handler, failover_factory
 from notifyd.channel.flow.build import build_flow
 from notifyd.channel.health import ProcessChecks
 from notifyd.channel.ledgered import LedgeredDeliverer
@@ -108,6 +110,7 @@ def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, s
     try:
         handler = _build_handler(settings)
         prepare = make_preparer(config, channel)
+        inline = build_inline_handler(config, settings)  # the fallback's handler, if it is one
     except Exception as exc:  # a broken handler would crash on every restart: a config error
         log.error("cannot start: the handler failed to load", handler=settings.handler,
                   error=config.redact(f"{type(exc).__name__}: {exc}"))
@@ -120,8 +123,8 @@ def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, s
     checks = ProcessChecks(parent_pid=parent_pid, memory_limit_mb=settings.memory_limit_mb)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_consume(config, settings, handler=handler, prepare=prepare, status=reporter,
-                                       stop=stop, checks=checks, log=log, ledger=ledger))
+            return runner.run(_consume(config, settings, handler=handler, prepare=prepare, inline=inline,
+                                       status=reporter, stop=stop, checks=checks, log=log, ledger=ledger))
     except Exception as exc:
         log.exception("channel process crashed", error=config.redact(f"{type(exc).__name__}: {exc}"))
         return ExitCode.CRASH
@@ -133,39 +136,46 @@ def _build_handler(settings: ChannelSettings) -> Handler:
 
 
 async def _consume(config: Config, settings: ChannelSettings, *, handler: Handler, prepare: Preparer,
-                   status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any,
-                   ledger: Ledger | None = None) -> int:
+                   inline: tuple[Handler, Preparer] | None, status: lifecycle.StatusReporter, stop: StopRequest,
+                   checks: ProcessChecks, log: Any, ledger: Ledger | None = None) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
-    dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
+    # One producer for the DLQ and a fallback channel's hand-off; the poll loop serves it.
+    writer = _producer(config, settings)
+    dlq = writer if settings.dlq else None
     metrics = channel_metrics()
     touch_channel(metrics, settings.name)
     gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())
     events = _outcome_publisher(config, settings, log=log)
     sender = reporting(guarded(handler, ledger, settings, config.redact), events, retries=settings.retries,
                        redact=config.redact)
+    failover = failover_factory(settings, writer=writer, inline=inline, pool=pool, log=log)
+    if gate is not None and failover is not None:
+        gate.divertible = lambda job: not came_through_fallback(job)
 
     def deliverer(**callbacks: Any) -> Deliverer:
         options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                       log=log, redact=config.redact, gate=gate, **callbacks)
+                       log=log, redact=config.redact, gate=gate, failover=failover, **callbacks)
         if ledger is None:
             return Deliverer(**options)
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
-                         deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,
+                         deliverer_factory=deliverer, dlq=writer, status=status, stop=stop, checks=checks,
                          shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
                          metrics=metrics, channel=settings.name, log=log, rebalance_listener=share_keeper)
     try:
         return await poll_loop.run()
     finally:
         await close_handler(handler, timeout=HANDLER_CLOSE_TIMEOUT, log=log)
+        if inline is not None:
+            await close_handler(inline[0], timeout=HANDLER_CLOSE_TIMEOUT, log=log)
         pool.stop()
         if ledger is not None:
             ledger.close()  # after the pool: no send is left to mark
         if events is not None and events.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("outcome events still unacknowledged at exit; they are lost")
-        if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
+        if writer is not None and writer.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
 
@@ -175,6 +185,14 @@ def _outcome_publisher(config: Config, settings: ChannelSettings, *, log: Any) -
         return None
     producer = Producer(kafka.events_producer(config.kafka, logger=kafka_logger()))
     return OutcomePublisher(producer, topic=settings.events, channel=settings.name, log=log)
+
+
+def _producer(config: Config, settings: ChannelSettings) -> DlqWriter | None:
+    """The channel's idempotent acks=all producer, for its DLQ and its fallback channel; None if it needs neither."""
+    handing_off = settings.fallback is not None and settings.fallback.channel is not None
+    if not settings.dlq and not handing_off:
+        return None
+    return DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq)
 
 
 async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:

@@ -20,6 +20,7 @@ from notifyd.config.settings import (
     ChannelSettings,
     Config,
     DirectorySettings,
+    Fallback,
     KafkaSettings,
     LedgerSettings,
     RateLimit,
@@ -82,7 +83,8 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     return Config(
         path=path,
         kafka=KafkaSettings(kafka["bootstrap_servers"], dict(kafka.get("config", {}))),
-        channels={name: _channel(name, raw, base_dir=base, ledger=ledger) for name, raw in data["channels"].items()},
+        channels={name: _channel(name, raw, base_dir=base, ledger=ledger, all_channels=data["channels"])
+                  for name, raw in data["channels"].items()},
         metrics_listen=metrics.get("listen", DEFAULT_METRICS_LISTEN),
         metrics_enabled=metrics.get("enabled", True),
         log_level=data.get("logging", {}).get("level", "info"),
@@ -94,7 +96,8 @@ def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = froz
     )
 
 
-def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSettings | None) -> ChannelSettings:
+def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSettings | None,
+             all_channels: dict[str, Any]) -> ChannelSettings:
     return ChannelSettings(
         name=name,
         topics=tuple(raw["topics"]),
@@ -117,7 +120,17 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         recipient_limit=_recipient_limit(raw.get("recipient_limit")),
         ledger=ledger if raw.get("ledger", ledger is not None) else None,
         events=raw.get("events"),
+        fallback=_fallback(raw.get("fallback"), all_channels),
     )
+
+
+def _fallback(raw: str | dict[str, Any] | None, channels: dict[str, Any]) -> Fallback | None:
+    """A fallback channel by name (with its first topic), or an inline handler with its options."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return Fallback(channel=raw, topic=channels[raw]["topics"][0])
+    return Fallback(handler=raw["handler"], options=raw.get("options", {}), recipient=raw.get("recipient"))
 
 
 def _recipient_limit(raw: dict[str, Any] | None) -> RecipientLimit | None:

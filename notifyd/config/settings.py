@@ -53,6 +53,21 @@ class RecipientLimit:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """Where a channel's notifications go while its circuit is open or once its attempts are exhausted.
+
+    Either another ``channel`` (the record is produced to ``topic``, that channel's first
+    topic) or a ``handler`` with its ``options``, built in the same process and tried once.
+    """
+
+    channel: str | None = None
+    topic: str | None = None
+    handler: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    recipient: str | None = None  # the user field the inline handler's user_id resolves to
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     """The broker connection, shared by every channel."""
 
@@ -102,6 +117,7 @@ class ChannelSettings:
     ledger: LedgerSettings | None = None
     # The topic of its outcome events (schemas/outcome.schema.json); None: none published.
     events: str | None = None
+    fallback: Fallback | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from notifyd.config.fallbacks import fallback_problems
 from notifyd.config.findings import Path
 from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
 from notifyd.recipients import directory, templates
@@ -33,6 +34,7 @@ def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
     problems += semantic_problems(sound, allowed, base_dir=base_dir)
     if not any(p[:1] == ("ledger",) for p, _, _ in problems):
         problems += _ledger_problems(data.get("ledger"), sound)
+    problems += [(path, message, False) for path, message in fallback_problems(sound, data["channels"])]
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)
     return problems
@@ -88,7 +90,9 @@ def semantic_problems(
     yield from _topic_problems(channels)
     yield from _group_problems(channels)
     for name, channel in channels.items():
-        yield from _handler_problems(name, channel, allowed)
+        yield from _handler_problems(("channels", name), channel, allowed)
+        if isinstance(channel.get("fallback"), dict):  # an inline handler: checked as the channel's own
+            yield from _handler_problems(("channels", name, "fallback"), channel["fallback"], allowed)
         yield from _template_problems(name, channel, base_dir)
 
 
@@ -156,9 +160,10 @@ def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
             owner[group] = name
 
 
-def _handler_problems(name: str, channel: dict[str, Any], allowed: list[str] | None) -> Iterator[Problem]:
+def _handler_problems(base: Path, channel: dict[str, Any], allowed: list[str] | None) -> Iterator[Problem]:
+    """Problems of the handler named at ``base`` (a channel, or its inline fallback) and of its options."""
     reference = channel["handler"]
-    path: Path = ("channels", name, "handler")
+    path: Path = (*base, "handler")
     if allowed is not None and reference not in BUILTIN_HANDLERS:
         module = reference.partition(":")[0]
         if not any(module == prefix or module.startswith(prefix + ".") for prefix in allowed):
@@ -172,8 +177,8 @@ def _handler_problems(name: str, channel: dict[str, Any], allowed: list[str] | N
     options_validator_class = jsonschema.validators.validator_for(handler_class.options_schema)
     options_validator = options_validator_class(handler_class.options_schema)
     options = channel.get("options", {})
-    yield from _schema_errors(options_validator, options, ("channels", name, "options"))
+    yield from _schema_errors(options_validator, options, (*base, "options"))
     check = getattr(handler_class, "check_options", None)
     if check is not None and options_validator.is_valid(options):
         for option_path, message in check(options, channel=channel):
-            yield ("channels", name, "options", *option_path), message, False
+            yield (*base, "options", *option_path), message, False

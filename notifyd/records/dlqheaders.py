@@ -22,6 +22,16 @@ HEADER_FAILED_AT = "notifyd.failed.at"
 # Set when the DLQ refused the whole record as too large: what was left out, and why.
 HEADER_VALUE_OMITTED = "notifyd.value.omitted"
 
+# Failover (``notifyd.channel.fallback``). On a record handed to a fallback channel: the
+# channel it came from and why (``FALLBACK_REASONS``); on a DLQ record: the handler that
+# failed it (the channel's, or its inline fallback's).
+HEADER_FALLBACK_FROM = "notifyd.fallback.from"
+HEADER_FALLBACK_REASON = "notifyd.fallback.reason"
+HEADER_PROVIDER = "notifyd.provider"
+FALLBACK_CIRCUIT_OPEN = "circuit_open"
+FALLBACK_RETRIES_EXHAUSTED = "retries_exhausted"
+FALLBACK_REASONS = (FALLBACK_CIRCUIT_OPEN, FALLBACK_RETRIES_EXHAUSTED)
+
 # Set on a record that ``notifyd dlq replay`` re-published: "<dlq topic>:<partition>:<offset>".
 REPLAYED_FROM = "notifyd.replayed.from"
 
@@ -35,7 +45,8 @@ DLQ_HEADERS = frozenset({
     HEADER_ORIGINAL_TIMESTAMP, HEADER_ERROR_REASON, HEADER_ERROR_CLASS, HEADER_ERROR_MESSAGE,
     HEADER_ATTEMPTS, HEADER_FAILED_AT,
 })  # on every DLQ record
-NOTIFYD_HEADERS = DLQ_HEADERS | {HEADER_VALUE_OMITTED, REPLAYED_FROM}
+NOTIFYD_HEADERS = DLQ_HEADERS | {HEADER_VALUE_OMITTED, REPLAYED_FROM, HEADER_FALLBACK_FROM, HEADER_FALLBACK_REASON,
+                                  HEADER_PROVIDER}
 
 
 def header_text(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:

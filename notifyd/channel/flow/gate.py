@@ -4,7 +4,9 @@ Asyncio edge of ``FlowPolicy``. The common case costs one synchronous call
 (``try_pass``); only an attempt held back awaits ``wait_turn``. Each outcome goes to
 ``observe``, which says whether the failure is the provider's (the circuit is open, or
 the provider throttled) rather than the notification's: such an attempt is not
-counted against the notification's retries, and it waits at the gate again.
+counted against the notification's retries, and it waits at the gate again, unless the
+channel has a fallback (``divertible``): then, while the circuit is open, the job leaves
+with a ``CircuitOpen`` outcome for ``notifyd.channel.fallback`` instead of waiting.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
 
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 REVOKED = object()  # FlowGate.run: the job's partition was revoked while it waited; not attempted
+_DIVERT = object()  # FlowGate.wait_turn: the job goes to the channel's fallback instead
 METRICS_INTERVAL = 1.0
+
+
+class CircuitOpen(Exception):
+    """``FlowGate.run``'s outcome for a job that goes to the channel's fallback while the circuit is open."""
 
 
 def is_throttling(outcome: BaseException | None) -> bool:
@@ -50,6 +57,8 @@ class FlowGate:
         self._rate = metrics.rate_limit.labels(channel)
         self._throttled = metrics.throttled.labels(channel)
         self._changed = asyncio.Event()
+        # Set on a channel with a fallback: whether a job may go there while the circuit is open.
+        self.divertible: Callable[[Any], bool] | None = None
         self._opened_at: float | None = None
         self._next_metrics = 0.0
         self._report(clock())
@@ -65,18 +74,22 @@ class FlowGate:
         if self._limiter is not None and (capped := self._capped(job)) is not None:
             return capped
         while True:
-            probe = False
+            probe: bool | object = False
             if not self.try_pass():
                 waiting.discard(job)
-                probe = await self.wait_turn()
+                probe = await self.wait_turn(job)
                 if not is_current(job):
-                    self.abandon(probe=probe)
+                    self.abandon(probe=probe is True)
                     return REVOKED
                 waiting.add(job)
+                if probe is _DIVERT:
+                    return CircuitOpen("the channel's circuit is open")
             outcome = await attempt(job)
-            if not self.observe(outcome, probe=probe):
+            if not self.observe(outcome, probe=probe is True):
                 return outcome
             job.attempts -= 1
+            if self._diverts(job, self._clock()):
+                return CircuitOpen(f"the channel's circuit is open (last attempt: {type(outcome).__name__})")
 
     def run_inline(self, job: Any, attempt: Callable[[Any], BaseException | None], *,
                    not_now: object) -> BaseException | None | object:
@@ -109,10 +122,16 @@ class FlowGate:
         """Whether an attempt may start right now (its token taken); if not, await ``wait_turn``."""
         return self._policy.admit_now(self._clock())
 
-    async def wait_turn(self) -> bool:
-        """Wait until an attempt may start; True if it is the circuit's probe."""
+    async def wait_turn(self, job: Any = None) -> bool | object:
+        """Wait until an attempt may start; True if it is the circuit's probe.
+
+        ``_DIVERT`` instead if the circuit is open and ``job`` may go to the channel's
+        fallback (``divertible``) rather than wait for the provider.
+        """
         while True:
             now = self._clock()
+            if job is not None and self._diverts(job, now):
+                return _DIVERT
             step = self._policy.next_step(now)
             if step.kind == PROBE:
                 self._log.info("circuit half-open: probing the provider with one notification")
@@ -123,6 +142,15 @@ class FlowGate:
                     await asyncio.sleep(step.delay)
                 return False
             await self._sleep_unless_changed(step.delay)
+
+    def _diverts(self, job: Any, now: float) -> bool:
+        """Whether ``job`` goes to the fallback now: the circuit is open and no probe is due (it would be the probe)."""
+        breaker = self._policy.breaker
+        if self.divertible is None or breaker is None or breaker.state == CLOSED:
+            return False
+        if breaker.state == OPEN and now >= breaker.next_probe:
+            return False
+        return self.divertible(job)
 
     def abandon(self, *, probe: bool) -> None:
         """An admitted attempt that will not run (its partition was revoked): give the probe back."""
@@ -175,6 +203,8 @@ class FlowGate:
             self._wake()
         elif before == CLOSED:
             self._opened_at = now
+            if self.divertible is not None:
+                self._wake()  # the deliveries waiting for a token go to the fallback instead
             self._log.warning("circuit opened: the provider fails most attempts; consuming stops, probing every "
                               f"{self._policy.breaker.policy.probe_interval:g} s")
         else:
