@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifyd.config import envvars, validation, yamlsource
+from notifyd.config.delays import DEFAULT_RETRY_SCHEDULE
+from notifyd.config.durations import parse_duration
 from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
     DEFAULT_METRICS_LISTEN,
@@ -90,8 +92,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         topics=tuple(raw["topics"]),
         handler=raw["handler"],
         options=raw.get("options", {}),
-        retries=raw.get("retries", 3),
-        backoff=BackoffPolicy(**raw.get("backoff", {})),
+        **_retry_policy(raw),
         dlq=raw.get("dlq"),
         timeout=float(raw.get("timeout", 30.0)),
         concurrency=raw.get("concurrency", 16),
@@ -102,7 +103,20 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str) -> ChannelSetting
         templates=raw.get("templates", {}),
         templates_dir=os.path.join(base_dir, raw["templates_dir"]) if "templates_dir" in raw else None,
         recipient=raw.get("recipient"),
+        delay_topic_prefix=raw.get("delay_topic_prefix"),
     )
+
+
+def _retry_policy(raw: dict[str, Any]) -> dict[str, Any]:
+    """retries, backoff and retry_schedule: an explicit schedule, today's backoff keys, or the default schedule."""
+    backoff = BackoffPolicy(**raw.get("backoff", {}))
+    if "retry_schedule" in raw:
+        schedule = tuple(parse_duration(step) for step in raw["retry_schedule"])
+    elif "retries" in raw or "backoff" in raw:
+        return {"retries": raw.get("retries", 3), "backoff": backoff, "retry_schedule": None}
+    else:
+        schedule = DEFAULT_RETRY_SCHEDULE
+    return {"retries": len(schedule), "backoff": backoff, "retry_schedule": schedule}
 
 
 def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySettings | None:
