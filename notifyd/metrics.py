@@ -14,6 +14,7 @@ from functools import cache
 from prometheus_client import Counter, Gauge, Histogram
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 30.0, 300.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,17 @@ class ChannelMetrics:
     duration: Histogram
     inflight: Gauge
     consumer_lag: Gauge
+
+
+@dataclass(frozen=True)
+class DelayMetrics:
+    """Series of the delay topics, updated by the channel processes.
+
+    How many records wait in each tier is ``notifyd_consumer_lag`` of the delay topics.
+    """
+
+    scheduled: Counter
+    lateness: Histogram
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,17 @@ def channel_metrics() -> ChannelMetrics:
             "notifyd_consumer_lag", "Messages between the committed position and the high watermark.",
             ["channel", "topic", "partition"], multiprocess_mode="livemostrecent",
         ),
+    )
+
+
+@cache
+def delay_metrics() -> DelayMetrics:
+    """The delay-topic series, registered once per process on first use."""
+    return DelayMetrics(
+        scheduled=Counter("notifyd_retries_scheduled", "Records written to a delay topic (a retry, or a hop to "
+                          "the next tier), by tier (1s ... 8h).", ["channel", "tier"]),
+        lateness=Histogram("notifyd_delay_lateness_seconds", "Delayed notifications: time from their due time "
+                           "to their next attempt.", ["channel"], buckets=LATENESS_BUCKETS),
     )
 
 

@@ -1,11 +1,11 @@
-"""Delivering one message: parse, then attempts with timeout and backoff, then the DLQ (``notifyd.channel.deadletter``).
+"""Delivering one message: parse, attempts with a timeout, retries (``notifyd.channel.retrying``), then the DLQ.
 
 Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
 threads; ``async def send`` and a non-blocking sync one run on the loop, the latter
 without a task when the notification needs no preparation. A message leaves here in one
-of four ways, and only the first three finish its offset: delivered, skipped on purpose,
-acknowledged into the DLQ (or dropped and counted when the channel has none); or
-abandoned because its partition was revoked (someone else will deliver it).
+of five ways, and only the first four finish its offset: delivered, skipped on purpose,
+acknowledged into a delay topic or into the DLQ (or dropped and counted when the channel
+has none); or abandoned because its partition was revoked (someone else will deliver it).
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
-from notifyd.channel.backoff import compute_delay
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
 from notifyd.channel.deadlines import Deadlines
@@ -27,6 +25,8 @@ from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.job import Job, where
 from notifyd.channel.keyed import KeyedScheduler
+from notifyd.channel.producer import AckedProducer
+from notifyd.channel.retrying import Retries
 from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import ChannelMetrics
 from notifyd.recipients.preparation import Preparer, needs_preparation
@@ -41,7 +41,8 @@ class Deliverer:
 
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
-                 on_finished: Callable[[Job], None], is_current: Callable[[Job], bool]) -> None:
+                 on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
+                 delay_producer: AckedProducer | None = None, delay_topics: tuple[str, ...] = ()) -> None:
         self._settings, self._handler, self._prepare, self._pool = settings, handler, prepare, pool
         self._log, self._redact = log, redact
         self._on_finished, self._is_current = on_finished, is_current
@@ -51,13 +52,15 @@ class Deliverer:
         self._on_pool = not (self._async_send or self._inline)
         self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
-        self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._deadlines = Deadlines(settings.timeout)
         self._m = DeliveryMetrics(metrics, settings.name)
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
                                           on_finished=on_finished, is_current=is_current)
+        self.retries = Retries(settings=settings, producer=delay_producer, topics=delay_topics, log=log, redact=redact,
+                               wait_here=self._wait_here, release=self._release, on_finished=on_finished,
+                               is_current=is_current, on_refused=self._dead_letters.dead_letter)
         self._flush_scheduled = False
         self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
@@ -235,7 +238,7 @@ class Deliverer:
             self._release(job)
             self._on_finished(job)
         elif _retryable(outcome) and job.attempts <= self._settings.retries:
-            self._retry_later(job, outcome)
+            self.retries.retry(job, outcome)
         else:
             self._release(job)
             self._dead_letters.dead_letter(job, outcome)
@@ -275,11 +278,7 @@ class Deliverer:
     def _send_blocking(self, notification: Notification) -> None:
         self._handler.send(self._prepare(notification))
 
-    def _retry_later(self, job: Job, error: BaseException) -> None:
-        retry_after = getattr(error, "retry_after", None)
-        delay = compute_delay(self._settings.backoff, job.attempts, retry_after=retry_after, rng=self._rng)
-        self._log.info("delivery failed, will retry", **where(job), attempt=job.attempts,
-                       retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(describe(error)))
+    def _wait_here(self, job: Job, delay: float) -> None:
         self._active.discard(job)
         self._scheduler.pause()
         asyncio.get_running_loop().call_later(delay, self._resume, job)

@@ -26,8 +26,10 @@ class Rebalancer:
 
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
-                 revoke_timeout: float, log: Any) -> None:
+                 revoke_timeout: float, log: Any,
+                 forget: Callable[[list[tuple[str, int]]], None] = lambda _partitions: None) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
+        self._forget = forget  # the poll loop's own per-partition state (held delay partitions)
         self._busy = busy
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
@@ -64,6 +66,7 @@ class Rebalancer:
     def _release_now(self, partitions: list[tuple[str, int]]) -> Offsets:
         offsets = self._tracker.committable(partitions)
         self._tracker.forget(partitions)
+        self._forget(partitions)
         return offsets
 
 

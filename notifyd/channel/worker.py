@@ -24,11 +24,13 @@ from notifyd.api import Handler
 from notifyd.channel import lifecycle
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.delivery import Deliverer
+from notifyd.channel.delaytopics import ensure_delay_topics
 from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
 from notifyd.channel.health import ProcessChecks
 from notifyd.channel.pollloop import PollLoop, StopRequest
-from notifyd.config import kafka
+from notifyd.channel.producer import AckedProducer
+from notifyd.config import delays, kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
@@ -98,15 +100,19 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
                    status: lifecycle.StatusReporter, stop: StopRequest, checks: ProcessChecks, log: Any) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
-    dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
+    producer = AckedProducer(kafka.dlq_producer(config.kafka, logger=kafka_logger()))
+    dlq = DlqWriter(producer, topic=settings.dlq) if settings.dlq else None
+    waiting = delays.delay_topics(settings)
+    ensure_delay_topics(kafka.channel_admin(config.kafka, logger=kafka_logger()), topics=settings.topics,
+                        delay_topics=waiting, log=log)
     metrics = channel_metrics()
 
     def deliverer(**callbacks: Any) -> Deliverer:
         return Deliverer(settings=settings, handler=handler, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                         log=log, redact=config.redact, **callbacks)
+                         log=log, redact=config.redact, delay_producer=producer, delay_topics=waiting, **callbacks)
 
-    poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
-                         deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,
+    poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics, delay_topics=waiting,
+                         deliverer_factory=deliverer, producer=producer, status=status, stop=stop, checks=checks,
                          shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
                          metrics=metrics, channel=settings.name, log=log)
     try:
@@ -114,8 +120,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     finally:
         await close_handler(handler, timeout=HANDLER_CLOSE_TIMEOUT, log=log)
         pool.stop()
-        if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
-            log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
+        if producer.flush(DLQ_FLUSH_TIMEOUT):
+            log.warning("dlq or delay records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
 
 

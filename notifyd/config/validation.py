@@ -146,7 +146,7 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
 
 
 def _delay_topics(name: str, channel: dict[str, Any]) -> list[str]:
-    prefix = channel.get("delay_topic_prefix") or delays.default_prefix(name)
+    prefix = channel.get("delay_topic_prefix") or delays.default_prefix(channel.get("group_id", f"notifyd.{name}"))
     return [delays.tier_topic(prefix, delay) for delay in delays.TIER_DELAYS]
 
 
