@@ -32,11 +32,12 @@ class Outcomes(Recorder):
     attempt is recorded with ``ok``.
     """
 
-    def __init__(self, *, path: str, retry_after: float | None = None) -> None:
-        super().__init__(path=path)
+    def __init__(self, *, path: str, retry_after: float | None = None, delay: float = 0.0) -> None:
+        super().__init__(path=path, delay=delay)
         self.retry_after = retry_after
 
     def send(self, notification: Notification) -> None:
+        time.sleep(self.delay)
         kind = notification.id.split("-", 1)[0]
         failing = kind == "fail" or (kind == "flaky" and notification.attempt <= 2)
         record(self.path, notification, ok=not failing)

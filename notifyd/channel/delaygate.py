@@ -5,6 +5,7 @@ not due yet is not dispatched; its partition is paused and rewound to it, and a 
 resumes the partition when the record is due. Nothing is held in memory and nothing is
 read again while it waits. Records of a held partition fetched meanwhile are dropped:
 they are read again after the resume, and none was dispatched, so no offset passes them.
+Pause, seek and resume run on the poll loop's I/O thread, like ``consume``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -30,11 +32,14 @@ Partition = tuple[str, int]
 class DelayGate:
     """Decides which delay-topic records are due, and holds back the partitions of those that are not."""
 
-    def __init__(self, *, consumer: Consumer, channel: str, log: Any, dispatch: Callable[[Partition, int], int],
-                 forward: Callable[[Job], None], clock: Callable[[], float] = time.time) -> None:
-        self._consumer, self._log, self._clock = consumer, log, clock
+    def __init__(self, *, consumer: Consumer, io: Executor, channel: str, log: Any,
+                 dispatch: Callable[[Partition, int], int], forward: Callable[[Job], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._consumer, self._io, self._log, self._clock = consumer, io, log, clock
         self._dispatch, self._forward = dispatch, forward
         self._held: dict[Partition, tuple[int, asyncio.TimerHandle]] = {}
+        self._tokens: dict[Partition, int] = {}  # changes at each revocation: queued consumer calls lapse
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lateness = delay_metrics().lateness.labels(channel)
 
     @property
@@ -64,6 +69,7 @@ class DelayGate:
         state = dh.decode(message.headers(), topic=partition[0], partition=partition[1], offset=message.offset())
         wait = wait_before(state.hop_due, now=self._clock())
         if wait > 0:
+            self._loop = asyncio.get_running_loop()
             self._hold(partition, message.offset(), wait)
             return None
         return state
@@ -80,42 +86,54 @@ class DelayGate:
         """``partitions`` without the held ones (for a resume that must leave those paused)."""
         return [tp for tp in partitions if (tp.topic, tp.partition) not in self._held]
 
-    def forget(self, partitions: Iterable[Partition]) -> None:
-        """Let go of revoked partitions: resumed while still assigned, so a new assignment starts unpaused."""
+    def forget(self, partitions: Iterable[Partition]) -> list[TopicPartition]:
+        """Let go of revoked partitions; returns the held ones, which the caller resumes while they are still assigned.
+
+        The resume belongs to the rebalance callback's own thread: a resume from another
+        thread while librdkafka waits in that callback deadlocked (seen on the test broker).
+        """
+        released = []
         for partition in partitions:
             held = self._held.pop(partition, None)
+            self._tokens[partition] = self._tokens.get(partition, 0) + 1
             if held is not None:
                 held[1].cancel()
-                self._resume(partition)
+                released.append(TopicPartition(*partition))
+        return released
 
-    def _hold(self, partition: Partition, offset: int, wait: float) -> None:
-        self._consumer.pause([TopicPartition(*partition)])
+    def _hold(self, partition: Partition, offset: int, wait: float, token: int | None = None) -> None:
+        if token is not None and token != self._tokens.get(partition, 0):
+            return  # a retried rewind of a partition revoked meanwhile
         timer = asyncio.get_running_loop().call_later(wait, self._release, partition)
         self._held[partition] = (offset, timer)
-        self._seek(partition, offset)
+        self._on_io(self._pause_and_rewind, partition, offset, self._tokens.get(partition, 0))
 
     def _release(self, partition: Partition) -> None:
-        """The head is due: rewind once more (a failed seek is retried, never skipped), then resume."""
-        offset, _timer = self._held[partition]
-        if not self._seek(partition, offset):
-            self._held[partition] = (offset, asyncio.get_running_loop().call_later(SEEK_RETRY_DELAY, self._release,
-                                                                                   partition))
-            return
-        del self._held[partition]
-        self._resume(partition)
+        """The head is due: no longer held (so nothing read after the resume is dropped), rewound, resumed."""
+        offset, _timer = self._held.pop(partition)
+        self._on_io(self._rewind_and_resume, partition, offset, self._tokens.get(partition, 0))
 
-    def _seek(self, partition: Partition, offset: int) -> bool:
+    def _on_io(self, fn: Callable[..., None], *args: Any) -> None:
+        """Consumer calls go to the poll loop's I/O thread, in order, never overlapping ``consume``."""
+        asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def _pause_and_rewind(self, partition: Partition, offset: int, token: int) -> None:
+        if token != self._tokens.get(partition, 0):
+            return  # revoked meanwhile: pausing it now could leave it paused for its next assignment
+        try:
+            self._consumer.pause([TopicPartition(*partition)])
+            self._consumer.seek(TopicPartition(*partition, offset))
+        except KafkaException as exc:  # the rewind is done again before the resume
+            self._log.warning("delay topic pause failed", topic=partition[0], partition=partition[1], error=str(exc))
+
+    def _rewind_and_resume(self, partition: Partition, offset: int, token: int) -> None:
+        if token != self._tokens.get(partition, 0):
+            return
         try:
             self._consumer.seek(TopicPartition(*partition, offset))
-        except KafkaException as exc:
-            self._log.warning("delay topic seek failed; the partition stays paused", topic=partition[0],
-                              partition=partition[1], offset=offset, error=str(exc))
-            return False
-        return True
-
-    def _resume(self, partition: Partition) -> None:
-        try:
-            self._consumer.resume([TopicPartition(*partition)])
-        except KafkaException as exc:  # no longer assigned: its next owner starts unpaused
-            self._log.info("delay topic partition not resumed", topic=partition[0], partition=partition[1],
-                           error=str(exc))
+        except KafkaException as exc:  # still paused: held again and retried, never skipped
+            self._log.warning("delay topic seek failed; retrying", topic=partition[0], partition=partition[1],
+                              offset=offset, error=str(exc))
+            self._loop.call_soon_threadsafe(self._hold, partition, offset, SEEK_RETRY_DELAY, token)
+            return
+        self._consumer.resume([TopicPartition(*partition)])

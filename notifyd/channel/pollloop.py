@@ -76,9 +76,9 @@ class PollLoop:
         self._tracker = OffsetTracker()
         self._deliverer = deliverer_factory(on_finished=self._finished, is_current=self._is_current)
         self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
-        self._gate = DelayGate(consumer=self._consumer, channel=channel, log=log, dispatch=self._tracker.dispatch,
-                               forward=self._deliverer.retries.forward)
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
+        self._gate = DelayGate(consumer=self._consumer, io=self._io, channel=channel, log=log,
+                               dispatch=self._tracker.dispatch, forward=self._deliverer.retries.forward)
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
         self._lag = metrics.consumer_lag

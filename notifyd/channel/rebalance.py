@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from notifyd.channel.offsets import OffsetTracker
 
@@ -27,9 +27,10 @@ class Rebalancer:
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
                  revoke_timeout: float, log: Any,
-                 forget: Callable[[list[tuple[str, int]]], None] = lambda _partitions: None) -> None:
+                 forget: Callable[[list[tuple[str, int]]], list[TopicPartition]] = lambda _partitions: []) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
-        self._forget = forget  # the poll loop's own per-partition state (held delay partitions)
+        self._forget = forget  # held delay partitions: returns those to resume before they go
+        self._to_resume: list[TopicPartition] = []
         self._busy = busy
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
@@ -39,14 +40,16 @@ class Rebalancer:
         self.assignment_changed = True  # the poll loop re-applies a pause to the new partitions
         self._log.info("partitions assigned", partitions=_names(partitions))
 
-    def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
+        self._resume_held(consumer)
         if offsets:
             self._commit(offsets)
         self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
 
-    def on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release_from_thread(partitions, 0.0)  # another member owns them already: no commit
+        self._resume_held(consumer)
         self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
 
     def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
@@ -66,8 +69,17 @@ class Rebalancer:
     def _release_now(self, partitions: list[tuple[str, int]]) -> Offsets:
         offsets = self._tracker.committable(partitions)
         self._tracker.forget(partitions)
-        self._forget(partitions)
+        self._to_resume = self._forget(partitions)
         return offsets
+
+    def _resume_held(self, consumer: Consumer) -> None:
+        """Resume held delay partitions on this callback's thread, so no later assignment starts paused."""
+        resume, self._to_resume = self._to_resume, []
+        if resume:
+            try:
+                consumer.resume(resume)
+            except KafkaException as exc:
+                self._log.warning("held delay partitions not resumed", error=str(exc))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
