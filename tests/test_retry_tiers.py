@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from notifyd.api import Notification, RetryableError
+from notifyd.cli import main
 from notifyd.config.delays import delay_topics
 from notifyd.records import delayheaders as dh
 from notifyd.records import dlqheaders as h
@@ -119,6 +120,19 @@ def test_the_providers_retry_after_chooses_the_delay(kafka: KafkaKit, unique, tm
     times = [entry["at"] for entry in attempts(path)["flaky-1"]]
     assert [entry["attempt"] for entry in attempts(path)["flaky-1"]] == [1, 2, 3]
     assert all(3.0 <= later - earlier < 4.0 for earlier, later in zip(times, times[1:])), times
+
+
+def test_topics_ensure_creates_the_delay_topics_like_their_channels_topics(kafka: KafkaKit, unique, write_config,
+                                                                          capsys) -> None:
+    topic, group = unique("tiers.ensure"), unique("g")
+    kafka.create_topics(topic, partitions=3)
+    path = write_config({"kafka": {"bootstrap_servers": kafka.bootstrap},
+                         "channels": {"c": {"topics": [topic], "handler": "log", "group_id": group}}})
+    assert main(["topics", "ensure", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"created  {group}.delay.1s" in out and f"created  {group}.delay.8h" in out
+    metadata = kafka.admin.list_topics(timeout=10).topics
+    assert {len(metadata[f"{group}.delay.{tier}"].partitions) for tier in ("1s", "2m", "8h")} == {3}
 
 
 def _epoch(text: str) -> float:
