@@ -15,10 +15,11 @@ import pytest
 from notifyd.api import Notification, RetryableError
 from notifyd.cli import main
 from notifyd.config.delays import delay_topics
+from notifyd.config.loading import load_config
 from notifyd.records import delayheaders as dh
 from notifyd.records import dlqheaders as h
 from tests.handlers import Recorder, read_records, record
-from tests.kafkakit import KafkaKit
+from tests.kafkakit import FAST_GROUP, KafkaKit
 from tests.test_worker import channel_config, notification, start  # noqa: F401
 from tests.waiting import wait_until
 
@@ -133,6 +134,32 @@ def test_topics_ensure_creates_the_delay_topics_like_their_channels_topics(kafka
     assert f"created  {group}.delay.1s" in out and f"created  {group}.delay.8h" in out
     metadata = kafka.admin.list_topics(timeout=10).topics
     assert {len(metadata[f"{group}.delay.{tier}"].partitions) for tier in ("1s", "2m", "8h")} == {3}
+
+
+def test_status_counts_what_waits_in_each_tier(kafka: KafkaKit, unique, write_config, tmp_path: Path, start,
+                                                capsys) -> None:
+    topic, path = unique("tiers.status"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    data = {"kafka": {"bootstrap_servers": kafka.bootstrap, "config": dict(FAST_GROUP)}, "channels": {"c": {
+        "topics": [topic], "handler": HANDLER, "group_id": unique("g"), "options": {"path": str(path)},
+        "retry_schedule": ["90m"]}}}
+    config_path = write_config(data)
+    worker = start(load_config(str(config_path)), "c")
+    for n in range(3):  # one at a time: each hand-off its own produce batch (see the end of this test)
+        kafka.produce(topic, notification(f"fail-{n}"), key=f"k{n}")
+        kafka.flush()
+        wait_until(lambda: len(read_records(path)) == n + 1, timeout=30, what=f"first attempt {n}")
+
+    def waiting() -> dict[str, int]:
+        assert main(["status", "--config", str(config_path), "--format", "json"]) == 0
+        out = capsys.readouterr().out  # the worker's log lines are captured too
+        return json.JSONDecoder().raw_decode(out, out.index('{\n  "channels"'))[0]["channels"][0]["waiting"]
+
+    # The test broker reports the base offset of a partition's last batch as its end (shared/BROKER.md):
+    # the last record is not counted there.
+    wait_until(lambda: waiting()["1h"] >= 2, timeout=15, what="records waiting in the 1 h tier")
+    assert set(waiting()) == {"1s", "5s", "30s", "2m", "10m", "30m", "1h", "2h", "4h", "8h"}
+    worker.finish()
 
 
 def _epoch(text: str) -> float:

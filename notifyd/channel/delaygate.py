@@ -86,20 +86,13 @@ class DelayGate:
         """``partitions`` without the held ones (for a resume that must leave those paused)."""
         return [tp for tp in partitions if (tp.topic, tp.partition) not in self._held]
 
-    def forget(self, partitions: Iterable[Partition]) -> list[TopicPartition]:
-        """Let go of revoked partitions; returns the held ones, which the caller resumes while they are still assigned.
-
-        The resume belongs to the rebalance callback's own thread: a resume from another
-        thread while librdkafka waits in that callback deadlocked (seen on the test broker).
-        """
-        released = []
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        """Let go of revoked partitions (the rebalancer resumes them before they go)."""
         for partition in partitions:
             held = self._held.pop(partition, None)
             self._tokens[partition] = self._tokens.get(partition, 0) + 1
             if held is not None:
                 held[1].cancel()
-                released.append(TopicPartition(*partition))
-        return released
 
     def _hold(self, partition: Partition, offset: int, wait: float, token: int | None = None) -> None:
         if token is not None and token != self._tokens.get(partition, 0):

@@ -27,10 +27,9 @@ class Rebalancer:
     def __init__(self, *, tracker: OffsetTracker, commit: Callable[[Offsets], None],
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
                  revoke_timeout: float, log: Any,
-                 forget: Callable[[list[tuple[str, int]]], list[TopicPartition]] = lambda _partitions: []) -> None:
+                 forget: Callable[[list[tuple[str, int]]], None] = lambda _partitions: None) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
-        self._forget = forget  # held delay partitions: returns those to resume before they go
-        self._to_resume: list[TopicPartition] = []
+        self._forget = forget  # the poll loop's held delay partitions
         self._busy = busy
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
@@ -42,14 +41,14 @@ class Rebalancer:
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
-        self._resume_held(consumer)
+        self._resume(consumer, partitions)
         if offsets:
             self._commit(offsets)
         self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
 
     def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release_from_thread(partitions, 0.0)  # another member owns them already: no commit
-        self._resume_held(consumer)
+        self._resume(consumer, partitions)
         self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
 
     def _release_from_thread(self, partitions: list[TopicPartition], timeout: float) -> Offsets:
@@ -69,17 +68,20 @@ class Rebalancer:
     def _release_now(self, partitions: list[tuple[str, int]]) -> Offsets:
         offsets = self._tracker.committable(partitions)
         self._tracker.forget(partitions)
-        self._to_resume = self._forget(partitions)
+        self._forget(partitions)
         return offsets
 
-    def _resume_held(self, consumer: Consumer) -> None:
-        """Resume held delay partitions on this callback's thread, so no later assignment starts paused."""
-        resume, self._to_resume = self._to_resume, []
-        if resume:
-            try:
-                consumer.resume(resume)
-            except KafkaException as exc:
-                self._log.warning("held delay partitions not resumed", error=str(exc))
+    def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume partitions on their way out, so none starts a later assignment paused.
+
+        Here, on the callback's own thread: a resume from another thread while librdkafka
+        waited in this callback deadlocked (seen on the test broker). A delay partition
+        may be paused by the poll loop's DelayGate, or have its resume queued behind this.
+        """
+        try:
+            consumer.resume([TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        except KafkaException as exc:
+            self._log.info("revoked partitions not resumed", error=str(exc))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
