@@ -32,6 +32,7 @@ CHANNEL = "<channel>"  # in ``DOCUMENTED``: one series per configured channel
 REMOVED = float("nan")
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 30.0, 300.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,17 @@ class FlowMetrics:
 
 
 @dataclass(frozen=True)
+class DelayMetrics:
+    """Series of the delay topics, updated by the channel processes.
+
+    How many records wait in each tier is ``notifyd_consumer_lag`` of the delay topics.
+    """
+
+    scheduled: Counter
+    lateness: Histogram
+
+
+@dataclass(frozen=True)
 class DaemonMetrics:
     """Series updated by the supervisor."""
 
@@ -143,6 +155,17 @@ def flow_metrics() -> FlowMetrics:
         ),
         throttled=Counter("notifyd_provider_throttled", "Throttling answers from the provider (a 429 or the "
                           "provider's own), each of which slowed or paused the channel.", ["channel"]),
+    )
+
+
+@cache
+def delay_metrics() -> DelayMetrics:
+    """The delay-topic series, registered once per process on first use."""
+    return DelayMetrics(
+        scheduled=Counter("notifyd_retries_scheduled", "Records written to a delay topic (a retry, or a hop to "
+                          "the next tier), by tier (1s ... 8h).", ["channel", "tier"]),
+        lateness=Histogram("notifyd_delay_lateness_seconds", "Delayed notifications: time from their due time "
+                           "to their next attempt.", ["channel"], buckets=LATENESS_BUCKETS),
     )
 
 

@@ -1,10 +1,10 @@
-"""How long to wait before the next delivery attempt: exponential backoff with full jitter."""
+"""How long to wait before the next delivery attempt: a fixed schedule, or exponential backoff with full jitter."""
 
 from __future__ import annotations
 
 import random
 
-from notifyd.config.settings import BackoffPolicy
+from notifyd.config.settings import BackoffPolicy, ChannelSettings
 
 
 def compute_delay(policy: BackoffPolicy, attempt: int, *, retry_after: float | None,
@@ -25,3 +25,12 @@ def compute_delay(policy: BackoffPolicy, attempt: int, *, retry_after: float | N
     if not policy.jitter:
         return ceiling
     return (rng or random).uniform(0.0, ceiling)
+
+
+def retry_delay(settings: ChannelSettings, attempt: int, *, retry_after: float | None,
+                rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed ``attempt`` under the channel's ``retry_schedule``, else its ``backoff``."""
+    schedule = settings.retry_schedule
+    if retry_after is not None or not schedule:
+        return compute_delay(settings.backoff, attempt, retry_after=retry_after, rng=rng)
+    return schedule[min(max(attempt, 1), len(schedule)) - 1]

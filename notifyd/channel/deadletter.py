@@ -1,6 +1,8 @@
 """Dead-lettering a job that cannot be delivered: why, the log line, and the DLQ write until it lands.
 
-The job's offset is finished only when the broker has its DLQ record (or, on a channel
+A job read from a delay topic is dead-lettered as the record it was delayed from: its
+original headers, topic, partition and offset, and when its first attempt failed. The
+job's offset is finished only when the broker has its DLQ record (or, on a channel
 without a DLQ, once it is logged and counted). A failed write is retried for as long as
 the partition is the channel's; a record the DLQ refuses as too large is written again
 without its value, since it would be refused forever and hold its partition back.
@@ -18,6 +20,7 @@ from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.dlq import DlqWriter, Failure, dead_letter_headers, omission
 from notifyd.channel.job import Job, where
 from notifyd.records import dlqheaders
+from notifyd.records.delayheaders import without_delay_headers
 from notifyd.records.notification import InvalidNotification
 
 DLQ_RETRY_DELAY = 1.0
@@ -57,10 +60,12 @@ class DeadLetterer:
     def _write(self, job: Job, failure: Failure, omitted: str | None = None) -> None:
         message = job.message
         timestamp_type, timestamp = message.timestamp()
+        topic, partition, offset = _source(job)
         headers = dead_letter_headers(
-            original=None if omitted else message.headers(), channel=self._channel, topic=message.topic(),
-            partition=message.partition(), offset=message.offset(), timestamp=timestamp if timestamp_type else None,
+            original=None if omitted else without_delay_headers(message.headers()), channel=self._channel,
+            topic=topic, partition=partition, offset=offset, timestamp=timestamp if timestamp_type else None,
             failure=failure, failed_at=datetime.now(timezone.utc), omitted=omitted,
+            first_failed_at=_first_failure(job),
         )
 
         def failed(error: str, too_large: bool) -> None:
@@ -75,6 +80,19 @@ class DeadLetterer:
 
         self._dlq.write(key=message.key(), value=b"" if omitted else message.value(), headers=headers,
                         on_written=lambda: self._on_finished(job), on_failed=failed)
+
+
+def _source(job: Job) -> tuple[str, int, int]:
+    """Where the channel first read ``job``: its own record, or the one it was delayed from."""
+    state, message = job.delayed, job.message
+    if state is None:
+        return message.topic(), message.partition(), message.offset()
+    return state.source_topic, state.source_partition, state.source_offset
+
+
+def _first_failure(job: Job) -> datetime | None:
+    first = job.first_failed_at or (job.delayed.first_failed_at if job.delayed else None)
+    return None if first is None else datetime.fromtimestamp(first, timezone.utc)
 
 
 def describe(error: BaseException) -> str:

@@ -25,6 +25,7 @@ from confluent_kafka import Producer
 from notifyd.api import Handler
 from notifyd.channel import lifecycle
 from notifyd.channel.blocking import BlockingPool
+from notifyd.channel.delaytopics import ensure_delay_topics
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
@@ -33,7 +34,8 @@ from notifyd.channel.health import ProcessChecks
 from notifyd.channel.ledgered import LedgeredDeliverer
 from notifyd.channel.outcomes import OutcomePublisher, reporting
 from notifyd.channel.pollloop import PollLoop, StopRequest
-from notifyd.config import kafka
+from notifyd.channel.producer import AckedProducer
+from notifyd.config import delays, kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
@@ -137,7 +139,11 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
                    ledger: Ledger | None = None) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
-    dlq = DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq) if settings.dlq else None
+    producer = AckedProducer(kafka.dlq_producer(config.kafka, logger=kafka_logger()))
+    dlq = DlqWriter(producer, topic=settings.dlq) if settings.dlq else None
+    waiting = delays.delay_topics(settings)
+    ensure_delay_topics(kafka.channel_admin(config.kafka, logger=kafka_logger()), topics=settings.topics,
+                        delay_topics=waiting, log=log)
     metrics = channel_metrics()
     touch_channel(metrics, settings.name)
     gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())
@@ -147,13 +153,14 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
 
     def deliverer(**callbacks: Any) -> Deliverer:
         options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                       log=log, redact=config.redact, gate=gate, **callbacks)
+                       log=log, redact=config.redact, gate=gate, delay_producer=producer, delay_topics=waiting,
+                       **callbacks)
         if ledger is None:
             return Deliverer(**options)
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
 
-    poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
-                         deliverer_factory=deliverer, dlq=dlq, status=status, stop=stop, checks=checks,
+    poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics, delay_topics=waiting,
+                         deliverer_factory=deliverer, producer=producer, status=status, stop=stop, checks=checks,
                          shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
                          metrics=metrics, channel=settings.name, log=log, rebalance_listener=share_keeper)
     try:
@@ -165,8 +172,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
             ledger.close()  # after the pool: no send is left to mark
         if events is not None and events.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("outcome events still unacknowledged at exit; they are lost")
-        if dlq is not None and dlq.flush(DLQ_FLUSH_TIMEOUT):
-            log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
+        if producer.flush(DLQ_FLUSH_TIMEOUT):
+            log.warning("dlq or delay records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
 
 
