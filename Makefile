@@ -19,7 +19,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed postgres-binaries
 	$(BIN)/python -m pytest
 
-# The PostgreSQL tests start a throwaway server (tests/pgserver.py): install Debian's
+# The PostgreSQL tests start a throwaway server (tests/kit/postgres.py): install Debian's
 # postgresql when initdb is missing and we may (root, apt), so they run instead of skipping.
 postgres-binaries:
 	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \

@@ -258,7 +258,7 @@ class PollLoop:
 
     def _assigned(self, _partitions: list[tuple[str, int]]) -> None:
         self._lag.assigned()
-        owned = len(self._rebalancer.owned)
+        owned = sum(1 for topic, _ in self._rebalancer.owned if topic in self._topics)  # not the delay topics
         missing = sorted(self._rebalancer.missing_topics) if not owned else []
         self._status.send(lifecycle.EVENT_ASSIGNED, partitions=owned, missing_topics=missing)
 

@@ -27,7 +27,7 @@ from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEVER = 600_000  # ms: no background commit happens before the kill
 
 

@@ -15,7 +15,7 @@ from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EACH = 200  # of ok-, flaky- (delivered at the third attempt) and fail- (dead-lettered after three)
 KILLS = 5
 

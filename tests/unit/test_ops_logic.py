@@ -23,7 +23,7 @@ from notifyd.daemon.readiness import IDLE, channel_states
 from notifyd.daemon.stalls import StackDump
 from tests.kit.wait import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_zero_series_and_removed_gauges_in_the_aggregated_scrape(tmp_path: Path) -> None:
