@@ -32,6 +32,7 @@ CHANNEL = "<channel>"  # in ``DOCUMENTED``: one series per configured channel
 REMOVED = float("nan")
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 30.0, 300.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ class FallbackMetrics:
 
     handed_off: Counter
     fallback_attempts: Counter
+
+
+@dataclass(frozen=True)
+class DelayMetrics:
+    """Series of the delay topics, updated by the channel processes.
+
+    How many records wait in each tier is ``notifyd_consumer_lag`` of the delay topics.
+    """
+
+    scheduled: Counter
+    lateness: Histogram
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,17 @@ def fallback_metrics() -> FallbackMetrics:
         fallback_attempts=Counter("notifyd_fallback_attempts", "Attempts of an inline fallback handler, by "
                                   "provider (the handler) and result (success, failure).",
                                   ["channel", "provider", "result"]),
+    )
+
+
+@cache
+def delay_metrics() -> DelayMetrics:
+    """The delay-topic series, registered once per process on first use."""
+    return DelayMetrics(
+        scheduled=Counter("notifyd_retries_scheduled", "Records written to a delay topic (a retry, or a hop to "
+                          "the next tier), by tier (1s ... 8h).", ["channel", "tier"]),
+        lateness=Histogram("notifyd_delay_lateness_seconds", "Delayed notifications: time from their due time "
+                           "to their next attempt.", ["channel"], buckets=LATENESS_BUCKETS),
     )
 
 

@@ -1,4 +1,7 @@
-"""The retry decision: whether a failure is worth another attempt, and how long to wait first (full jitter)."""
+"""The retry decision: whether a failure is worth another attempt, and how long to wait first.
+
+The wait comes from the channel's fixed schedule, or exponential backoff with full jitter.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import random
 
 from notifyd.api import PermanentError
 from notifyd.channel.flow.gate import CircuitOpen
-from notifyd.config.settings import BackoffPolicy
+from notifyd.config.settings import BackoffPolicy, ChannelSettings
 from notifyd.records.notification import InvalidNotification
 
 
@@ -36,3 +39,12 @@ def compute_delay(policy: BackoffPolicy, attempt: int, *, retry_after: float | N
     if not policy.jitter:
         return ceiling
     return (rng or random).uniform(0.0, ceiling)
+
+
+def retry_delay(settings: ChannelSettings, attempt: int, *, retry_after: float | None,
+                rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed ``attempt`` under the channel's ``retry_schedule``, else its ``backoff``."""
+    schedule = settings.retry_schedule
+    if retry_after is not None or not schedule:
+        return compute_delay(settings.backoff, attempt, retry_after=retry_after, rng=rng)
+    return schedule[min(max(attempt, 1), len(schedule)) - 1]

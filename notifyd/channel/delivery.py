@@ -1,17 +1,17 @@
-"""Delivering one message: parse, then attempts with timeout and backoff, then the DLQ (``notifyd.channel.deadletter``).
+"""Delivering one message: parse, attempts with a timeout, retries (``notifyd.channel.retrying``), then the DLQ.
 
 Runs on the channel's event loop. ``prepare`` and a blocking sync ``send`` run on daemon
 threads (``notifyd.channel.attempt``); ``async def send`` and a non-blocking sync one run
-on the loop, straight through while nothing is scheduled (``notifyd.channel.atonce``). A message leaves here in one
-of four ways, and only the first three finish its offset: delivered, skipped on purpose,
-acknowledged into the DLQ (or dropped and counted when the channel has none); or
-abandoned because its partition was revoked (someone else will deliver it).
+on the loop, straight through while nothing is scheduled (``notifyd.channel.atonce``). A
+message leaves here in one of five ways, and only the first four finish its offset:
+delivered, skipped on purpose, acknowledged into a delay topic or into the DLQ (or dropped
+and counted when the channel has none); or abandoned because its partition was revoked
+(someone else will deliver it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,15 +19,17 @@ from typing import Any
 from notifyd.api import Handler, RetryableError, SkipNotification
 from notifyd.channel.atonce import AtOnce
 from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts
-from notifyd.channel.backoff import compute_delay, retryable
+from notifyd.channel.backoff import retryable
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
 from notifyd.channel.deadlines import Deadlines
 from notifyd.channel.deliverymetrics import DeliveryMetrics
-from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.flow.gate import REVOKED, FlowGate
+from notifyd.channel.handoff import HandOff
 from notifyd.channel.job import Job, parse, where
 from notifyd.channel.keyed import KeyedScheduler
+from notifyd.channel.producer import AckedProducer
+from notifyd.channel.retrying import Retries
 from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import ChannelMetrics
 from notifyd.recipients.preparation import Preparer, needs_preparation
@@ -39,14 +41,14 @@ class Deliverer(AtOnce):
     """Runs jobs under the per-key order and concurrency limit; reports finished ones."""
 
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
-                 dlq: DlqWriter | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
+                 producer: AckedProducer | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
-                 gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None) -> None:
+                 gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None,
+                 delay_topics: tuple[str, ...] = ()) -> None:
         self._settings, self._log, self._redact = settings, log, redact
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
         self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
-        self._rng = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[Job] = set()  # running now: not waiting for a retry or behind its key
         self._deadlines = Deadlines(settings.timeout)
@@ -58,10 +60,15 @@ class Deliverer(AtOnce):
         self._for_pool: list[Job] = []  # started by this pass of _start_ready, to leave as one chunk
         self._chunks = 0  # pool calls running: each sends its jobs one after another, so it is one slot
         self._batch: deque[Job] = deque()  # submitted for an async send while nothing was scheduled (_run_batch)
+        dlq = HandOff(producer, settings.dlq, what="dlq", log=log, is_current=is_current) \
+            if producer is not None and settings.dlq else None
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
-                                          on_finished=on_finished, is_current=is_current, provider=settings.handler)
+                                          on_finished=on_finished, provider=settings.handler)
         self._give_up = self._dead_letters.dead_letter if failover is None else failover(  # notifyd.channel.fallback
             on_finished=on_finished, is_current=is_current, dead_letter=self._dead_letters.dead_letter)
+        self.retries = Retries(settings=settings, producer=producer, topics=delay_topics, log=log, redact=redact,
+                               wait_here=self._wait_here, release=self._release, on_finished=on_finished,
+                               is_current=is_current, on_refused=self._dead_letters.dead_letter)
         self._flush_scheduled = False
         self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
@@ -211,7 +218,7 @@ class Deliverer(AtOnce):
             self._release(job)
             self._on_finished(job)
         elif retryable(outcome) and job.attempts <= self._settings.retries:
-            self._retry_later(job, outcome)
+            self.retries.retry(job, outcome)
         else:
             self._release(job)
             self._give_up(job, outcome)
@@ -241,11 +248,7 @@ class Deliverer(AtOnce):
         self._start_ready()
         self._flush_soon()
 
-    def _retry_later(self, job: Job, error: BaseException) -> None:
-        retry_after = getattr(error, "retry_after", None)
-        delay = compute_delay(self._settings.backoff, job.attempts, retry_after=retry_after, rng=self._rng)
-        self._log.info("delivery failed, will retry", **where(job), attempt=job.attempts,
-                       retry_in=round(delay, 3), error_class=type(error).__name__, error=self._redact(describe(error)))
+    def _wait_here(self, job: Job, delay: float) -> None:
         self._active.discard(job)
         self._scheduler.pause()
         asyncio.get_running_loop().call_later(delay, self._resume, job)

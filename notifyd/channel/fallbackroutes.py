@@ -16,10 +16,10 @@ from typing import Any
 
 from notifyd.api import Handler, PermanentError, SkipNotification
 from notifyd.channel.blocking import BlockingPool
-from notifyd.channel.dlq import DlqWriter, Headers
 from notifyd.channel.fallback import DeadLetter, Failover, Route
 from notifyd.channel.handoff import HandOff
 from notifyd.channel.job import Job, where
+from notifyd.channel.producer import AckedProducer, Headers
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.handlers import resolve_handler
 from notifyd.metrics import fallback_metrics
@@ -112,7 +112,7 @@ def touch_fallback(settings: ChannelSettings) -> Any:
     return metrics.handed_off
 
 
-def failover_factory(settings: ChannelSettings, *, writer: DlqWriter | None, inline: tuple[Handler, Preparer] | None,
+def failover_factory(settings: ChannelSettings, *, producer: AckedProducer, inline: tuple[Handler, Preparer] | None,
                      pool: BlockingPool, log: Any) -> Callable[..., Failover] | None:
     """What ``Deliverer`` calls with its callbacks to build the channel's ``Failover``; None without a fallback."""
     fallback = settings.fallback
@@ -124,7 +124,7 @@ def failover_factory(settings: ChannelSettings, *, writer: DlqWriter | None, inl
               dead_letter: DeadLetter) -> Failover:
         route: Route
         if fallback.channel is not None:
-            handoff = HandOff(writer.to(fallback.topic), what="fallback", log=log, is_current=is_current)
+            handoff = HandOff(producer, fallback.topic, what="fallback", log=log, is_current=is_current)
             route = ChannelRoute(handoff, target=fallback.channel, on_finished=on_finished,
                                  dead_letter=dead_letter, log=log)
         else:

@@ -1,4 +1,4 @@
-"""Handing a job's record to another topic, acknowledged: the DLQ write and a fallback channel's hand-off.
+"""Handing a job's record to another topic, acknowledged: the DLQ, a delay tier, a fallback channel.
 
 The job's offset is finished (``on_written``) only once the broker has the record. A
 failed write is produced again every ``RETRY_DELAY`` seconds for as long as the job's
@@ -13,25 +13,22 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from notifyd.channel.dlq import DlqWriter, Headers
 from notifyd.channel.job import Job, where
+from notifyd.channel.producer import AckedProducer, Headers
 
 RETRY_DELAY = 1.0
 
 
 class HandOff:
-    """Produces jobs' records to one topic (``writer.topic``) through an idempotent, acks=all producer."""
+    """Produces jobs' records to one topic through the channel's idempotent, acks=all producer."""
 
-    def __init__(self, writer: DlqWriter, *, what: str, log: Any, is_current: Callable[[Job], bool]) -> None:
-        self._writer, self._what, self._log, self._is_current = writer, what, log, is_current
-
-    @property
-    def topic(self) -> str | None:
-        """The topic written to."""
-        return self._writer.topic
+    def __init__(self, producer: AckedProducer, topic: str, *, what: str, log: Any,
+                 is_current: Callable[[Job], bool]) -> None:
+        self.topic = topic
+        self._producer, self._what, self._log, self._is_current = producer, what, log, is_current
 
     def send(self, job: Job, *, value: bytes | None, headers: Headers, on_written: Callable[[], None],
-             on_too_large: Callable[[str], None] | None = None) -> None:
+             on_too_large: Callable[[str], None] | None = None, timestamp: int | None = None) -> None:
         """Produce ``job``'s key with ``value`` and ``headers``; ``on_written`` once the broker has it."""
 
         def failed(error: str, too_large: bool) -> None:
@@ -43,7 +40,8 @@ class HandOff:
             asyncio.get_running_loop().call_later(RETRY_DELAY, retry)
 
         def retry() -> None:
-            self.send(job, value=value, headers=headers, on_written=on_written, on_too_large=on_too_large)
+            self.send(job, value=value, headers=headers, on_written=on_written, on_too_large=on_too_large,
+                      timestamp=timestamp)
 
-        self._writer.write(key=job.message.key(), value=value, headers=headers, on_written=on_written,
-                           on_failed=failed)
+        self._producer.write(self.topic, key=job.message.key(), value=value, headers=headers,
+                             on_written=on_written, on_failed=failed, timestamp=timestamp)

@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from notifyd.api import Notification
+from notifyd.records.delayheaders import DelayState
 from notifyd.records.notification import InvalidNotification, parse_notification
 
 
@@ -23,6 +24,8 @@ class Job:
     notification: Notification | None = None
     notification_id: str | None = None  # read from an invalid record when possible
     attempts: int = 0
+    delayed: DelayState | None = None  # read from a delay topic: its attempts, due times and source
+    first_failed_at: float | None = None  # epoch seconds
 
 
 def where(job: Job) -> dict[str, Any]:

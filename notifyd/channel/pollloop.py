@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from notifyd.channel import lifecycle
+from notifyd.channel.delaygate import DelayGate
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.channel.job import Job
@@ -65,10 +66,11 @@ class PollLoop:
     """Consumes one channel's topics and feeds a ``Deliverer`` until asked to stop."""
 
     def __init__(self, *, consumer_config: dict[str, Any], topics: tuple[str, ...], deliverer_factory:
-                 Callable[..., Deliverer], dlq: Any, status: lifecycle.StatusReporter, stop: StopRequest,
+                 Callable[..., Deliverer], producer: Any, status: lifecycle.StatusReporter, stop: StopRequest,
                  checks: ProcessChecks, shutdown_timeout: float, concurrency: int, metrics: Any, channel: str,
-                 log: Any, rebalance_listener: Any = None) -> None:
-        self._topics, self._dlq, self._status, self._stop, self._checks = topics, dlq, status, stop, checks
+                 log: Any, delay_topics: tuple[str, ...] = (), rebalance_listener: Any = None) -> None:
+        self._topics, self._producer, self._status, self._stop, self._checks = topics, producer, status, stop, checks
+        self._delay_topics = frozenset(delay_topics)  # read through self._gate
         self._shutdown_timeout, self._log, self._channel = shutdown_timeout, log, channel
         self._buffer_limit = concurrency + BATCH_SIZE
         self._min_batch = max(1, self._buffer_limit // 4)
@@ -77,6 +79,8 @@ class PollLoop:
         self._deliverer = deliverer_factory(on_finished=self._finished, is_current=self._is_current)
         self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
+        self._gate = DelayGate(consumer=self._consumer, io=self._io, channel=channel, log=log,
+                               dispatch=self._tracker.dispatch, forward=self._deliverer.retries.forward)
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
         self._lag = LagGauge(metrics.consumer_lag, channel, from_end=starts_at_end(consumer_config))
@@ -84,9 +88,10 @@ class PollLoop:
         self._outage = BrokerOutage(status=status, log=log)
         self._client_log = consumer_config.get("logger")  # librdkafka's lines, held back during an outage
         self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, busy=self._busy,
-                                      serve_dlq=self._serve_dlq, revoke_timeout=shutdown_timeout, log=log,
+                                      serve_dlq=producer.poll, revoke_timeout=shutdown_timeout, log=log,
                                       assigned=self._assigned, released=self._lag.removed, topics=topics,
-                                      listener=rebalance_listener)  # flow control's share of the rate
+                                      listener=rebalance_listener,  # flow control's share of the rate
+                                      forget=self._gate.forget)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self) -> int:
@@ -94,7 +99,7 @@ class PollLoop:
         self._loop = self._rebalancer.loop = asyncio.get_running_loop()
         self._room = asyncio.Event()
         rebalancer = self._rebalancer
-        self._consumer.subscribe(list(self._topics), on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
+        self._consumer.subscribe([*self._topics, *sorted(self._delay_topics)], on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
                                  on_lost=rebalancer.on_lost)
         with self._outage.filtering(self._client_log):
             exit_code = await self._poll_until_stopped()
@@ -106,7 +111,7 @@ class PollLoop:
     async def _poll_until_stopped(self) -> int:
         await self._poll_once()
         self._status.send(lifecycle.EVENT_READY)
-        self._log.info("consuming", topics=list(self._topics))
+        self._log.info("consuming", topics=list(self._topics), delay_topics=len(self._delay_topics))
         next_probe = time.monotonic() + PROBE_INTERVAL
         while not self._stop.requested:
             await self._poll_once()
@@ -161,6 +166,9 @@ class PollLoop:
                 self._consumer_error(error, message.topic())
                 continue
             partition = (message.topic(), message.partition())
+            if partition[0] in self._delay_topics:
+                self._gate.accept(message, partition, jobs)
+                continue
             offset = message.offset()
             generation = self._tracker.dispatch(partition, offset)
             key = message.key()
@@ -179,12 +187,8 @@ class PollLoop:
             raise KafkaException(error)
         self._log.warning("consumer error", error=str(error))
 
-    def _serve_dlq(self) -> None:
-        if self._dlq is not None:
-            self._dlq.poll()
-
     def _housekeeping(self) -> None:
-        self._serve_dlq()
+        self._producer.poll()  # DLQ and delay-topic acknowledgements
         self._store(self._tracker.take_moved())
         self._inflight.set(self._deliverer.running)
         self._status.heartbeat(inflight=self._deliverer.running)
@@ -201,7 +205,8 @@ class PollLoop:
         if pause == self._paused and not (pause and self._rebalancer.assignment_changed):
             return
         self._paused, self._rebalancer.assignment_changed = pause, False
-        assignment = self._consumer.assignment()
+        # Held delay partitions stay paused until their timers resume them.
+        assignment = self._consumer.assignment() if pause else self._gate.unheld(self._consumer.assignment())
         if assignment:
             await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
             if not self._stop.requested:
@@ -226,8 +231,8 @@ class PollLoop:
         self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
 
     def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
-        """Deliveries running or DLQ writes unacknowledged (those of any partition: cheap and rare)."""
-        return self._deliverer.busy(partitions) or (self._dlq is not None and self._dlq.pending() > 0)
+        """Deliveries running or DLQ and delay writes unacknowledged (those of any partition: cheap and rare)."""
+        return self._deliverer.busy(partitions) or self._producer.pending() > 0
 
     def _owned(self) -> list[tuple[str, int]]:
         return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
@@ -253,7 +258,7 @@ class PollLoop:
 
     def _assigned(self, _partitions: list[tuple[str, int]]) -> None:
         self._lag.assigned()
-        owned = len(self._rebalancer.owned)
+        owned = sum(1 for topic, _ in self._rebalancer.owned if topic in self._topics)  # not the delay topics
         missing = sorted(self._rebalancer.missing_topics) if not owned else []
         self._status.send(lifecycle.EVENT_ASSIGNED, partitions=owned, missing_topics=missing)
 

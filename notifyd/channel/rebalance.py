@@ -37,13 +37,15 @@ class Rebalancer:
                  busy: Callable[[set[tuple[str, int]]], bool], serve_dlq: Callable[[], None],
                  revoke_timeout: float, log: Any, assigned: Callable[[Partitions], None] = _ignore,
                  released: Callable[[Partitions], None] = _ignore, topics: Iterable[str] = (),
-                 listener: Any = None) -> None:
+                 listener: Any = None,
+                 forget: Callable[[list[tuple[str, int]]], None] = lambda _partitions: None) -> None:
         self._tracker, self._commit, self._serve_dlq, self._log = tracker, commit, serve_dlq, log
         self._busy, self._assigned, self._released = busy, assigned, released
         self.owned: set[tuple[str, int]] = set()  # every partition assigned and not yet given up
         self.missing_topics: set[str] = set()
         self._topics, self._ever_assigned = frozenset(topics), False
         self._listener = listener  # told of every change: a flow.share.ShareKeeper, or None
+        self._forget = forget  # the poll loop's held delay partitions
         self.revoke_timeout = revoke_timeout
         self.assignment_changed = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -80,12 +82,14 @@ class Rebalancer:
         offsets = self._release_from_thread(partitions, self.revoke_timeout)
         if offsets:
             self._commit(offsets)
+        self._resume(consumer, partitions)
         self._log.info("partitions revoked", partitions=_names(partitions), committed=len(offsets))
         if self._listener is not None:
             self._listener.revoked(consumer, partitions)
 
     def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release_from_thread(partitions, 0.0)  # another member owns them already: no commit
+        self._resume(consumer, partitions)
         self._log.warning("partitions lost; their unfinished work will be redelivered", partitions=_names(partitions))
         if self._listener is not None:
             self._listener.revoked(consumer, partitions)
@@ -109,7 +113,20 @@ class Rebalancer:
     def _release_now(self, partitions: list[tuple[str, int]]) -> Offsets:
         offsets = self._tracker.committable(partitions)
         self._tracker.forget(partitions)
+        self._forget(partitions)
         return offsets
+
+    def _resume(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume partitions on their way out, so none starts a later assignment paused.
+
+        Here, on the callback's own thread: a resume from another thread while librdkafka
+        waited in this callback deadlocked (seen on the test broker). A delay partition
+        may be paused by the poll loop's DelayGate, or have its resume queued behind this.
+        """
+        try:
+            consumer.resume([TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        except Exception as exc:  # never worth failing a revocation over (nor a test's consumer-less call)
+            self._log.info("revoked partitions not resumed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

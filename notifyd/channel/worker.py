@@ -25,8 +25,8 @@ from confluent_kafka import Producer
 from notifyd.api import Handler
 from notifyd.channel import lifecycle
 from notifyd.channel.blocking import BlockingPool
+from notifyd.channel.delaytopics import ensure_delay_topics
 from notifyd.channel.delivery import Deliverer
-from notifyd.channel.dlq import DlqWriter
 from notifyd.channel.eventloop import loop_factory
 from notifyd.channel.fallback import came_through_fallback
 from notifyd.channel.fallbackroutes import build_inline_handler, failover_factory
@@ -35,7 +35,8 @@ from notifyd.channel.health import ProcessChecks
 from notifyd.channel.ledgered import LedgeredDeliverer
 from notifyd.channel.outcomes import OutcomePublisher, reporting
 from notifyd.channel.pollloop import PollLoop, StopRequest
-from notifyd.config import kafka
+from notifyd.channel.producer import AckedProducer
+from notifyd.config import delays, kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
 from notifyd.handlers import resolve_handler
@@ -140,28 +141,31 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
                    checks: ProcessChecks, log: Any, ledger: Ledger | None = None) -> int:
     consumer_config = kafka.channel_consumer(config.kafka, settings, logger=kafka_logger())
     pool = BlockingPool(asyncio.get_running_loop(), size=settings.concurrency)
-    # One producer for the DLQ and a fallback channel's hand-off; the poll loop serves it.
-    writer = _producer(config, settings)
-    dlq = writer if settings.dlq else None
+    # One producer for the DLQ, the delay tiers and a fallback channel's hand-off; the poll loop serves it.
+    producer = AckedProducer(kafka.dlq_producer(config.kafka, logger=kafka_logger()))
+    waiting = delays.delay_topics(settings)
+    ensure_delay_topics(kafka.channel_admin(config.kafka, logger=kafka_logger()), topics=settings.topics,
+                        delay_topics=waiting, log=log)
     metrics = channel_metrics()
     touch_channel(metrics, settings.name)
     gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())
     events = _outcome_publisher(config, settings, log=log)
     sender = reporting(guarded(handler, ledger, settings, config.redact), events, retries=settings.retries,
                        redact=config.redact)
-    failover = failover_factory(settings, writer=writer, inline=inline, pool=pool, log=log)
+    failover = failover_factory(settings, producer=producer, inline=inline, pool=pool, log=log)
     if gate is not None and failover is not None:
         gate.divertible = lambda job: not came_through_fallback(job)
 
     def deliverer(**callbacks: Any) -> Deliverer:
-        options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, dlq=dlq, metrics=metrics,
-                       log=log, redact=config.redact, gate=gate, failover=failover, **callbacks)
+        options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, producer=producer, metrics=metrics,
+                       log=log, redact=config.redact, gate=gate, failover=failover, delay_topics=waiting,
+                       **callbacks)
         if ledger is None:
             return Deliverer(**options)
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
 
-    poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics,
-                         deliverer_factory=deliverer, dlq=writer, status=status, stop=stop, checks=checks,
+    poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics, delay_topics=waiting,
+                         deliverer_factory=deliverer, producer=producer, status=status, stop=stop, checks=checks,
                          shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
                          metrics=metrics, channel=settings.name, log=log, rebalance_listener=share_keeper)
     try:
@@ -175,8 +179,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
             ledger.close()  # after the pool: no send is left to mark
         if events is not None and events.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("outcome events still unacknowledged at exit; they are lost")
-        if writer is not None and writer.flush(DLQ_FLUSH_TIMEOUT):
-            log.warning("dlq records still unacknowledged at exit; their messages will be redelivered")
+        if producer.flush(DLQ_FLUSH_TIMEOUT):
+            log.warning("dlq, delay or fallback records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
 
 
@@ -185,14 +189,6 @@ def _outcome_publisher(config: Config, settings: ChannelSettings, *, log: Any) -
         return None
     producer = Producer(kafka.events_producer(config.kafka, logger=kafka_logger()))
     return OutcomePublisher(producer, topic=settings.events, channel=settings.name, log=log)
-
-
-def _producer(config: Config, settings: ChannelSettings) -> DlqWriter | None:
-    """The channel's idempotent acks=all producer, for its DLQ and its fallback channel; None if it needs neither."""
-    handing_off = settings.fallback is not None and settings.fallback.channel is not None
-    if not settings.dlq and not handing_off:
-        return None
-    return DlqWriter(kafka.dlq_producer(config.kafka, logger=kafka_logger()), topic=settings.dlq)
 
 
 async def close_handler(handler: Any, *, timeout: float, log: Any) -> None:

@@ -1,4 +1,4 @@
-"""``notifyd status``: each channel's consumer group, members, offsets, lag and DLQ depth.
+"""``notifyd status``: each channel's consumer group, members, offsets, lag, retries waiting and DLQ depth.
 
 Everything is asked of the broker, so it answers the same whether the daemon runs or not.
 """
@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
 
 from notifyd.config import kafka
+from notifyd.config.delays import delay_topics
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.tools.circuits import circuit_states
@@ -54,6 +55,7 @@ class ChannelStatus:
     dlq: str | None
     dlq_depth: int | None
     circuit: str | None = None  # from the daemon's /metrics, for channels with flow control
+    waiting: dict[str, int] = field(default_factory=dict)  # records in each delay tier not yet taken
     lag: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,16 +101,27 @@ def channel_status(admin: AdminClient, reader: Consumer, metadata: ClusterMetada
     state, members = describe_group(admin, channel.group_id, timeout=timeout)
     committed = committed_offsets(admin, channel.group_id, timeout=timeout)
     present = [t for t in channel.topics if _exists(metadata, t)]
-    partitions = []
-    for topic in present:
-        for partition in sorted(metadata.topics[topic].partitions):
-            start, end = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-            partitions.append(partition_lag(topic, partition, committed.get((topic, partition)), start=start, end=end))
+    partitions = topic_lags(reader, metadata, present, committed, timeout=timeout)
+    tiers = [t for t in delay_topics(channel) if _exists(metadata, t)]
+    waiting = {t.rsplit(".", 1)[1]: 0 for t in tiers}
+    for lag in topic_lags(reader, metadata, tiers, committed, timeout=timeout):
+        waiting[lag.topic.rsplit(".", 1)[1]] += lag.lag
     return ChannelStatus(
         channel=channel.name, group=channel.group_id, state=state, members=members, partitions=partitions,
         missing_topics=[t for t in channel.topics if t not in present], dlq=channel.dlq,
-        dlq_depth=dlq_depth(reader, metadata, channel.dlq, timeout=timeout),
+        dlq_depth=dlq_depth(reader, metadata, channel.dlq, timeout=timeout), waiting=waiting,
     )
+
+
+def topic_lags(reader: Consumer, metadata: ClusterMetadata, topics: list[str],
+               committed: Mapping[tuple[str, int], int], *, timeout: float) -> list[PartitionLag]:
+    """The group's lag in every partition of ``topics`` (which exist)."""
+    lags = []
+    for topic in topics:
+        for partition in sorted(metadata.topics[topic].partitions):
+            start, end = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            lags.append(partition_lag(topic, partition, committed.get((topic, partition)), start=start, end=end))
+    return lags
 
 
 def partition_lag(topic: str, partition: int, committed: int | None, *, start: int, end: int) -> PartitionLag:
@@ -174,3 +187,6 @@ def print_channel(status: ChannelStatus) -> None:
         print(f"  {p.topic:<40} {p.partition:>4} {committed:>10} {p.end:>10} {p.lag:>8}")
     for topic in status.missing_topics:
         print(f"  {topic}: topic does not exist")
+    if any(status.waiting.values()):
+        tiers = ", ".join(f"{tier} {count}" for tier, count in status.waiting.items() if count)
+        print(f"  waiting in delay topics: {tiers}")

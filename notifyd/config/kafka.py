@@ -82,6 +82,14 @@ def events_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, An
     return dlq_producer(kafka, logger=logger)
 
 
+def channel_admin(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:
+    """A channel process's admin client, which creates its missing delay topics at start."""
+    settings = producer_config(kafka, {"log.connection.close": False})
+    if logger is not None:
+        settings["logger"] = logger
+    return settings
+
+
 def publisher_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
     """The publisher client's producer: idempotent, each record acknowledged within ``timeout``."""
     return producer_config(kafka, {

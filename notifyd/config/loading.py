@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifyd.config import envvars, validation, yamlsource
+from notifyd.config.delays import DEFAULT_RETRY_SCHEDULE
+from notifyd.config.durations import parse_duration
 from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
     DEFAULT_METRICS_LISTEN,
@@ -27,8 +29,6 @@ from notifyd.config.settings import (
     RecipientLimit,
 )
 from notifyd.redaction import redact
-
-DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def check_config(path: str, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Finding]]:
@@ -103,8 +103,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         topics=tuple(raw["topics"]),
         handler=raw["handler"],
         options=raw.get("options", {}),
-        retries=raw.get("retries", 3),
-        backoff=BackoffPolicy(**raw.get("backoff", {})),
+        **_retry_policy(raw),
         dlq=raw.get("dlq"),
         timeout=float(raw.get("timeout", 30.0)),
         concurrency=raw.get("concurrency", 16),
@@ -121,6 +120,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         ledger=ledger if raw.get("ledger", ledger is not None) else None,
         events=raw.get("events"),
         fallback=_fallback(raw.get("fallback"), all_channels),
+        delay_topic_prefix=raw.get("delay_topic_prefix"),
     )
 
 
@@ -136,14 +136,19 @@ def _fallback(raw: str | dict[str, Any] | None, channels: dict[str, Any]) -> Fal
 def _recipient_limit(raw: dict[str, Any] | None) -> RecipientLimit | None:
     if raw is None:
         return None
-    return RecipientLimit(max=raw["max"], per=seconds(raw["per"]), action=raw.get("action", "drop"))
+    return RecipientLimit(max=raw["max"], per=parse_duration(raw["per"]), action=raw.get("action", "drop"))
 
 
-def seconds(duration: float | str) -> float:
-    """Seconds of a duration the schema accepted: a number, or a number with s, m, h or d."""
-    if isinstance(duration, (int, float)):
-        return float(duration)
-    return float(duration[:-1]) * DURATION_UNITS[duration[-1]]
+def _retry_policy(raw: dict[str, Any]) -> dict[str, Any]:
+    """retries, backoff and retry_schedule: an explicit schedule, today's backoff keys, or the default schedule."""
+    backoff = BackoffPolicy(**raw.get("backoff", {}))
+    if "retry_schedule" in raw:
+        schedule = tuple(parse_duration(step) for step in raw["retry_schedule"])
+    elif "retries" in raw or "backoff" in raw:
+        return {"retries": raw.get("retries", 3), "backoff": backoff, "retry_schedule": None}
+    else:
+        schedule = DEFAULT_RETRY_SCHEDULE
+    return {"retries": len(schedule), "backoff": backoff, "retry_schedule": schedule}
 
 
 def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySettings | None:

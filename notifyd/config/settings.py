@@ -98,6 +98,9 @@ class ChannelSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     retries: int = 3
     backoff: BackoffPolicy = BackoffPolicy()
+    # Seconds before each retry; when set, it replaces backoff and retries is its length.
+    retry_schedule: tuple[float, ...] | None = None
+    delay_topic_prefix: str | None = None  # None: notifyd.<name>.delay (notifyd.config.delays)
     dlq: str | None = None
     timeout: float = 30.0
     concurrency: int = 16

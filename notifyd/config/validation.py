@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from notifyd.config import delays
 from notifyd.config.fallbacks import fallback_problems
 from notifyd.config.findings import Path
 from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
@@ -61,6 +62,9 @@ def _explain(error: jsonschema.ValidationError, base: Path) -> Iterator[Problem]
         return
     if error.validator == "propertyNames":
         yield path + (error.instance,), f"invalid name {error.instance!r}: {error.message}", True
+        return
+    if error.validator == "anyOf" and "x-pattern-hint" in error.schema:
+        yield path, f"{error.instance!r} is not {error.schema['x-pattern-hint']}", False
         return
     if error.validator in ("anyOf", "oneOf") and error.context:
         deepest = max(error.context, key=lambda e: len(e.absolute_path))
@@ -122,6 +126,10 @@ def _ledger_problems(ledger: Any, channels: dict[str, dict[str, Any]]) -> list[P
 
 def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
     for name, channel in channels.items():
+        for key in ("retries", "backoff"):
+            if key in channel and "retry_schedule" in channel:
+                message = f"{key} and retry_schedule exclude each other: the schedule sets the delay of every retry"
+                yield ("channels", name, key), message, True
         backoff = channel.get("backoff", {})
         initial, maximum = backoff.get("initial", 1.0), backoff.get("max", 60.0)
         if maximum < initial:
@@ -138,6 +146,14 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
             else:
                 consumer_of[topic] = name
     for name, channel in channels.items():
+        for topic in _delay_topics(name, channel):
+            if topic in consumer_of:
+                message = f"delay topic {topic!r} of this channel is consumed by channel {consumer_of[topic]!r}"
+                if "delay_topic_prefix" in channel:
+                    yield ("channels", name, "delay_topic_prefix"), message, False
+                else:
+                    yield ("channels", name), message + "; set delay_topic_prefix", True
+    for name, channel in channels.items():
         dlq = channel.get("dlq")
         if dlq and dlq in consumer_of:
             message = f"DLQ topic {dlq!r} is consumed by channel {consumer_of[dlq]!r}; it would loop"
@@ -147,6 +163,11 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
             message = (f"events topic {events!r} is consumed by channel {consumer_of[events]!r}; "
                        "its records are not notifications")
             yield ("channels", name, "events"), message, False
+
+
+def _delay_topics(name: str, channel: dict[str, Any]) -> list[str]:
+    prefix = channel.get("delay_topic_prefix") or delays.default_prefix(channel.get("group_id", f"notifyd.{name}"))
+    return [delays.tier_topic(prefix, delay) for delay in delays.TIER_DELAYS]
 
 
 def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

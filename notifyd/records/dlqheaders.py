@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from notifyd.records.delayheaders import DELAY_HEADERS
+
 HEADER_CHANNEL = "notifyd.channel"
 HEADER_ORIGINAL_TOPIC = "notifyd.original.topic"
 HEADER_ORIGINAL_PARTITION = "notifyd.original.partition"
@@ -19,6 +21,8 @@ HEADER_ERROR_CLASS = "notifyd.error.class"
 HEADER_ERROR_MESSAGE = "notifyd.error.message"
 HEADER_ATTEMPTS = "notifyd.attempts"
 HEADER_FAILED_AT = "notifyd.failed.at"
+# Set when a retried notification is dead-lettered: when its first attempt failed.
+HEADER_FIRST_FAILED_AT = "notifyd.first.failed.at"
 # Set when the DLQ refused the whole record as too large: what was left out, and why.
 HEADER_VALUE_OMITTED = "notifyd.value.omitted"
 
@@ -45,8 +49,10 @@ DLQ_HEADERS = frozenset({
     HEADER_ORIGINAL_TIMESTAMP, HEADER_ERROR_REASON, HEADER_ERROR_CLASS, HEADER_ERROR_MESSAGE,
     HEADER_ATTEMPTS, HEADER_FAILED_AT,
 })  # on every DLQ record
-NOTIFYD_HEADERS = DLQ_HEADERS | {HEADER_VALUE_OMITTED, REPLAYED_FROM, HEADER_FALLBACK_FROM, HEADER_FALLBACK_REASON,
-                                  HEADER_PROVIDER}
+# A dead-lettered record never carries delay headers (the DLQ write drops them); a tool
+# reading a delay topic treats them as notifyd's all the same.
+NOTIFYD_HEADERS = DLQ_HEADERS | {HEADER_FIRST_FAILED_AT, HEADER_VALUE_OMITTED, REPLAYED_FROM, HEADER_FALLBACK_FROM,
+                                 HEADER_FALLBACK_REASON, HEADER_PROVIDER} | DELAY_HEADERS
 
 
 def header_text(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:

@@ -15,8 +15,8 @@ def config_with_topics(kafka, unique, write_config) -> tuple[str, list[str]]:
     a, b, dlq, c = unique("ens-a"), unique("ens-b"), unique("ens-dlq"), unique("ens-c")
     data = base_config(kafka.bootstrap)
     data["channels"] = {
-        "mail": {"topics": [a, b], "handler": "log", "dlq": dlq},
-        "sms": {"topics": [c], "handler": "log", "dlq": dlq},
+        "mail": {"topics": [a, b], "handler": "log", "dlq": dlq, "group_id": unique("g")},
+        "sms": {"topics": [c], "handler": "log", "dlq": dlq, "group_id": unique("g")},
     }
     return str(write_config(data)), [a, b, dlq, c]
 
@@ -39,7 +39,7 @@ def test_ensure_creates_only_what_is_missing(kafka, unique, write_config, capsys
 def test_dry_run_creates_nothing_then_broker_defaults_apply(kafka, unique, write_config, capsys):
     path, topics = config_with_topics(kafka, unique, write_config)
     assert main(["topics", "ensure", "--config", path, "--dry-run"]) == 0
-    assert capsys.readouterr().out.count("missing  ") == 4
+    assert capsys.readouterr().out.count("missing  ") == 4 + 2 * 10  # and each channel's ten delay topics
     assert not set(topics) & set(kafka.admin.list_topics(timeout=10).topics)
     assert main(["topics", "ensure", "--config", path]) == 0
     assert set(topics) <= set(kafka.admin.list_topics(timeout=10).topics)

@@ -42,9 +42,10 @@ def _expand(labels: dict[str, tuple[str, ...]], channels: list[str]) -> list[dic
     return combos
 
 
-def lag_partitions(text: str, channel: str) -> dict[int, float]:
+def lag_partitions(text: str, channel: str, topic: str) -> dict[int, float]:
+    """The lag series of ``topic``'s partitions (the channel's delay topics have theirs too)."""
     return {int(labels["partition"]): value for name, labels, value in samples(text)
-            if name == "notifyd_consumer_lag" and labels["channel"] == channel}
+            if name == "notifyd_consumer_lag" and labels["channel"] == channel and labels["topic"] == topic}
 
 
 def test_every_documented_series_exists_from_the_first_scrape(kafka, unique, write_config, daemon):
@@ -67,9 +68,9 @@ def test_every_documented_series_exists_from_the_first_scrape(kafka, unique, wri
     assert body["ready"] and body["channels"]["mail"]["partitions"] == 3
     assert sorted(p["partitions"] for p in body["channels"]["push"]["processes"]) == [0, 1], \
         "a member the group gave nothing is ready, and says so"
-    wait_until(lambda: lag_partitions(notifyd.get("/metrics")[1], "mail") == {0: 0.0, 1: 0.0, 2: 0.0},
+    wait_until(lambda: lag_partitions(notifyd.get("/metrics")[1], "mail", mail) == {0: 0.0, 1: 0.0, 2: 0.0},
                what="a lag series for every partition, none of them read from yet")
-    assert lag_partitions(notifyd.get("/metrics")[1], "push") == {0: 0.0}
+    assert lag_partitions(notifyd.get("/metrics")[1], "push", push) == {0: 0.0}
     assert notifyd.stop() == 0
 
 
@@ -80,7 +81,7 @@ def test_a_revoked_partition_drops_its_lag_series(kafka, unique, write_config, d
         "mail": {"topics": [topic], "handler": "log", "group_id": group},
     })))
     notifyd.wait_ready()
-    wait_until(lambda: set(lag_partitions(notifyd.get("/metrics")[1], "mail")) == {0, 1, 2, 3}, what="lag of 4")
+    wait_until(lambda: set(lag_partitions(notifyd.get("/metrics")[1], "mail", topic)) == {0, 1, 2, 3}, what="lag of 4")
 
     intruder = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group, **FAST_GROUP,
                          "partition.assignment.strategy": "cooperative-sticky"})  # as the channel consumers
@@ -92,10 +93,10 @@ def test_a_revoked_partition_drops_its_lag_series(kafka, unique, write_config, d
 
         def kept() -> set[int]:
             intruder.poll(0.1)  # stay in the group
-            return set(lag_partitions(notifyd.get("/metrics")[1], "mail"))
+            return set(lag_partitions(notifyd.get("/metrics")[1], "mail", topic))
 
         wait_until(lambda: kept() == {0, 1, 2, 3} - taken, timeout=40, what="the revoked partitions' lag gone")
-        assert not any(math.isnan(v) for v in lag_partitions(notifyd.get("/metrics")[1], "mail").values())
+        assert not any(math.isnan(v) for v in lag_partitions(notifyd.get("/metrics")[1], "mail", topic).values())
     finally:
         intruder.close()
     assert notifyd.stop() == 0

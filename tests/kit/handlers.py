@@ -180,3 +180,23 @@ class Indiscreet(Recorder):
 
     def close(self) -> None:
         raise ConnectionResetError(f"logout with token {self.token} failed")
+
+
+class Outcomes(Recorder):
+    """By id prefix: ``fail`` always fails, ``flaky`` fails its first two attempts, others succeed.
+
+    A failure carries the ``retry_after`` option as the provider's Retry-After; every
+    attempt is recorded with ``ok``.
+    """
+
+    def __init__(self, *, path: str, retry_after: float | None = None, delay: float = 0.0) -> None:
+        super().__init__(path=path, delay=delay)
+        self.retry_after = retry_after
+
+    def send(self, notification: Notification) -> None:
+        time.sleep(self.delay)
+        kind = notification.id.split("-", 1)[0]
+        failing = kind == "fail" or (kind == "flaky" and notification.attempt <= 2)
+        record(self.path, notification, ok=not failing)
+        if failing:
+            raise RetryableError(f"provider down for {notification.id}", retry_after=self.retry_after)

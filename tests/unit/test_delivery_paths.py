@@ -79,7 +79,7 @@ class Channel:
                                    retries=retries, timeout=timeout,
                                    backoff=BackoffPolicy(initial=0.01, max=0.02, jitter=False))
         self.deliverer = Deliverer(settings=settings, handler=handler, prepare=self.prepare, pool=self.pool,
-                                   dlq=None, metrics=channel_metrics(), log=log or structlog.get_logger("test"),
+                                   producer=None, metrics=channel_metrics(), log=log or structlog.get_logger("test"),
                                    redact=str, on_finished=self.finished.append,
                                    is_current=lambda _job: not self.revoked)
 

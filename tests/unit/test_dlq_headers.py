@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from notifyd.channel.dlq import Failure, dead_letter_headers, omission
 from notifyd.config.kafka import dlq_producer
 from notifyd.config.settings import KafkaSettings
 from notifyd.records import dlqheaders
 
-FAILED_AT = datetime(2026, 11, 24, 12, 30, 5, 123456, tzinfo=timezone.utc)
+FAILED_AT = datetime(2026, 11, 24, 12, 30, 5, 123456, tzinfo=UTC)
 
 
 def build(**changes):

@@ -53,7 +53,7 @@ def test_share_follows_the_partitions(owned: int, total: int, members: int, shar
 
 
 class _Loop:
-    def call_soon_threadsafe(self, fn, *args):  # noqa: ANN001, ANN202 - runs at once
+    def call_soon_threadsafe(self, fn, *args):
         fn(*args)
 
 
@@ -70,7 +70,7 @@ def test_share_keeper_counts_increments_in_and_out() -> None:
     shares: list[float] = []
     keeper = ShareKeeper(topics=["a", "b"], members=3, apply=shares.append, loop=_Loop())
     consumer = _Consumer({"a": 4, "b": 2})
-    tp = lambda t, p: SimpleNamespace(topic=t, partition=p)  # noqa: E731
+    tp = lambda t, p: SimpleNamespace(topic=t, partition=p)
     keeper.assigned(consumer, [tp("a", 0), tp("a", 1), tp("a", 2), tp("b", 0), tp("b", 1), tp("a", 3)])
     keeper.revoked(consumer, [tp("a", 2), tp("a", 3), tp("b", 1), tp("a", 1)])
     keeper.assigned(consumer, [tp("a", 3)])

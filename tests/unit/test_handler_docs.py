@@ -30,7 +30,7 @@ REFERENCE = f"{MODULE}:ChatRoomHandler"
 
 def documented_code() -> str:
     """The one fenced python block of docs/handlers.md."""
-    blocks = re.findall(r"^```python\n(.*?)^```$", DOC.read_text(encoding="utf-8"), flags=re.M | re.S)
+    blocks = re.findall(r"^```python\n(.*?)^```$", DOC.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
     assert len(blocks) == 1, f"docs/handlers.md should hold exactly one python block, found {len(blocks)}"
     return blocks[0]
 

@@ -52,11 +52,11 @@ def test_unit_has_what_operations_rely_on() -> None:
     for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "RestartPreventExitStatus=78",
                  "EnvironmentFile=-/etc/notifyd/notifyd.env", "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert line in text
-    assert re.search(r"^WatchdogSec=\d+", text, re.M)
+    assert re.search(r"^WatchdogSec=\d+", text, re.MULTILINE)
 
 
 def test_dockerfile_runs_as_non_root_with_healthcheck() -> None:
     text = (REPO / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in text and re.search(r"^USER notifyd$", text, re.M)
+    assert "FROM python:3.11-slim" in text and re.search(r"^USER notifyd$", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/healthz" in text
     assert 'ENTRYPOINT ["notifyd", "run"]' in text and "/etc/notifyd" in text

@@ -34,7 +34,7 @@ def test_valid_file_fills_defaults() -> None:
     config, findings = check_text(VALID, "f.yaml", {})
     assert findings == []
     email = config.channels["email"]
-    assert (email.retries, email.concurrency, email.processes, email.group_id) == (3, 16, 1, "notifyd.email")
+    assert (email.retries, email.concurrency, email.processes, email.group_id) == (10, 16, 1, "notifyd.email")
     assert email.backoff.initial == 1.0 and email.backoff.max == 60.0 and email.backoff.jitter is True
     assert config.metrics_listen == "127.0.0.1:9464"
 

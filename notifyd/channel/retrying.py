@@ -1,0 +1,69 @@
+"""Where a failed notification waits for its next attempt: in the process, or on the delay topics.
+
+At most one retry waits in the process: right after a first attempt, when it is due within
+``IN_PROCESS_RETRY_LIMIT``. Every other retry is handed to the channel's delay topics
+(``notifyd.channel.delayed``), holding neither memory nor its partition, so a notification
+that keeps failing adds no latency to the others. Without delay topics (the Deliverer's
+unit tests) every retry waits in the process, as before issue 20.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from notifyd.channel.backoff import retry_delay
+from notifyd.channel.deadletter import describe
+from notifyd.channel.delayed import Delayer
+from notifyd.channel.job import Job, where
+from notifyd.channel.producer import AckedProducer
+from notifyd.config.delays import TIER_DELAYS
+from notifyd.config.durations import format_duration
+from notifyd.config.settings import ChannelSettings
+from notifyd.metrics import delay_metrics
+
+IN_PROCESS_RETRY_LIMIT = 1.0
+
+
+class Retries:
+    """Schedules the retries of one channel's failed jobs."""
+
+    def __init__(self, *, settings: ChannelSettings, producer: AckedProducer | None, topics: tuple[str, ...],
+                 log: Any, redact: Callable[[str], str], wait_here: Callable[[Job, float], None],
+                 release: Callable[[Job], None], on_finished: Callable[[Job], None],
+                 is_current: Callable[[Job], bool], on_refused: Callable[[Job, BaseException], None]) -> None:
+        self._settings, self._log, self._redact = settings, log, redact
+        self._wait_here, self._release = wait_here, release
+        self._rng = random.Random()
+        scheduled = delay_metrics().scheduled
+        self._scheduled = [scheduled.labels(settings.name, format_duration(delay)) for delay in TIER_DELAYS]
+        self._delayer = None if producer is None else Delayer(
+            producer=producer, topics=topics, log=log, on_finished=on_finished, is_current=is_current,
+            on_refused=on_refused, on_scheduled=self._count)
+
+    def retry(self, job: Job, error: BaseException) -> None:
+        """Have ``job`` attempted again after the delay its schedule or the provider's Retry-After sets."""
+        retry_after = getattr(error, "retry_after", None)
+        delay = retry_delay(self._settings, job.attempts, retry_after=retry_after, rng=self._rng)
+        message = self._redact(describe(error))
+        self._log.info("delivery failed, will retry", **where(job), attempt=job.attempts,
+                       retry_in=round(delay, 3), error_class=type(error).__name__, error=message)
+        job.first_failed_at = job.first_failed_at or time.time()
+        if self._delayer is None or _retry_here(job, delay):
+            self._wait_here(job, delay)
+            return
+        self._release(job)
+        self._delayer.retry(job, wait=delay, error=f"{type(error).__name__}: {message}")
+
+    def forward(self, job: Job) -> None:
+        """Move a delayed record whose hop is due, but not its delivery, to its next tier."""
+        self._delayer.forward(job)
+
+    def _count(self, tier: int) -> None:
+        self._scheduled[tier].inc()
+
+
+def _retry_here(job: Job, delay: float) -> bool:
+    return delay < IN_PROCESS_RETRY_LIMIT and job.attempts == 1 and job.delayed is None
