@@ -19,7 +19,7 @@ import time
 
 from confluent_kafka import Consumer
 
-from notifyd.channel.pollloop import POLL_TIMEOUT, fetch_ready
+from notifyd.channel.fetching import POLL_TIMEOUT, fetch_ready
 
 
 def read_latencies(config: dict[str, object], topic: str, count: int, *, timeout: float = 120.0) -> list[float]:

@@ -18,8 +18,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from notifyd.channel import lifecycle
-from notifyd.channel.delaygate import DelayGate
+from notifyd.channel.delayreader import DelayReader
 from notifyd.channel.delivery import Deliverer
+from notifyd.channel.fetching import BATCH_SIZE, LOGGED_BY_LIBRDKAFKA, POLL_TIMEOUT, commit_offsets, fetch_ready
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.channel.job import Job
 from notifyd.channel.lag import LagGauge, starts_at_end
@@ -28,13 +29,8 @@ from notifyd.channel.outage import BrokerOutage
 from notifyd.channel.rebalance import Rebalancer
 from notifyd.exitcodes import ExitCode
 
-BATCH_SIZE = 500
-POLL_TIMEOUT = 0.1
 PROBE_INTERVAL = 5.0  # while every broker is down: how often a metadata request checks
 PAUSE_AFTER = 1.0  # seconds the read-ahead buffer stays full before the partitions are paused
-# Connection failures librdkafka logs itself (a FAIL line, through the ``logger`` setting);
-# error_cb gets each one again, which doubled every reconnect attempt of an outage.
-LOGGED_BY_LIBRDKAFKA = frozenset({KafkaError._TRANSPORT, KafkaError._RESOLVE})
 
 
 class StopRequest:
@@ -47,30 +43,15 @@ class StopRequest:
         self.requested = True
 
 
-def fetch_ready(consumer: Consumer, size: int, timeout: float) -> list[Message]:
-    """Up to ``size`` messages already fetched; else those that arrive with the first one within ``timeout``.
-
-    ``consume(size, timeout)`` waits for ``size`` messages or the timeout, which at a
-    moderate rate holds every message back for up to the whole timeout. The first
-    message wakes the caller while the rest of its fetch response is being queued;
-    taking those too saves a round trip through the event loop for each of them.
-    """
-    messages = consumer.consume(size, 0)
-    if messages:
-        return messages
-    first = consumer.consume(1, timeout)
-    return first + consumer.consume(size - 1, 0) if first and size > 1 else first
-
-
 class PollLoop:
     """Consumes one channel's topics and feeds a ``Deliverer`` until asked to stop."""
 
     def __init__(self, *, consumer_config: dict[str, Any], topics: tuple[str, ...], deliverer_factory:
                  Callable[..., Deliverer], producer: Any, status: lifecycle.StatusReporter, stop: StopRequest,
                  checks: ProcessChecks, shutdown_timeout: float, concurrency: int, metrics: Any, channel: str,
-                 log: Any, delay_topics: tuple[str, ...] = (), rebalance_listener: Any = None) -> None:
+                 log: Any, delay_topics: tuple[str, ...] = (), delay_consumer_config: dict[str, Any] | None = None,
+                 rebalance_listener: Any = None) -> None:
         self._topics, self._producer, self._status, self._stop, self._checks = topics, producer, status, stop, checks
-        self._delay_topics = frozenset(delay_topics)  # read through self._gate
         self._shutdown_timeout, self._log, self._channel = shutdown_timeout, log, channel
         self._buffer_limit = concurrency + BATCH_SIZE
         self._min_batch = max(1, self._buffer_limit // 4)
@@ -79,8 +60,10 @@ class PollLoop:
         self._deliverer = deliverer_factory(on_finished=self._finished, is_current=self._is_current)
         self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
-        self._gate = DelayGate(consumer=self._consumer, io=self._io, channel=channel, log=log,
-                               dispatch=self._tracker.dispatch, forward=self._deliverer.retries.forward)
+        self._delays = DelayReader(
+            consumer_config=delay_consumer_config or consumer_config, topics=delay_topics, tracker=self._tracker,
+            deliverer=self._deliverer, producer=producer, room=self._room_left, revoke_timeout=shutdown_timeout,
+            metrics=metrics, channel=channel, log=log) if delay_topics else None
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
         self._lag = LagGauge(metrics.consumer_lag, channel, from_end=starts_at_end(consumer_config))
@@ -90,20 +73,26 @@ class PollLoop:
         self._rebalancer = Rebalancer(tracker=self._tracker, commit=self._commit_now, busy=self._busy,
                                       serve_dlq=producer.poll, revoke_timeout=shutdown_timeout, log=log,
                                       assigned=self._assigned, released=self._lag.removed, topics=topics,
-                                      listener=rebalance_listener,  # flow control's share of the rate
-                                      forget=self._gate.forget)
+                                      listener=rebalance_listener)  # flow control's share of the rate
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._delay_task: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
         """Poll until stopped, then drain and leave the group; returns the exit code."""
         self._loop = self._rebalancer.loop = asyncio.get_running_loop()
         self._room = asyncio.Event()
         rebalancer = self._rebalancer
-        self._consumer.subscribe([*self._topics, *sorted(self._delay_topics)], on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
+        self._consumer.subscribe(list(self._topics), on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
                                  on_lost=rebalancer.on_lost)
+        self._delay_task = asyncio.get_running_loop().create_task(self._delays.run()) if self._delays else None
         with self._outage.filtering(self._client_log):
-            exit_code = await self._poll_until_stopped()
-            await self._drain()
+            try:
+                exit_code = await self._poll_until_stopped()
+                if self._delays is not None:
+                    self._delays.stop()  # no new delayed work while draining
+                await self._drain()
+            finally:
+                await self._close_delays()
             await self._call(self._consumer.close)
         self._io.shutdown(wait=False)
         return exit_code
@@ -111,7 +100,7 @@ class PollLoop:
     async def _poll_until_stopped(self) -> int:
         await self._poll_once()
         self._status.send(lifecycle.EVENT_READY)
-        self._log.info("consuming", topics=list(self._topics), delay_topics=len(self._delay_topics))
+        self._log.info("consuming", topics=list(self._topics))
         next_probe = time.monotonic() + PROBE_INTERVAL
         while not self._stop.requested:
             await self._poll_once()
@@ -135,7 +124,7 @@ class PollLoop:
         when the buffer stays full (slow handlers) are the partitions paused, so that
         consume() keeps serving the group's callbacks.
         """
-        room = self._buffer_limit - self._tracker.unfinished()
+        room = self._room_left()
         full_too_long = self._full_too_long(room)  # always called: it must see room come back
         if room >= self._min_batch or full_too_long:
             # Paused until a whole batch fits again, so a slow handler does not flip
@@ -166,9 +155,6 @@ class PollLoop:
                 self._consumer_error(error, message.topic())
                 continue
             partition = (message.topic(), message.partition())
-            if partition[0] in self._delay_topics:
-                self._gate.accept(message, partition, jobs)
-                continue
             offset = message.offset()
             generation = self._tracker.dispatch(partition, offset)
             key = message.key()
@@ -188,12 +174,19 @@ class PollLoop:
         self._log.warning("consumer error", error=str(error))
 
     def _housekeeping(self) -> None:
+        if self._delay_task is not None and self._delay_task.done():
+            self._delay_task.result()  # the delay reader crashed: so does the channel process (and restarts)
         self._producer.poll()  # DLQ and delay-topic acknowledgements
         self._store(self._tracker.take_moved())
         self._inflight.set(self._deliverer.running)
         self._status.heartbeat(inflight=self._deliverer.running)
 
     def _store(self, offsets: dict[tuple[str, int], int]) -> None:
+        if self._delays is not None:
+            delayed = {p: o for p, o in offsets.items() if p[0] in self._delays.topics}
+            if delayed:
+                self._delays.store(delayed)
+                offsets = {p: o for p, o in offsets.items() if p not in delayed}
         if not offsets:
             return
         try:
@@ -205,8 +198,7 @@ class PollLoop:
         if pause == self._paused and not (pause and self._rebalancer.assignment_changed):
             return
         self._paused, self._rebalancer.assignment_changed = pause, False
-        # Held delay partitions stay paused until their timers resume them.
-        assignment = self._consumer.assignment() if pause else self._gate.unheld(self._consumer.assignment())
+        assignment = self._consumer.assignment()
         if assignment:
             await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
             if not self._stop.requested:
@@ -242,12 +234,21 @@ class PollLoop:
             await self._call(self._commit_now, offsets)
 
     def _commit_now(self, offsets: dict[tuple[str, int], int]) -> None:
+        commit_offsets(self._consumer, offsets, self._log)
+
+    async def _close_delays(self) -> None:
+        """Stop the delay reader once the deliveries have drained, then commit its offsets and close it."""
+        if self._delay_task is None:
+            return
+        self._delays.stop()
         try:
-            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                                  asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                self._log.warning("commit failed; uncommitted work will be redelivered", error=str(exc))
+            await self._delay_task
+        finally:
+            await self._delays.close()
+
+    def _room_left(self) -> int:
+        """How many more messages the read-ahead buffer takes (source and delay topics together)."""
+        return self._buffer_limit - self._tracker.unfinished()
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
@@ -258,7 +259,7 @@ class PollLoop:
 
     def _assigned(self, _partitions: list[tuple[str, int]]) -> None:
         self._lag.assigned()
-        owned = sum(1 for topic, _ in self._rebalancer.owned if topic in self._topics)  # not the delay topics
+        owned = len(self._rebalancer.owned)
         missing = sorted(self._rebalancer.missing_topics) if not owned else []
         self._status.send(lifecycle.EVENT_ASSIGNED, partitions=owned, missing_topics=missing)
 

@@ -165,6 +165,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics, delay_topics=waiting,
+                         delay_consumer_config=kafka.delay_consumer(config.kafka, settings, logger=kafka_logger()),
                          deliverer_factory=deliverer, producer=producer, status=status, stop=stop, checks=checks,
                          shutdown_timeout=config.shutdown_timeout, concurrency=settings.concurrency,
                          metrics=metrics, channel=settings.name, log=log, rebalance_listener=share_keeper)

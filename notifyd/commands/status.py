@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConsumerGroupDescription
 
 from notifyd.config import kafka
-from notifyd.config.delays import delay_topics
+from notifyd.config.delays import delay_group, delay_topics
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.tools.circuits import circuit_states
@@ -104,7 +104,8 @@ def channel_status(admin: AdminClient, reader: Consumer, metadata: ClusterMetada
     partitions = topic_lags(reader, metadata, present, committed, timeout=timeout)
     tiers = [t for t in delay_topics(channel) if _exists(metadata, t)]
     waiting = {t.rsplit(".", 1)[1]: 0 for t in tiers}
-    for lag in topic_lags(reader, metadata, tiers, committed, timeout=timeout):
+    delay_committed = committed_offsets(admin, delay_group(channel), timeout=timeout)
+    for lag in topic_lags(reader, metadata, tiers, delay_committed, timeout=timeout):
         waiting[lag.topic.rsplit(".", 1)[1]] += lag.lag
     return ChannelStatus(
         channel=channel.name, group=channel.group_id, state=state, members=members, partitions=partitions,

@@ -31,6 +31,16 @@ def default_prefix(group_id: str) -> str:
     return f"{group_id}.delay"
 
 
+def delay_group(channel: ChannelSettings) -> str:
+    """The consumer group that reads the channel's delay topics: its own group's, ``.delay`` added.
+
+    A group apart from the source topics': cooperative-sticky balances the partitions a
+    member owns over all the topics it subscribes to, so in one group the tiers would
+    unbalance the source partitions (``notifyd.channel.delayreader``).
+    """
+    return f"{channel.group_id or f'notifyd.{channel.name}'}.delay"
+
+
 def tier_topic(prefix: str, delay: float) -> str:
     """The delay topic of one tier: ``<prefix>.30s``, ``<prefix>.2m``, ``<prefix>.8h``."""
     return f"{prefix}.{format_duration(delay)}"

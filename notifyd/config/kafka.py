@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from notifyd.config import delays
 from notifyd.config.settings import ChannelSettings, KafkaSettings
 
 # Sensible for notifications, overridable in the YAML: a new group starts at the oldest
@@ -67,6 +68,16 @@ def channel_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: 
     if logger is not None:
         settings["logger"] = logger
     return settings
+
+
+def delay_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: Any = None) -> dict[str, Any]:
+    """The consumer of a channel's delay topics: the channel's, in the delay group, from the earliest record.
+
+    From the earliest whatever the channel's ``auto.offset.reset``: a tier's records are
+    written before its group may ever have committed there, and every one must be read.
+    """
+    return {**channel_consumer(kafka, channel, logger=logger), "group.id": delays.delay_group(channel),
+            "auto.offset.reset": "earliest"}
 
 
 def dlq_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:

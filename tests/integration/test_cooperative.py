@@ -20,7 +20,6 @@ from tests.kit.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 6
-ALL = PARTITIONS * 11  # the channel topic and its ten delay topics
 
 
 def test_cooperative_sticky_is_the_default_and_the_yaml_may_override_it() -> None:
@@ -30,7 +29,9 @@ def test_cooperative_sticky_is_the_default_and_the_yaml_may_override_it() -> Non
     assert channel_consumer(eager, channel)["partition.assignment.strategy"] == "range,roundrobin"
 
 
-def events(log: Path, name: str) -> list[dict[str, Any]]:
+def events(log: Path, name: str | tuple[str, ...], consumer: str | None = None) -> list[dict[str, Any]]:
+    """``name`` events, in order, of the source consumer (``consumer=None``) or of the ``"delay"`` one."""
+    names = (name,) if isinstance(name, str) else name
     found = []
     for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
         if line.startswith("{"):
@@ -38,20 +39,17 @@ def events(log: Path, name: str) -> list[dict[str, Any]]:
                 found.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    return [e for e in found if e.get("event") == name]
+    return [e for e in found if e.get("event") in names and e.get("consumer") == consumer]
 
 
-def owned(log: Path) -> set[str]:
-    """The partitions a member holds by its log: every assignment less every revocation, in order.
-
-    They are the channel topic's and its ten delay topics' (notifyd.channel.delays), six each.
-    """
+def owned(log: Path, consumer: str | None = None) -> set[str]:
+    """The partitions a member holds by its log: every assignment less every revocation, in order."""
     held: set[str] = set()
-    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
-        if '"partitions assigned"' in line:
-            held |= set(json.loads(line)["partitions"])
-        elif '"partitions revoked"' in line:
-            held -= set(json.loads(line)["partitions"])
+    for change in events(log, ("partitions assigned", "partitions revoked"), consumer):
+        if change["event"] == "partitions assigned":
+            held |= set(change["partitions"])
+        else:
+            held -= set(change["partitions"])
     return held
 
 
@@ -75,13 +73,13 @@ def test_an_existing_member_keeps_its_partitions_while_a_newcomer_gets_its_share
     first = start_worker(config, logs[0])
     second = None
     try:
-        wait_until(lambda: len(owned(logs[0])) == ALL, timeout=40, what="the first member to own everything")
+        wait_until(lambda: len(owned(logs[0])) == PARTITIONS, timeout=40, what="the first member to own everything")
         everything = owned(logs[0])
         second = start_worker(config, logs[1])
-        wait_until(lambda: len(owned(logs[1])) == ALL // 2, timeout=60, what="the newcomer's share")
+        wait_until(lambda: len(owned(logs[1])) == PARTITIONS // 2, timeout=60, what="the newcomer's share")
         wait_until(lambda: owned(logs[0]) | owned(logs[1]) == everything, what="every partition owned")
         kept = owned(logs[0])
-        assert len(kept) == ALL // 2 and not kept & owned(logs[1])
+        assert len(kept) == PARTITIONS // 2 and not kept & owned(logs[1])
         revoked = [set(e["partitions"]) for e in events(logs[0], "partitions revoked")]
         assert revoked == [everything - kept], "the first member gave up more than the newcomer's share"
         assert len(events(logs[0], "partitions assigned")) == 1, "the first member's partitions were reassigned"
@@ -89,6 +87,10 @@ def test_an_existing_member_keeps_its_partitions_while_a_newcomer_gets_its_share
             kafka.produce(topic, json.dumps({"id": f"c-{seq}", "to": "a", "body": "b"}), partition=seq % PARTITIONS)
         kafka.flush()
         wait_until(lambda: len(read_records(deliveries)) >= 60, what="every delivery")
+        assert len({r["pid"] for r in read_records(deliveries)}) == 2
+        # The delay tiers (10 topics of 6 partitions) are balanced in a group of their own.
+        wait_until(lambda: len(owned(logs[0], "delay")) == len(owned(logs[1], "delay")) == 30,
+                   what="the delay tiers split evenly")
     finally:
         for process in (first, second):
             if process is not None:

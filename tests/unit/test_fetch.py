@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifyd.channel.pollloop import fetch_ready
+from notifyd.channel.fetching import fetch_ready
 
 
 class QueuedConsumer:

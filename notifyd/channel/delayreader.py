@@ -1,0 +1,123 @@
+"""The channel's delay topics, read by a second consumer in a consumer group of their own.
+
+Why not the source topics' consumer: cooperative-sticky balances the number of partitions
+each member owns over all the topics of a subscription, so with the tiers in the source
+group one member could own every source partition and another only tiers. In a group of
+their own (``notifyd.config.delays.delay_group``) each set is balanced by itself.
+
+The reader shares the poll loop's offset tracker and deliveries: a due record becomes a
+job like any other, and its offset is stored and committed through this consumer once
+finished. Like the poll loop, every consumer call that can wait runs on an I/O thread of
+its own; ``DelayGate`` holds back partitions whose head is not due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from notifyd.channel.delaygate import DelayGate
+from notifyd.channel.delivery import Deliverer
+from notifyd.channel.fetching import BATCH_SIZE, LOGGED_BY_LIBRDKAFKA, POLL_TIMEOUT, commit_offsets, fetch_ready
+from notifyd.channel.job import Job
+from notifyd.channel.lag import LagGauge
+from notifyd.channel.offsets import OffsetTracker
+from notifyd.channel.rebalance import Rebalancer
+
+Offsets = dict[tuple[str, int], int]
+
+
+class DelayReader:
+    """Consumes one channel's delay topics and hands due records to its ``Deliverer``."""
+
+    def __init__(self, *, consumer_config: dict[str, Any], topics: tuple[str, ...], tracker: OffsetTracker,
+                 deliverer: Deliverer, producer: Any, room: Callable[[], int], revoke_timeout: float,
+                 metrics: Any, channel: str, log: Any) -> None:
+        self.topics = frozenset(topics)
+        log = log.bind(consumer="delay")
+        self._tracker, self._deliverer, self._producer, self._room, self._log = tracker, deliverer, producer, room, log
+        self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-delay")
+        self._gate = DelayGate(consumer=self._consumer, io=self._io, channel=channel, log=log,
+                               dispatch=tracker.dispatch, forward=deliverer.retries.forward)
+        self._lag = LagGauge(metrics.consumer_lag, channel, from_end=False)
+        self._rebalancer = Rebalancer(tracker=tracker, commit=self._commit_now, busy=self._busy,
+                                      serve_dlq=producer.poll, revoke_timeout=revoke_timeout, log=log,
+                                      assigned=lambda _partitions: self._lag.assigned(), released=self._lag.removed,
+                                      topics=topics, forget=self._gate.forget)
+        self._paused = False
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self) -> None:
+        """Read until ``stop``; each turn takes what fits in the poll loop's read-ahead buffer."""
+        self._loop = self._rebalancer.loop = asyncio.get_running_loop()
+        self._consumer.subscribe(sorted(self.topics), on_assign=self._rebalancer.on_assign,
+                                 on_revoke=self._rebalancer.on_revoke, on_lost=self._rebalancer.on_lost)
+        while not self._stopping:
+            room = self._room()
+            await self._set_paused(room <= 0)
+            self._accept(await self._call(fetch_ready, self._consumer, max(1, min(BATCH_SIZE, room)), POLL_TIMEOUT))
+            if self._lag.due():
+                await self._lag.update(self._consumer, self._tracker, list(self._rebalancer.owned), self._call)
+
+    def stop(self) -> None:
+        """Take no more records: ``run`` returns after its current turn."""
+        self._stopping = True
+
+    async def close(self) -> None:
+        """Commit what is finished and leave the group (after ``run`` returned and the poll loop drained)."""
+        await self._commit_now_on_io(self._tracker.committable(self._rebalancer.owned))
+        self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
+        await self._call(self._consumer.close)
+        self._io.shutdown(wait=False)
+
+    def store(self, offsets: Offsets) -> None:
+        """Store finished offsets of delay partitions; the background commit takes them."""
+        try:
+            self._consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        except KafkaException as exc:  # a partition revoked meanwhile; its new owner reads the record again
+            self._log.info("delay offsets not stored", error=str(exc))
+
+    def _accept(self, messages: list[Message]) -> None:
+        jobs: list[Job] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self._log.warning("delay consumer error", error=str(error))
+                continue
+            self._gate.accept(message, (message.topic(), message.partition()), jobs)
+        if jobs:
+            self._deliverer.submit(jobs)
+
+    async def _set_paused(self, pause: bool) -> None:
+        """With the read-ahead buffer full, pause every partition; ``consume`` still serves the group."""
+        if pause == self._paused and not (pause and self._rebalancer.assignment_changed):
+            return
+        self._paused, self._rebalancer.assignment_changed = pause, False
+        assignment = self._consumer.assignment() if pause else self._gate.unheld(self._consumer.assignment())
+        if assignment:
+            await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
+
+    def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
+        return self._deliverer.busy(partitions) or self._producer.pending() > 0
+
+    def _commit_now(self, offsets: Offsets) -> None:
+        commit_offsets(self._consumer, offsets, self._log)
+
+    async def _commit_now_on_io(self, offsets: Offsets) -> None:
+        if offsets:
+            await self._call(self._commit_now, offsets)
+
+    def _on_error(self, error: KafkaError) -> None:
+        # An outage is reported by the source consumer; this one would only repeat it.
+        if error.code() not in LOGGED_BY_LIBRDKAFKA and error.code() != KafkaError._ALL_BROKERS_DOWN:
+            self._log.warning("delay consumer client error", error=str(error))
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._loop.run_in_executor(self._io, fn, *args)
