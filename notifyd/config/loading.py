@@ -121,6 +121,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         ledger=ledger if raw.get("ledger", ledger is not None) else None,
         events=raw.get("events"),
         fallback=_fallback(raw.get("fallback"), all_channels),
+        respect_quiet_hours=raw.get("respect_quiet_hours", False),
     )
 
 
