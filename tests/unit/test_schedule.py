@@ -8,6 +8,7 @@ import pytest
 
 from notifyd.records.notification import InvalidNotification, notification_problems, parse_notification
 from notifyd.records.schedule import BadMoment, defer_until, expired, parse_moment
+from notifyd.tools.timespec import BadTime, parse_ahead, rfc3339
 
 BERLIN_TEN = 1796374800.0  # 2026-12-04T10:00:00+01:00
 
@@ -76,3 +77,23 @@ def test_defer_until_and_expired() -> None:
     assert expired(scheduled, BERLIN_TEN + 60) and expired(scheduled, BERLIN_TEN + 3600)
     plain = parse()
     assert defer_until(plain, 0.0) is None and not expired(plain, 1e12)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("+10m", 1000.0 + 600), ("+ 90s", 1090.0), ("in 2h", 1000.0 + 7200), ("IN 1D", 1000.0 + 86400),
+    ("+1.5h", 1000.0 + 5400), ("1796374800", BERLIN_TEN), ("1796374800.5", BERLIN_TEN + 0.5),
+    ("2026-12-04T10:00:00+01:00", BERLIN_TEN), ("2026-12-04T09:00:00Z", BERLIN_TEN),
+])
+def test_times_on_the_command_line(text, expected) -> None:
+    assert parse_ahead(text, now=1000.0) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-12-04T10:00:00", "10m", "-10m", "in two hours", "", "+10y"])
+def test_bad_times_on_the_command_line(text) -> None:
+    with pytest.raises(BadTime):
+        parse_ahead(text, now=1000.0)
+
+
+def test_rfc3339_round_trips() -> None:
+    assert rfc3339(BERLIN_TEN) == "2026-12-04T09:00:00Z" and rfc3339(BERLIN_TEN + 0.25) == "2026-12-04T09:00:00.250Z"
+    assert parse_moment(rfc3339(BERLIN_TEN + 0.25)) == BERLIN_TEN + 0.25
