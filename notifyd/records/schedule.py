@@ -16,6 +16,9 @@ from typing import Any
 from notifyd.api import Notification
 
 MOMENT_FIELDS = ("send_at", "expires_at")
+# 9999-12-31T23:59:59Z, the last second RFC 3339 can write: a larger number would overflow
+# the datetimes and the millisecond Kafka timestamps it ends up in.
+LAST_EPOCH = 253402300799
 
 
 class BadMoment(ValueError):
@@ -32,8 +35,8 @@ def parse_moment(value: Any) -> float:
 
 
 def _epoch_number(value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise BadMoment(f"{value!r} is not epoch seconds (a finite number, 0 or more)")
+    if not math.isfinite(value) or not 0 <= value <= LAST_EPOCH:
+        raise BadMoment(f"{value!r} is not epoch seconds (0 up to {LAST_EPOCH}, the end of the year 9999)")
     return float(value)
 
 

@@ -43,6 +43,7 @@ def test_defaults() -> None:
     ({"send_at": "tomorrow"}, "send_at"),
     ({"expires_at": True}, "expires_at"),
     ({"expires_at": -1}, "expires_at"),
+    ({"send_at": 1e20}, "send_at"),
     ({"send_at": None}, "send_at"),
     ({"send_at": "2026-02-30T10:00:00Z"}, "day is out of range"),
     ({"expires_at": "2026-12-04T25:00:00Z"}, "expires_at"),
@@ -63,7 +64,7 @@ def test_the_client_words_a_bad_moment_with_its_field() -> None:
     assert notification_problems({"id": "n", "to": "a", "body": "b", "send_at": "2026-12-04T10:00:00Z"}) == []
 
 
-@pytest.mark.parametrize("value", [False, None, [1], {"at": 1}, float("nan"), float("inf"), -0.5, "12:00"])
+@pytest.mark.parametrize("value", [False, None, [1], {"at": 1}, float("nan"), float("inf"), -0.5, "12:00", 253402300800, 1e300])
 def test_parse_moment_refuses_what_is_not_a_moment(value) -> None:
     with pytest.raises(BadMoment):
         parse_moment(value)
