@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from notifyd.api import Notification
 from notifyd.config.loading import check_text
@@ -54,14 +55,20 @@ def test_send_at_holds_first_then_quiet_hours() -> None:
     assert hold_reason(urgent, NIGHT_OWL, RESPECTING, MIDNIGHT) is None
 
 
-def config(channel: str) -> str:
-    return f"kafka: {{bootstrap_servers: k:9092}}\nchannels:\n  a: {{topics: [t], handler: log{channel}}}\n"
+def config(channel: str, *, directory: bool = False) -> str:
+    users = "directory: {type: file, path: users.yaml}\n" if directory else ""
+    return f"kafka: {{bootstrap_servers: k:9092}}\n{users}channels:\n  a: {{topics: [t], handler: log{channel}}}\n"
 
 
-def test_the_respect_quiet_hours_key() -> None:
+def test_the_respect_quiet_hours_key(tmp_path: Path) -> None:
+    (tmp_path / "users.yaml").write_text("users: {}\n")
     loaded, findings = check_text(config(""), "n.yaml", {})
     assert findings == [] and loaded.channels["a"].respect_quiet_hours is False
-    loaded, findings = check_text(config(", respect_quiet_hours: true"), "n.yaml", {})
+    loaded, findings = check_text(config(", respect_quiet_hours: true", directory=True), str(tmp_path / "n.yaml"), {})
     assert findings == [] and loaded.channels["a"].respect_quiet_hours is True
+    _, findings = check_text(config(", respect_quiet_hours: true"), "n.yaml", {})
+    [finding] = findings
+    assert str(finding) == ("n.yaml:3:55: channels.a.respect_quiet_hours: needs a directory: users' timezone and "
+                            "quiet_hours live there (docs/scheduling.md)")
     _, findings = check_text(config(", respect_quiet_hours: sometimes"), "n.yaml", {})
     assert [str(f) for f in findings] == ["n.yaml:3:55: channels.a.respect_quiet_hours: 'sometimes' is not of type 'boolean'"]
