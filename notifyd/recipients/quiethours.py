@@ -49,19 +49,33 @@ def quiet_until(window: str, timezone: str, now: float) -> float | None:
     if bounds is None:
         return None
     local = datetime.fromtimestamp(now, tz)
-    end_day = _end_day(bounds, local)
-    return None if end_day is None else _first_instant_at(end_day, bounds[1], tz, after=now)
-
-
-def _end_day(bounds: tuple[int, int], local: datetime) -> date | None:
-    """The local date on which the window holding ``local`` ends, or None outside the window."""
+    if not _inside(bounds, local):
+        return None
     start, end = bounds
-    clock = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-    if start < end:
-        return local.date() if start <= clock < end else None
-    if clock >= start:  # crosses midnight: the evening part ends tomorrow
-        return local.date() + timedelta(days=1)
-    return local.date() if clock < end else None
+    end_day = local.date() + timedelta(days=1) if end < start <= _clock(local) else local.date()
+    return _set_back_out(bounds, tz, now, _first_instant_at(end_day, end, tz, after=now))
+
+
+def _clock(local: datetime) -> float:
+    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+
+
+def _inside(bounds: tuple[int, int], local: datetime) -> bool:
+    start, end = bounds
+    clock = _clock(local)
+    return start <= clock < end if start < end else clock >= start or clock < end
+
+
+def _set_back_out(bounds: tuple[int, int], tz: ZoneInfo, now: float, end: float) -> float:
+    """``end``, or earlier the instant the clocks go back if that takes the wall clock out of the window.
+
+    Quiet 01:30-02:30 in New York on the night 02:00 becomes 01:00 again: held from 01:30 to
+    02:00 (the clock then reads 01:00), then again from the second 01:30 to 02:30.
+    """
+    if datetime.fromtimestamp(now, tz).utcoffset() == datetime.fromtimestamp(end, tz).utcoffset():
+        return end
+    change = _transition(now, end, tz)
+    return end if _inside(bounds, datetime.fromtimestamp(change, tz)) else min(change, end)
 
 
 def _first_instant_at(day: date, seconds: int, tz: ZoneInfo, *, after: float) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -128,3 +128,30 @@ def test_problems_of_a_users_fields() -> None:
     assert "IANA" in quiet_hours_problem("22:00-07:00", "Europe/Berlinn")
     assert "IANA" in quiet_hours_problem(None, 7)
     assert "HH:MM" in quiet_hours_problem(["22:00-07:00"], "UTC")
+
+
+def inside(window: str, tz: str, epoch: float) -> bool:
+    """The plain reading: the user's wall clock at ``epoch`` is within ``window``."""
+    start, end = parse_window(window)
+    wall = datetime.fromtimestamp(epoch, ZoneInfo(tz))
+    clock = wall.hour * 3600 + wall.minute * 60 + wall.second
+    return start <= clock < end if start < end else clock >= start or clock < end
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"])
+@pytest.mark.parametrize("window", ["22:00-07:00", "01:30-02:30", "02:15-03:00", "13:00-14:00", "00:00-02:00"])
+def test_quiet_until_agrees_with_the_wall_clock_around_every_change_of_2026(tz: str, window: str) -> None:
+    """Every 10 minutes over two days around each DST change: held exactly while the wall clock is
+    inside the window, and until the first instant it no longer is (to the minute)."""
+    zone = ZoneInfo(tz)
+    changes = [day for day in range(365) if zone.utcoffset(datetime(2026, 1, 1) + timedelta(days=day))
+               != zone.utcoffset(datetime(2026, 1, 1) + timedelta(days=day + 1))] or [100]
+    for day in changes:
+        first = datetime(2026, 1, 1, tzinfo=zone).timestamp() + (day - 1) * 86400
+        for now in range(int(first), int(first) + 3 * 86400, 600):
+            until = quiet_until(window, tz, now)
+            assert (until is not None) == inside(window, tz, now), (tz, window, local(now, tz))
+            if until is None:
+                continue
+            assert until > now and not inside(window, tz, until), (tz, window, local(now, tz), local(until, tz))
+            assert all(inside(window, tz, t) for t in range(now, int(until), 60)), (tz, window, local(now, tz))
