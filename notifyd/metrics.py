@@ -134,7 +134,7 @@ def channel_metrics() -> ChannelMetrics:
         ),
         dead_lettered=Counter(
             "notifyd_notifications_dead_lettered", "Notifications written to the DLQ (or dropped when the "
-            "channel has none), by reason (invalid, permanent, retries_exhausted).", ["channel", "reason"],
+            "channel has none), by reason (invalid, permanent, retries_exhausted, expired).", ["channel", "reason"],
         ),
         skipped=Counter("notifyd_notifications_skipped", "Notifications skipped on purpose, by reason.",
                         ["channel", "reason"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from notifyd.tools.runner import (
     probe,
     run_tool,
 )
+from notifyd.tools.timespec import BadTime, parse_ahead, rfc3339
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", metavar="JSON", help="template variables / payload, a JSON object")
     parser.add_argument("--id", help="the notification id (default: a new UUID)")
     parser.add_argument("--key", help="the Kafka record key (e.g. the user, to keep their order)")
+    parser.add_argument("--at", metavar="TIME", help="deliver no earlier than TIME (send_at): +10m, in 2h, "
+                        "2026-12-04T09:00:00Z (RFC 3339 with an offset) or epoch seconds; with --file, for "
+                        "each line without its own")
+    parser.add_argument("--expires", metavar="TIME", help="never deliver at or after TIME (expires_at), "
+                        "same forms as --at; the notification is then dead-lettered as expired")
+    parser.add_argument("--priority", choices=("high", "normal"), help="high: never held by the user's quiet hours")
     parser.add_argument("--file", metavar="PATH",
                         help="send every line of a JSON Lines file (one notification object a line; - for stdin)")
     parser.set_defaults(func=run)
@@ -57,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 def send(config: Config, args: argparse.Namespace) -> int:
     """Send what ``args`` describe; prints each id sent."""
     notifications = _from_file(args) if args.file else [_from_flags(args)]
+    _schedule(notifications, args)
     _check_topic(config, args)
     try:
         with Publisher(config, timeout=args.timeout) as publisher:
@@ -90,7 +99,8 @@ def _check_topic(config: Config, args: argparse.Namespace) -> None:
 
 def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
     fields = {"id": args.id, "to": args.to, "user_id": args.user_id, "body": args.body,
-              "template": args.template, "subject": args.subject, "category": args.category}
+              "template": args.template, "subject": args.subject, "category": args.category,
+              "priority": args.priority}
     if args.data is not None:
         try:
             fields["data"] = json.loads(args.data)
@@ -99,8 +109,28 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
+def _schedule(notifications: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Set ``--at`` and ``--expires`` on every notification that does not name its own."""
+    now = time.time()
+    times = {field: _moment(flag, value, now) for field, flag, value in
+             (("send_at", "--at", args.at), ("expires_at", "--expires", args.expires)) if value is not None}
+    if len(times) == 2 and times["expires_at"] <= times["send_at"]:
+        raise ToolError("--expires is not after --at: the notification would never be sent", exit_code=ExitCode.USAGE)
+    for notification in notifications:
+        for field, moment in times.items():
+            notification.setdefault(field, rfc3339(moment))
+
+
+def _moment(flag: str, text: str, now: float) -> float:
+    try:
+        return parse_ahead(text, now=now)
+    except BadTime as exc:
+        raise ToolError(f"{flag}: {exc}", exit_code=ExitCode.USAGE) from None
+
+
 def _from_file(args: argparse.Namespace) -> list[dict[str, Any]]:
-    conflicting = [flag for flag in ("to", "user_id", "body", "template", "subject", "category", "data", "id", "key")
+    conflicting = [flag for flag in ("to", "user_id", "body", "template", "subject", "category", "data", "id", "key",
+                                     "priority")
                    if getattr(args, flag) is not None]
     if conflicting:
         raise ToolError(f"--file cannot be combined with --{conflicting[0].replace('_', '-')}", exit_code=ExitCode.USAGE)

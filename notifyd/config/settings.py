@@ -121,6 +121,8 @@ class ChannelSettings:
     # The topic of its outcome events (schemas/outcome.schema.json); None: none published.
     events: str | None = None
     fallback: Fallback | None = None
+    # Hold a notification for a user in their quiet hours until the window ends (docs/scheduling.md).
+    respect_quiet_hours: bool = False
 
 
 @dataclass(frozen=True)

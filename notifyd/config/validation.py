@@ -38,6 +38,8 @@ def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
     problems += [(path, message, False) for path, message in fallback_problems(sound, data["channels"])]
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)
+    elif "directory" not in data:
+        problems += _quiet_hours_problems(sound)
     return problems
 
 
@@ -113,6 +115,13 @@ def _template_problems(name: str, channel: dict[str, Any], base_dir: str) -> Ite
 
 def _directory_problems(settings: dict[str, Any], base_dir: str) -> list[Problem]:
     return [(("directory", *key), message, False) for key, message in directory.settings_problems(settings, base_dir)]
+
+
+def _quiet_hours_problems(channels: dict[str, dict[str, Any]]) -> list[Problem]:
+    """Without a directory no user has quiet hours: the key would silently do nothing."""
+    message = "needs a directory: users' timezone and quiet_hours live there (docs/scheduling.md)"
+    return [(("channels", name, "respect_quiet_hours"), message, False)
+            for name, channel in channels.items() if channel.get("respect_quiet_hours")]
 
 
 def _ledger_problems(ledger: Any, channels: dict[str, dict[str, Any]]) -> list[Problem]:

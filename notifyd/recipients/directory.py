@@ -1,5 +1,6 @@
 """The user directory: addresses and opt-outs of users that notifications name by ``user_id``.
 
+A ``User`` and the users file's format are in ``notifyd.recipients.users``.
 Users live in a YAML/JSON file, a SQLite database (the embedded default) or PostgreSQL.
 A file holds ``users: {<id>: {email, phone, webhook_url, apns_tokens, fcm_tokens, opt_out,
 ...}}``; any other field of a user is kept as an attribute templates can read (``user.name``).
@@ -19,13 +20,14 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cachetools
 import yaml
+
+from notifyd.recipients.users import User, load_users_file, schedule_fields, without_schedule
 
 if TYPE_CHECKING:
     from notifyd.config.settings import DirectorySettings
@@ -47,67 +49,10 @@ SCHEMA_SQL = (
     ),
 )
 TABLES = ("users", "user_devices", "opt_outs")
-_FILE_FIELDS = {"email", "phone", "webhook_url", "apns_tokens", "fcm_tokens", "opt_out"}
 
 
 class DirectoryUnavailable(Exception):
     """The directory could not be read (a database down, a file missing): try again later."""
-
-
-@dataclass(frozen=True)
-class User:
-    """One user's addresses and the channels they opted out of."""
-
-    id: str
-    email: str | None = None
-    phone: str | None = None
-    webhook_url: str | None = None
-    apns_tokens: tuple[str, ...] = ()
-    fcm_tokens: tuple[str, ...] = ()
-    opt_out: frozenset[str] = frozenset()
-    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-    def address(self, recipient: str) -> str | None:
-        """The address for a channel's ``recipient`` kind; push goes to the newest token."""
-        if recipient in ("apns_token", "fcm_token"):
-            tokens = self.apns_tokens if recipient == "apns_token" else self.fcm_tokens
-            return tokens[0] if tokens else None
-        return getattr(self, recipient)
-
-    def context(self) -> dict[str, Any]:
-        """What templates see as ``user``."""
-        return {**self.attributes, "id": self.id, "email": self.email, "phone": self.phone}
-
-
-def users_from_data(data: Any) -> dict[str, User]:
-    """Users of a parsed users file; raises ``TypeError`` naming what is wrong."""
-    if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
-        raise TypeError("a users file holds a mapping with a 'users' mapping of user id to fields")
-    return {str(user_id): _user_from_fields(str(user_id), fields) for user_id, fields in data["users"].items()}
-
-
-def _user_from_fields(user_id: str, fields: Any) -> User:
-    if not isinstance(fields, dict):
-        raise TypeError(f"user {user_id!r}: fields must be a mapping")
-    for key in ("apns_tokens", "fcm_tokens", "opt_out"):
-        if not isinstance(fields.get(key, []), list):
-            raise TypeError(f"user {user_id!r}: {key} must be a list")
-    return User(
-        id=user_id,
-        email=fields.get("email"),
-        phone=fields.get("phone"),
-        webhook_url=fields.get("webhook_url"),
-        apns_tokens=tuple(map(str, fields.get("apns_tokens", []))),
-        fcm_tokens=tuple(map(str, fields.get("fcm_tokens", []))),
-        opt_out=frozenset(map(str, fields.get("opt_out", []))),
-        attributes={k: v for k, v in fields.items() if k not in _FILE_FIELDS},
-    )
-
-
-def load_users_file(path: str) -> dict[str, User]:
-    """Users of a YAML or JSON file (JSON is read as YAML)."""
-    with open(path, encoding="utf-8") as file:
-        return users_from_data(yaml.safe_load(file))
 
 
 class FileUsers:
@@ -170,6 +115,8 @@ class SqlUsers:
         ).fetchall()
         opt_out = connection.execute(f"SELECT channel FROM opt_outs WHERE user_id = {p}", (user_id,)).fetchall()
         email, phone, webhook_url, attributes = found
+        extra = json.loads(attributes or "{}")
+        extra = extra if isinstance(extra, dict) else {}
         return User(
             id=user_id,
             email=email,
@@ -178,7 +125,8 @@ class SqlUsers:
             apns_tokens=tuple(token for platform, token in devices if platform == "apns"),
             fcm_tokens=tuple(token for platform, token in devices if platform == "fcm"),
             opt_out=frozenset(channel for (channel,) in opt_out),
-            attributes=json.loads(attributes or "{}"),
+            attributes=without_schedule(extra),
+            **schedule_fields(user_id, extra),
         )
 
     def _connection(self) -> Any:
@@ -270,9 +218,11 @@ def settings_problems(raw: Mapping[str, Any], base_dir: str) -> Iterator[tuple[t
         yield ("path",), f"file {path!r} does not exist"
     elif kind == "file":
         try:
-            load_users_file(path)
+            users = load_users_file(path)
         except (OSError, TypeError, yaml.YAMLError) as exc:
             yield ("path",), f"cannot read users from {path!r}: {exc}"
+            return
+        yield from _schedule_problems(path, users.values())
     else:
         yield from _sqlite_problems(path)
 
@@ -290,3 +240,35 @@ def _sqlite_problems(path: str) -> Iterator[tuple[tuple[str, ...], str]]:
     missing = [table for table in TABLES if table not in {name for (name,) in rows}]
     if missing:
         yield ("path",), f"{path!r} lacks the table(s) {', '.join(missing)} (see notifyd.recipients.directory.create_sqlite_schema)"
+        return
+    try:
+        users = list(_sqlite_scheduled_users(path))
+    except sqlite3.Error as exc:
+        yield ("path",), f"cannot read users from {path!r}: {exc}"
+        return
+    yield from _schedule_problems(path, users)
+
+
+_SCHEDULED_ROWS = "SELECT id, attributes FROM users WHERE attributes LIKE '%timezone%' OR attributes LIKE '%quiet_hours%'"
+
+
+def _sqlite_scheduled_users(path: str) -> Iterator[User]:
+    connection = _sqlite_connector(path)()
+    try:
+        for user_id, attributes in connection.execute(_SCHEDULED_ROWS):
+            try:
+                extra = json.loads(attributes or "{}")
+            except ValueError:
+                continue  # not ours to judge here: templates read attributes as they are
+            if isinstance(extra, dict):
+                yield User(id=user_id, **schedule_fields(user_id, extra))
+    finally:
+        connection.close()
+
+
+def _schedule_problems(path: str, users: Iterable[User]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """The users whose quiet hours cannot be used, the first few by name (a user keeps neither field)."""
+    problems = [user.schedule_problem for user in users if user.schedule_problem]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        yield ("path",), f"{path!r}: {shown}"

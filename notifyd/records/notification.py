@@ -10,6 +10,7 @@ import jsonschema_rs
 import orjson
 
 from notifyd.api import Notification
+from notifyd.records.schedule import BadMoment, moment_fields
 from notifyd.schemas import load_schema, validator
 
 # Errors go into logs and DLQ headers; a 10 MB value must not be copied into them.
@@ -43,10 +44,21 @@ def parse_notification(value: bytes | None, *, channel: str,
         raise _rejected(document)
     # The schema admits only Notification's own fields (additionalProperties: false;
     # tests/unit/test_message.py checks each property is one), so the document is the values.
+    if "send_at" in document or "expires_at" in document:
+        document.update(_moments(document))
     document["channel"] = channel
     if headers:
         document["headers"] = _header_map(headers)
     return Notification._from_valid(document)
+
+
+def _moments(document: dict[str, Any]) -> dict[str, float]:
+    # The schema admitted the shape; the calendar (a 30 February) is checked here.
+    try:
+        return moment_fields(document)
+    except BadMoment as exc:
+        raise InvalidNotification(f"not a valid notification: {shorten(str(exc), 200)}",
+                                  notification_id=document["id"]) from None
 
 
 def _rejected(document: Any) -> InvalidNotification:
@@ -107,7 +119,18 @@ def notification_problems(notification: Any) -> list[str]:
     for error in sorted(validator("notification").iter_errors(notification), key=lambda e: list(map(str, e.path))):
         where = ".".join(map(str, error.absolute_path))
         if error.validator in ("oneOf", "anyOf") and error.schema.get("description"):
-            problems.append(f"needs {error.schema['description']}")
+            message = f"needs {error.schema['description']}"
         else:
-            problems.append(f"{where}: {error.message}" if where else error.message)
+            message = error.message
+        problems.append(f"{where}: {message}" if where else message)
+    if not problems:
+        problems.extend(_moment_problems(notification))
     return problems
+
+
+def _moment_problems(notification: dict[str, Any]) -> list[str]:
+    try:
+        moment_fields(notification)
+    except BadMoment as exc:
+        return [str(exc)]
+    return []

@@ -11,6 +11,8 @@ import pytest
 from notifyd.cli import main
 from notifyd.commands.send import parse_lines
 from notifyd.config.kafka import topic_reader
+from notifyd.records.notification import parse_notification
+from notifyd.records.schedule import parse_moment
 from notifyd.tools.devbroker import free_port
 from notifyd.tools.topicscan import read_to_end
 from tests.kit.config import base_config
@@ -121,3 +123,42 @@ def test_parse_lines_reports_each_bad_line():
     assert len(notifications) == 1 and notifications[0]["id"]
     assert problems[0] == "line 2: a notification is a JSON object, not list"
     assert problems[1] == "line 4: id: 5 is not of type 'string'"
+
+
+def test_at_expires_and_priority_set_the_schedule_fields(setup, kafka, capsys):
+    path, topic = setup
+    before = time.time()
+    assert main(["send", "--config", path, "--channel", "audit", "--to", "a", "--body", "b", "--at", "+10m",
+                 "--expires", "2030-01-01T09:00:00+01:00", "--priority", "high", "--id", "later"]) == 0
+    assert main(["send", "--config", path, "--channel", "audit", "--to", "a", "--body", "b", "--at", "1924992000",
+                 "--id", "epoch"]) == 0
+    later, epoch = values(kafka.bootstrap, topic)
+    assert (later["id"], later["expires_at"], later["priority"]) == ("later", "2030-01-01T08:00:00Z", "high")
+    send_at = parse_moment(later["send_at"])
+    assert before + 600 <= send_at <= time.time() + 600 and later["send_at"].endswith("Z")
+    assert (epoch["send_at"], "expires_at" in epoch, "priority" in epoch) == ("2031-01-01T00:00:00Z", False, False)
+    assert parse_notification(json.dumps(later).encode(), channel="audit").send_at == send_at
+
+
+def test_at_applies_to_each_line_of_a_file_without_its_own(setup, kafka, tmp_path):
+    path, topic = setup
+    own = "2031-05-01T12:00:00+02:00"
+    lines = [{"id": "plain", "to": "a", "body": "b"}, {"id": "own", "to": "a", "body": "b", "send_at": own}]
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["send", "--config", path, "--channel", "audit", "--file", str(tmp_path / "b.jsonl"),
+                 "--at", "in 2h"]) == 0
+    plain, mine = values(kafka.bootstrap, topic)
+    assert abs(parse_moment(plain["send_at"]) - (time.time() + 7200)) < 60 and mine["send_at"] == own
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--at", "2026-12-04T10:00:00"], "--at: '2026-12-04T10:00:00' has no UTC offset"),
+    (["--at", "tomorrow"], "--at: 'tomorrow' is not an RFC 3339 time"),
+    (["--expires=-5m"], "--expires: '-5m' is not an RFC 3339 time"),
+    (["--at", "+2h", "--expires", "+1h"], "--expires is not after --at"),
+])
+def test_a_bad_time_is_a_usage_error_and_nothing_is_sent(setup, kafka, capsys, argv, message):
+    path, topic = setup
+    assert main(["send", "--config", path, "--channel", "audit", "--to", "a", "--body", "b", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert values(kafka.bootstrap, topic) == []

@@ -46,6 +46,7 @@ def test_zero_series_and_removed_gauges_in_the_aggregated_scrape(tmp_path: Path)
     text = subprocess.run([sys.executable, "-c", scrape], check=True, cwd=ROOT, env=environ, capture_output=True,
                           text=True).stdout
     assert 'notifyd_notifications_dead_lettered_total{channel="email",reason="invalid"} 0.0' in text
+    assert 'notifyd_notifications_dead_lettered_total{channel="email",reason="expired"} 0.0' in text
     assert 'notifyd_delivery_attempts_total{channel="email",result="retryable_error"} 0.0' in text
     assert 'notifyd_consumer_lag{channel="email",partition="0",topic="t"} 7.0' in text
     assert 'partition="1"' not in text and "NaN" not in text
