@@ -52,7 +52,9 @@ class DeadLetterer:
         self._write(job, failure, extra=extra)
 
     def _failure(self, job: Job, error: BaseException) -> Failure:
-        if isinstance(error, InvalidNotification):
+        if getattr(error, "dlq_reason", None):  # notifyd.channel.holds.NotificationExpired
+            reason = error.dlq_reason
+        elif isinstance(error, InvalidNotification):
             reason = dlqheaders.REASON_INVALID
         elif isinstance(error, PermanentError):
             reason = dlqheaders.REASON_PERMANENT

@@ -41,16 +41,15 @@ class Delayer:
     def retry(self, job: Job, *, wait: float, error: str) -> None:
         """Hand ``job`` over to be attempted again ``wait`` seconds from now."""
         now = self._clock()
-        message = job.message
-        source = job.delayed
-        state = dh.DelayState(
-            attempts=job.attempts, due=now + wait, hop_due=now,
-            source_topic=source.source_topic if source else message.topic(),
-            source_partition=source.source_partition if source else message.partition(),
-            source_offset=source.source_offset if source else message.offset(),
-            first_failed_at=job.first_failed_at or now, last_error=shorten(error, 1000),
-        )
-        self._hand_over(job, state, now)
+        self._hand_over(job, _state(job, due=now + wait, now=now, first_failed_at=job.first_failed_at or now,
+                                    last_error=shorten(error, 1000)), now)
+
+    def defer(self, job: Job, *, until: float) -> None:
+        """Hand ``job`` over, its attempts and history unchanged, to be attempted at ``until`` (epoch seconds)."""
+        now = self._clock()
+        last_error = job.delayed.last_error if job.delayed else ""
+        self._hand_over(job, _state(job, due=until, now=now, first_failed_at=job.first_failed_at,
+                                    last_error=last_error), now)
 
     def forward(self, job: Job) -> None:
         """Move a record whose hop is due but whose due time is ahead to its next tier."""
@@ -73,3 +72,15 @@ class Delayer:
         timestamp_type, timestamp = message.timestamp()
         tier.send(job, value=message.value(), headers=headers, timestamp=timestamp if timestamp_type else None,
                   on_written=lambda: self._on_finished(job), on_too_large=too_large)
+
+
+def _state(job: Job, *, due: float, now: float, first_failed_at: float | None, last_error: str) -> dh.DelayState:
+    """The delay state of ``job`` due at ``due``; its source is where the channel first read it."""
+    message, source = job.message, job.delayed
+    return dh.DelayState(
+        attempts=job.attempts, due=due, hop_due=now,
+        source_topic=source.source_topic if source else message.topic(),
+        source_partition=source.source_partition if source else message.partition(),
+        source_offset=source.source_offset if source else message.offset(),
+        first_failed_at=first_failed_at, last_error=last_error,
+    )

@@ -12,6 +12,7 @@ and counted when the channel has none); or abandoned because its partition was r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -26,12 +27,14 @@ from notifyd.channel.deadlines import Deadlines
 from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.flow.gate import REVOKED, FlowGate
 from notifyd.channel.handoff import HandOff
+from notifyd.channel.holds import Holds
 from notifyd.channel.job import Job, parse, where
 from notifyd.channel.keyed import KeyedScheduler
 from notifyd.channel.producer import AckedProducer
 from notifyd.channel.retrying import Retries
 from notifyd.config.settings import ChannelSettings
 from notifyd.metrics import ChannelMetrics
+from notifyd.recipients.hold import HeldBack
 from notifyd.recipients.preparation import Preparer, needs_preparation
 
 _TAKING = object()  # Deliverer._handoff: a settling task will take the next job to spawn
@@ -69,6 +72,9 @@ class Deliverer(AtOnce):
         self.retries = Retries(settings=settings, producer=producer, topics=delay_topics, log=log, redact=redact,
                                wait_here=self._wait_here, release=self._release, on_finished=on_finished,
                                is_current=is_current, on_refused=self._dead_letters.dead_letter)
+        # Without delay topics (the unit tests' Deliverer) nothing can wait outside the process.
+        self._holds = Holds(channel=settings.name, defer=self.retries.defer, expire=self._dead_letters.dead_letter) \
+            if producer is not None and delay_topics else None
         self._flush_scheduled = False
         self._handoff: Job | object | None = None  # _TAKING while a task settles, then the job it takes
 
@@ -91,6 +97,8 @@ class Deliverer(AtOnce):
 
     def submit(self, jobs: list[Job]) -> None:
         """Queue messages just consumed (in offset order, their partitions current) and start what may start."""
+        if self._holds is not None:
+            jobs = self._holds.admit(jobs)
         if self._batch or (self._scheduler.idle and self._batches_at_once()):
             if not self._batch:
                 self._spawn_task(self._run_batch() if self._attempts.async_send else self._run_in_order())
@@ -217,11 +225,21 @@ class Deliverer(AtOnce):
         if outcome is None or isinstance(outcome, SkipNotification):
             self._release(job)
             self._on_finished(job)
+        elif isinstance(outcome, HeldBack):
+            self._hold_back(job, outcome)
         elif retryable(outcome) and job.attempts <= self._settings.retries:
             self.retries.retry(job, outcome)
         else:
             self._release(job)
             self._give_up(job, outcome)
+
+    def _hold_back(self, job: Job, held: HeldBack) -> None:
+        """Park ``job``, which the preparer held back (quiet hours), until its hold ends."""
+        job.attempts -= 1  # held back before its send: not an attempt
+        if self._holds is None:  # no delay topics (the unit tests' Deliverer): it waits here
+            return self._wait_here(job, max(0.0, held.until - time.time()))
+        self._release(job)
+        self.retries.defer(job, held.until, held.reason)
 
     def _spawn_chunk(self, jobs: list[Job]) -> None:
         self._chunks += 1

@@ -15,6 +15,7 @@ from typing import Any
 from notifyd.api import PermanentError, SkipNotification
 from notifyd.metrics import ATTEMPT_RESULTS as RESULTS
 from notifyd.metrics import ChannelMetrics
+from notifyd.recipients.hold import HeldBack
 
 
 class DurationTally:
@@ -74,7 +75,7 @@ class DeliveryMetrics:
             self._successes += 1
         elif isinstance(outcome, SkipNotification):
             self._add(self._metrics.skipped.labels(self._channel, outcome.reason))
-        else:
+        elif not isinstance(outcome, HeldBack):  # held back (quiet hours) before its send: not an attempt
             self._add(self._attempts[result_label(outcome)])
 
     def dead_lettered(self, reason: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from notifyd.channel.backoff import retry_delay
 from notifyd.channel.deadletter import describe
 from notifyd.channel.delayed import Delayer
+from notifyd.channel.holds import expired_error
 from notifyd.channel.job import Job, where
 from notifyd.channel.producer import AckedProducer
 from notifyd.config.delays import TIER_DELAYS
@@ -34,7 +35,7 @@ class Retries:
                  log: Any, redact: Callable[[str], str], wait_here: Callable[[Job, float], None],
                  release: Callable[[Job], None], on_finished: Callable[[Job], None],
                  is_current: Callable[[Job], bool], on_refused: Callable[[Job, BaseException], None]) -> None:
-        self._settings, self._log, self._redact = settings, log, redact
+        self._settings, self._log, self._redact, self._on_refused = settings, log, redact, on_refused
         self._wait_here, self._release = wait_here, release
         self._rng = random.Random()
         scheduled = delay_metrics().scheduled
@@ -51,11 +52,28 @@ class Retries:
         self._log.info("delivery failed, will retry", **where(job), attempt=job.attempts,
                        retry_in=round(delay, 3), error_class=type(error).__name__, error=message)
         job.first_failed_at = job.first_failed_at or time.time()
+        expires_at = job.notification.expires_at if job.notification is not None else None
+        if expires_at is not None and time.time() + delay >= expires_at:  # it would wait in vain
+            self._release(job)
+            self._on_refused(job, expired_error(expires_at))
+            return
         if self._delayer is None or _retry_here(job, delay):
             self._wait_here(job, delay)
             return
         self._release(job)
         self._delayer.retry(job, wait=delay, error=f"{type(error).__name__}: {message}")
+
+    def defer(self, job: Job, until: float, reason: str = "scheduled") -> None:
+        """Hand ``job`` (released, or never scheduled) to the delay topics until ``until`` (epoch seconds).
+
+        One that would only come back after its ``expires_at`` is dead-lettered as expired now.
+        """
+        expires_at = job.notification.expires_at if job.notification is not None else None
+        if expires_at is not None and until >= expires_at:
+            self._on_refused(job, expired_error(expires_at))
+            return
+        self._log.info("notification held back", **where(job), reason=reason, until=round(until, 3))
+        self._delayer.defer(job, until=until)
 
     def forward(self, job: Job) -> None:
         """Move a delayed record whose hop is due, but not its delivery, to its next tier."""

@@ -14,6 +14,19 @@ from notifyd.recipients.quiethours import BadQuietHours, quiet_until
 from notifyd.recipients.users import User
 from notifyd.records.schedule import defer_until
 
+
+class HeldBack(Exception):
+    """Raised by the preparer: not to be sent before ``until`` (epoch seconds), for ``reason``.
+
+    Not an attempt and not a failure: the channel parks the notification on its delay
+    topics until then, its attempts unchanged.
+    """
+
+    def __init__(self, reason: str, until: float) -> None:
+        super().__init__(f"held back until {until:.3f} ({reason})")
+        self.reason, self.until = reason, until
+
+
 SCHEDULED = "scheduled"
 QUIET_HOURS = "quiet_hours"
 HOLD_REASONS = (SCHEDULED, QUIET_HOURS)

@@ -7,6 +7,7 @@ notifications that ``needs_preparation``: the others are delivered as they are.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from notifyd.api import Notification, PermanentError, RetryableError, SkipNotification
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.recipients.directory import Directory, DirectoryUnavailable, User, open_directory
+from notifyd.recipients.hold import HeldBack, hold_reason
 from notifyd.recipients.templates import Templates, load_sources
 
 Preparer = Callable[[Notification], Notification]
@@ -52,7 +54,8 @@ def make_preparer(config: Config, channel: str) -> Preparer:
     """The preparer of ``channel``.
 
     It raises ``PermanentError`` (unknown user, no address, missing template or variable),
-    ``RetryableError`` (the directory cannot be reached) or ``SkipNotification("opted_out")``.
+    ``RetryableError`` (the directory cannot be reached), ``SkipNotification("opted_out")`` or
+    ``HeldBack`` (the user's quiet hours, on a channel that respects them).
     Raises ``OSError`` itself if the channel's ``templates_dir`` cannot be read.
     """
     settings = config.channels[channel]
@@ -66,6 +69,8 @@ def make_preparer(config: Config, channel: str) -> Preparer:
             user = _resolve_user(notification.user_id, directory, settings, config.redact)
             if notification.category not in config.required_categories:
                 _refuse_opted_out(user, settings.name, notification.category)
+            if settings.respect_quiet_hours:
+                _hold_for_quiet_hours(notification, user, settings)
             if notification.to is None:
                 notification = replace(notification, to=_address(user, recipient, settings))
         if notification.template is not None:
@@ -93,6 +98,13 @@ def _refuse_opted_out(user: User, channel: str, category: str | None) -> None:
     if opted_out(user, channel, category):
         what = f"channel {channel!r}" + (f", category {category!r}" if category else "")
         raise SkipNotification("opted_out", f"user {user.id!r} opted out of {what}")
+
+
+def _hold_for_quiet_hours(notification: Notification, user: User, settings: ChannelSettings) -> None:
+    """Raise ``HeldBack`` while ``user`` is inside their quiet hours (not for a ``high`` priority)."""
+    hold = hold_reason(notification, user, settings, time.time())
+    if hold is not None:
+        raise HeldBack(*hold)
 
 
 def _address(user: User, recipient: str | None, settings: ChannelSettings) -> str:

@@ -1,0 +1,49 @@
+"""Notifications not to be attempted now: expired ones, and ones scheduled for later (``send_at``).
+
+Checked as jobs arrive, from the source topics and again from the delay topics, so a
+notification that expires while it waits for a retry is never sent. One scheduled for
+later is handed to the delay topics until its time, like a retry but without an attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from notifyd.channel.job import Job, parse
+from notifyd.records.dlqheaders import REASON_EXPIRED
+from notifyd.records.schedule import defer_until, expired
+
+
+class NotificationExpired(Exception):
+    """Not delivered by its ``expires_at``: never sent, dead-lettered with reason ``expired``."""
+
+    dlq_reason = REASON_EXPIRED
+
+
+def expired_error(expires_at: float) -> NotificationExpired:
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
+    return NotificationExpired(f"not delivered by its expires_at ({when})")
+
+
+class Holds:
+    """Lets through the jobs to attempt now; expires or defers the others."""
+
+    def __init__(self, *, channel: str, defer: Callable[[Job, float], None],
+                 expire: Callable[[Job, BaseException], None], clock: Callable[[], float] = time.time) -> None:
+        self._channel, self._defer, self._expire, self._clock = channel, defer, expire, clock
+
+    def admit(self, jobs: list[Job]) -> list[Job]:
+        """``jobs`` that may be attempted now, in order; the rest are on their way to the DLQ or a delay topic."""
+        now, ready = self._clock(), []
+        for job in jobs:
+            notification = job.notification if parse(job, channel=self._channel) is None else None
+            if notification is None or (notification.send_at is None and notification.expires_at is None):
+                ready.append(job)  # the common case; an invalid record fails as it did
+            elif expired(notification, now):
+                self._expire(job, expired_error(notification.expires_at))
+            elif (until := defer_until(notification, now)) is not None:
+                self._defer(job, until)
+            else:
+                ready.append(job)
+        return ready
