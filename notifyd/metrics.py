@@ -28,6 +28,7 @@ from notifyd.records.dlqheaders import REASONS as DEAD_LETTER_REASONS
 ATTEMPT_RESULTS = ("success", "retryable_error", "permanent_error")
 SKIP_REASONS = ("opted_out",)  # the built-in ones; a handler's own reasons appear when first used
 RELOAD_RESULTS = ("success", "failure")
+HOLD_REASONS = ("scheduled", "quiet_hours", "recipient_limit")  # why a notification waits on the delay topics
 CHANNEL = "<channel>"  # in ``DOCUMENTED``: one series per configured channel
 REMOVED = float("nan")
 
@@ -52,6 +53,7 @@ DOCUMENTED = (
     Series("notifyd_notifications_dead_lettered_total", "counter",
            {"channel": (CHANNEL,), "reason": DEAD_LETTER_REASONS}),
     Series("notifyd_notifications_skipped_total", "counter", {"channel": (CHANNEL,), "reason": SKIP_REASONS}),
+    Series("notifyd_notifications_held_total", "counter", {"channel": (CHANNEL,), "reason": HOLD_REASONS}),
     Series("notifyd_delivery_duration_seconds_count", "histogram", {"channel": (CHANNEL,)}),
     Series("notifyd_inflight_deliveries", "gauge", {"channel": (CHANNEL,)}),
     Series("notifyd_consumer_lag", "gauge", {"channel": (CHANNEL,)}, per_partition=True),
@@ -106,6 +108,7 @@ class DelayMetrics:
 
     scheduled: Counter
     lateness: Histogram
+    held: Counter
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,8 @@ def delay_metrics() -> DelayMetrics:
                           "the next tier), by tier (1s ... 8h).", ["channel", "tier"]),
         lateness=Histogram("notifyd_delay_lateness_seconds", "Delayed notifications: time from their due time "
                            "to their next attempt.", ["channel"], buckets=LATENESS_BUCKETS),
+        held=Counter("notifyd_notifications_held", "Notifications parked on the delay topics without an attempt, "
+                     "by reason (scheduled, quiet_hours, recipient_limit).", ["channel", "reason"]),
     )
 
 

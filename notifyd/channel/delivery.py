@@ -235,7 +235,8 @@ class Deliverer(AtOnce):
 
     def _hold_back(self, job: Job, held: HeldBack) -> None:
         """Park ``job``, which the preparer held back (quiet hours), until its hold ends."""
-        job.attempts -= 1  # held back before its send: not an attempt
+        if held.attempted:
+            job.attempts -= 1  # held back before its send: not an attempt
         if self._holds is None:  # no delay topics (the unit tests' Deliverer): it waits here
             return self._wait_here(job, max(0.0, held.until - time.time()))
         self._release(job)

@@ -23,7 +23,7 @@ from notifyd.channel.producer import AckedProducer
 from notifyd.config.delays import TIER_DELAYS
 from notifyd.config.durations import format_duration
 from notifyd.config.settings import ChannelSettings
-from notifyd.metrics import delay_metrics
+from notifyd.metrics import HOLD_REASONS, delay_metrics
 
 IN_PROCESS_RETRY_LIMIT = 1.0
 
@@ -38,7 +38,8 @@ class Retries:
         self._settings, self._log, self._redact, self._on_refused = settings, log, redact, on_refused
         self._wait_here, self._release = wait_here, release
         self._rng = random.Random()
-        scheduled = delay_metrics().scheduled
+        scheduled, held = delay_metrics().scheduled, delay_metrics().held
+        self._held = {reason: held.labels(settings.name, reason) for reason in HOLD_REASONS}
         self._scheduled = [scheduled.labels(settings.name, format_duration(delay)) for delay in TIER_DELAYS]
         self._delayer = None if producer is None else Delayer(
             producer=producer, topics=topics, log=log, on_finished=on_finished, is_current=is_current,
@@ -73,6 +74,7 @@ class Retries:
             self._on_refused(job, expired_error(expires_at))
             return
         self._log.info("notification held back", **where(job), reason=reason, until=round(until, 3))
+        self._held[reason].inc()
         self._delayer.defer(job, until=until)
 
     def forward(self, job: Job) -> None:

@@ -45,7 +45,7 @@ class BreakerPolicy:
 
 @dataclass(frozen=True)
 class RecipientLimit:
-    """At most ``max`` notifications to one recipient within ``per`` seconds; the rest are dropped."""
+    """At most ``max`` notifications to one recipient within ``per`` seconds; the rest are dropped or deferred."""
 
     max: int
     per: float

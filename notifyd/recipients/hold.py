@@ -22,9 +22,10 @@ class HeldBack(Exception):
     topics until then, its attempts unchanged.
     """
 
-    def __init__(self, reason: str, until: float) -> None:
+    def __init__(self, reason: str, until: float, *, attempted: bool = True) -> None:
         super().__init__(f"held back until {until:.3f} ({reason})")
         self.reason, self.until = reason, until
+        self.attempted = attempted  # raised inside an attempt (the preparer), which then did not count
 
 
 SCHEDULED = "scheduled"

@@ -3,7 +3,8 @@
 A notification with ``send_at`` waits in the channel's delay topics until its time, across
 a restart of the channel process; one past its ``expires_at`` is never sent, also while it
 waits for a retry, and is dead-lettered with reason ``expired``. Quiet hours (issue 20.5)
-park a notification on the delay topics until the user's window ends.
+park a notification on the delay topics until the user's window ends, and so does
+``recipient_limit`` with ``action: defer`` (issue 22.5) until the recipient's window has room.
 """
 
 from __future__ import annotations
@@ -130,3 +131,23 @@ def _delayed(kafka: KafkaKit, tiers: tuple[str, ...]) -> list[Any]:
     finally:
         probe.close()
     return [m for tier, count in counts.items() if count > 0 for m in kafka.read(tier, count)]
+
+
+def test_recipient_limit_defer_parks_what_is_over_the_cap_until_the_window_has_room(
+        kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
+    topic, path = unique("sched.cap"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    for n in range(4):
+        kafka.produce(topic, notification(f"cap-{n}", to="busy@example.com"), key="busy")
+    kafka.produce(topic, notification("other-1", to="calm@example.com"), key="calm")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, c={"topics": [topic], "handler": HANDLER, "options": {"path": str(path)},
+                                                "recipient_limit": {"max": 2, "per": "4s", "action": "defer"}})
+    start(config, "c")
+    wait_until(lambda: len(first_attempts(path)) == 5, timeout=30, what="every notification, two of them later")
+    sent = first_attempts(path)
+    first = min(sent["cap-0"], sent["cap-1"])
+    assert sent["other-1"] - first < 1.0, "another recipient does not wait"
+    for later in ("cap-2", "cap-3"):
+        assert 4.0 <= sent[later] - first < 6.0, f"{later} sent {sent[later] - first:.2f} s after the first"
+    assert [e["id"] for e in read_records(path)].count("cap-2") == 1, "deferred, not dropped or sent twice"

@@ -60,6 +60,13 @@ def test_recipient_limit_reads_durations() -> None:
         assert config.channels["email"].recipient_limit == RecipientLimit(max=3, per=expected)
 
 
+def test_recipient_limit_may_defer() -> None:
+    config, findings = check("    recipient_limit: {max: 3, per: 1h, action: defer}\n")
+    assert findings == [] and config.channels["email"].recipient_limit == RecipientLimit(3, 3600.0, "defer")
+    config, findings = check("    recipient_limit: {max: 3, per: 1h, action: queue}\n")
+    assert config is None and findings
+
+
 def test_recipient_limit_refuses_a_bad_duration() -> None:
     config, findings = check("    recipient_limit: {max: 3, per: 1w}\n")
     assert config is None and any("a duration such as" in str(f) for f in findings), findings

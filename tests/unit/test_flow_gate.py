@@ -14,6 +14,7 @@ from notifyd.channel.flow.gate import REVOKED, FlowGate
 from notifyd.channel.flow.policy import FlowPolicy
 from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
 from notifyd.config.settings import BreakerPolicy, RateLimit
+from notifyd.recipients.hold import HeldBack
 
 
 def make_gate(rate_limit: RateLimit | None = None, breaker: BreakerPolicy | None = None) -> FlowGate:
@@ -147,3 +148,37 @@ def test_the_gate_skips_notifications_over_the_recipient_limit() -> None:
     assert outcomes[:2] == [None, None]
     assert isinstance(outcomes[2], SkipNotification) and outcomes[2].reason == "recipient_limit"
     assert len(provider.calls) == 2 and limited._value.get() == 1
+
+
+def test_the_limiter_says_when_a_recipient_over_the_cap_has_room_again() -> None:
+    clock = FakeClock()
+    limiter = RecipientLimiter(max_count=2, per=60.0, clock=clock)
+    assert limiter.free_in("user:u") == 0.0
+    limiter.admit("user:u", "n1")
+    clock.now += 10
+    limiter.admit("user:u", "n2")
+    assert not limiter.admit("user:u", "n3")
+    assert limiter.free_in("user:u") == 50.0  # when n1 leaves the window
+    clock.now += 50
+    assert limiter.free_in("user:u") == 0.0 and limiter.admit("user:u", "n3")
+
+
+def test_with_action_defer_the_gate_holds_back_what_is_over_the_recipient_limit() -> None:
+    limited = Counter("limited_defer", "l", registry=CollectorRegistry())
+    gate = make_gate()
+    gate._limiter, gate._limited = RecipientLimiter(max_count=1, per=30.0, clock=time.monotonic), limited
+    gate._defer_capped = True
+    provider = Provider(failures=0, error=RetryableError())
+    jobs = [Job() for _ in range(2)]
+    for index, job in enumerate(jobs):
+        job.notification = SimpleNamespace(id=f"n{index}", user_id="u", to=None)
+
+    async def main():
+        return [await gate.run(job, provider.attempt, waiting=set(), is_current=lambda job: True) for job in jobs]
+
+    before = time.time()
+    outcomes = asyncio.run(main())
+    assert outcomes[0] is None and isinstance(outcomes[1], HeldBack)
+    assert outcomes[1].reason == "recipient_limit" and not outcomes[1].attempted
+    assert before + 29 < outcomes[1].until <= time.time() + 30
+    assert len(provider.calls) == 1 and limited._value.get() == 0, "deferred, not skipped"

@@ -23,7 +23,8 @@ def build_flow(settings: ChannelSettings, *, log: Any,
     cap = settings.recipient_limit
     limiter = RecipientLimiter(max_count=cap.max, per=cap.per, clock=time.monotonic) if cap else None
     gate = FlowGate(policy, channel=settings.name, metrics=flow_metrics(), log=log, limiter=limiter,
-                    limited=channel_metrics().skipped.labels(settings.name, "recipient_limit"))
+                    limited=channel_metrics().skipped.labels(settings.name, "recipient_limit"),
+                    defer_capped=cap is not None and cap.action == "defer")
     if settings.rate_limit is None:
         return gate, None
     return gate, ShareKeeper(topics=settings.topics, members=settings.processes, apply=gate.set_share, loop=loop)

@@ -23,6 +23,7 @@ from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
 from notifyd.recipients.hold import HeldBack
 
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+REASON_RECIPIENT_LIMIT = "recipient_limit"
 REVOKED = object()  # FlowGate.run: the job's partition was revoked while it waited; not attempted
 _DIVERT = object()  # FlowGate.wait_turn: the job goes to the channel's fallback instead
 METRICS_INTERVAL = 1.0
@@ -51,9 +52,10 @@ class FlowGate:
 
     def __init__(self, policy: FlowPolicy, *, channel: str, metrics: Any, log: Any,
                  clock: Callable[[], float] = time.monotonic, limiter: RecipientLimiter | None = None,
-                 limited: Any = None) -> None:
+                 limited: Any = None, defer_capped: bool = False) -> None:
         self._policy, self._log, self._clock = policy, log, clock
         self._limiter, self._limited = limiter, limited  # limited: the skipped{reason=recipient_limit} child
+        self._defer_capped = defer_capped  # recipient_limit's action: defer, else drop
         self._state = metrics.circuit_state.labels(channel)
         self._rate = metrics.rate_limit.labels(channel)
         self._throttled = metrics.throttled.labels(channel)
@@ -109,15 +111,17 @@ class FlowGate:
         job.attempts -= 1
         return not_now
 
-    def _capped(self, job: Any) -> SkipNotification | None:
-        """The skip of a notification over its recipient's ``recipient_limit``; None if within it."""
+    def _capped(self, job: Any) -> SkipNotification | HeldBack | None:
+        """The skip (or hold) of a notification over its recipient's ``recipient_limit``; None if within it."""
         notification = job.notification
         recipient = recipient_of(notification)
         if recipient is None or self._limiter.admit(recipient, notification.id):
             return None
+        if self._defer_capped:  # the delay topics bring it back once the recipient's window has room
+            return HeldBack(REASON_RECIPIENT_LIMIT, time.time() + self._limiter.free_in(recipient), attempted=False)
         self._limited.inc()
         self._log.debug("recipient limit reached; notification skipped", notification_id=notification.id)
-        return SkipNotification("recipient_limit", "over the channel's recipient_limit")
+        return SkipNotification(REASON_RECIPIENT_LIMIT, "over the channel's recipient_limit")
 
     def try_pass(self) -> bool:
         """Whether an attempt may start right now (its token taken); if not, await ``wait_turn``."""

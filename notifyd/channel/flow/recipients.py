@@ -1,5 +1,8 @@
 """Per-recipient caps: at most ``max`` notifications to one recipient within ``per`` seconds.
 
+The gate drops a notification over the cap, or defers it (``action: defer``) for
+``free_in`` seconds: until the oldest of the recipient's last ``max`` leaves the window.
+
 A sliding window per recipient (the user id, else the address), held in a bounded TTL
 cache so that memory stays flat however many recipients pass. A notification counts
 once: its id is remembered, so a retry or a redelivery of the same notification is not
@@ -39,6 +42,13 @@ class RecipientLimiter:
         sent.append((now, notification_id))
         self._seen[recipient] = sent  # (re)set: the entry lives ``per`` seconds past its last notification
         return True
+
+    def free_in(self, recipient: str) -> float:
+        """Seconds until ``recipient`` may have another notification (0 if it may now)."""
+        sent = self._seen.get(recipient)
+        if not sent or len(sent) < self._max:
+            return 0.0
+        return max(0.0, sent[-self._max][0] + self._per - self._clock())
 
 
 def recipient_of(notification: object) -> str | None:
