@@ -19,6 +19,7 @@ from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.dlq import Failure, Headers, dead_letter_headers, omission
 from notifyd.channel.handoff import HandOff
 from notifyd.channel.job import Job, where
+from notifyd.channel.notes import Notes
 from notifyd.records import dlqheaders
 from notifyd.records.delayheaders import without_delay_headers
 from notifyd.records.notification import InvalidNotification
@@ -28,10 +29,12 @@ class DeadLetterer:
     """Writes failed jobs of one channel to its DLQ and reports each once the broker has it."""
 
     def __init__(self, *, channel: str, dlq: HandOff | None, metrics: DeliveryMetrics, log: Any,
-                 redact: Callable[[str], str], on_finished: Callable[[Job], None], provider: str = "") -> None:
+                 redact: Callable[[str], str], on_finished: Callable[[Job], None], provider: str = "",
+                 notes: Notes | None = None) -> None:
         self._channel, self._dlq, self._m, self._log, self._redact = channel, dlq, metrics, log, redact
         self._provider = provider  # the channel's handler: the notifyd.provider header
         self._on_finished = on_finished
+        self._notes = notes  # an expiry is an outcome the handler never saw
 
     def dead_letter(self, job: Job, error: BaseException, extra: Headers = (), provider: str | None = None) -> None:
         """Log and count ``job``'s failure, then write it to the DLQ (finished at once without one).
@@ -42,6 +45,8 @@ class DeadLetterer:
         extra = [(dlqheaders.HEADER_PROVIDER, (provider or self._provider).encode("utf-8")), *extra]
         failure = self._failure(job, error)
         self._m.dead_lettered(failure.reason)
+        if failure.reason == dlqheaders.REASON_EXPIRED and self._notes is not None and job.notification is not None:
+            self._notes.expired(job.notification, job.attempts)
         fields = {**where(job), "reason": failure.reason, "attempts": failure.attempts,
                   "error_class": failure.error_class, "error": failure.message, **header_fields(extra)}
         if self._dlq is None:

@@ -30,6 +30,7 @@ from notifyd.channel.handoff import HandOff
 from notifyd.channel.holds import Holds
 from notifyd.channel.job import Job, parse, where
 from notifyd.channel.keyed import KeyedScheduler
+from notifyd.channel.notes import Notes
 from notifyd.channel.producer import AckedProducer
 from notifyd.channel.retrying import Retries
 from notifyd.config.settings import ChannelSettings
@@ -47,7 +48,7 @@ class Deliverer(AtOnce):
                  producer: AckedProducer | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
                  gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None,
-                 delay_topics: tuple[str, ...] = ()) -> None:
+                 delay_topics: tuple[str, ...] = (), notes: Notes | None = None) -> None:
         self._settings, self._log, self._redact = settings, log, redact
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
         self._starting = False
@@ -66,12 +67,12 @@ class Deliverer(AtOnce):
         dlq = HandOff(producer, settings.dlq, what="dlq", log=log, is_current=is_current) \
             if producer is not None and settings.dlq else None
         self._dead_letters = DeadLetterer(channel=settings.name, dlq=dlq, metrics=self._m, log=log, redact=redact,
-                                          on_finished=on_finished, provider=settings.handler)
+                                          on_finished=on_finished, provider=settings.handler, notes=notes)
         self._give_up = self._dead_letters.dead_letter if failover is None else failover(  # notifyd.channel.fallback
             on_finished=on_finished, is_current=is_current, dead_letter=self._dead_letters.dead_letter)
         self.retries = Retries(settings=settings, producer=producer, topics=delay_topics, log=log, redact=redact,
                                wait_here=self._wait_here, release=self._release, on_finished=on_finished,
-                               is_current=is_current, on_refused=self._dead_letters.dead_letter)
+                               is_current=is_current, on_refused=self._dead_letters.dead_letter, notes=notes)
         # Without delay topics (the unit tests' Deliverer) nothing can wait outside the process.
         self._holds = Holds(channel=settings.name, defer=self.retries.defer, expire=self._dead_letters.dead_letter) \
             if producer is not None and delay_topics else None

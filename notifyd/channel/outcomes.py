@@ -29,10 +29,12 @@ class OutcomePublisher:
         self._producer, self.topic, self.channel, self._log = producer, topic, channel, log
         self.dropped = 0
 
-    def publish(self, notification: Notification, outcome: str, **details: str | None) -> None:
-        """Queue the record of one outcome of ``notification``."""
+    def publish(self, notification: Notification, outcome: str, *, attempt: int | None = None,
+                **details: str | None) -> None:
+        """Queue the record of one outcome of ``notification`` (of its current attempt unless ``attempt``)."""
         value = o.outcome_record(notification_id=notification.id, channel=self.channel, outcome=outcome,
-                                 attempt=notification.attempt, at=time.time(), **details)
+                                 attempt=notification.attempt if attempt is None else attempt, at=time.time(),
+                                 **details)
         try:
             self._producer.produce(self.topic, value, key=notification.id)
         except BufferError:

@@ -19,6 +19,7 @@ from notifyd.channel.deadletter import describe
 from notifyd.channel.delayed import Delayer
 from notifyd.channel.holds import expired_error
 from notifyd.channel.job import Job, where
+from notifyd.channel.notes import Notes
 from notifyd.channel.producer import AckedProducer
 from notifyd.config.delays import TIER_DELAYS
 from notifyd.config.durations import format_duration
@@ -34,8 +35,10 @@ class Retries:
     def __init__(self, *, settings: ChannelSettings, producer: AckedProducer | None, topics: tuple[str, ...],
                  log: Any, redact: Callable[[str], str], wait_here: Callable[[Job, float], None],
                  release: Callable[[Job], None], on_finished: Callable[[Job], None],
-                 is_current: Callable[[Job], bool], on_refused: Callable[[Job, BaseException], None]) -> None:
+                 is_current: Callable[[Job], bool], on_refused: Callable[[Job, BaseException], None],
+                 notes: Notes | None = None) -> None:
         self._settings, self._log, self._redact, self._on_refused = settings, log, redact, on_refused
+        self._notes = notes
         self._wait_here, self._release = wait_here, release
         self._rng = random.Random()
         scheduled, held = delay_metrics().scheduled, delay_metrics().held
@@ -62,7 +65,10 @@ class Retries:
             self._wait_here(job, delay)
             return
         self._release(job)
-        self._delayer.retry(job, wait=delay, error=f"{type(error).__name__}: {message}")
+        described = f"{type(error).__name__}: {message}"
+        self._delayer.retry(job, wait=delay, error=described)
+        if self._notes is not None and job.notification is not None:
+            self._notes.retry_waiting(job.notification, job.attempts, time.time() + delay, described)
 
     def defer(self, job: Job, until: float, reason: str = "scheduled") -> None:
         """Hand ``job`` (released, or never scheduled) to the delay topics until ``until`` (epoch seconds).
@@ -75,6 +81,8 @@ class Retries:
             return
         self._log.info("notification held back", **where(job), reason=reason, until=round(until, 3))
         self._held[reason].inc()
+        if self._notes is not None:
+            self._notes.held(job.notification, job.attempts, reason, until)
         self._delayer.defer(job, until=until)
 
     def forward(self, job: Job) -> None:

@@ -33,6 +33,7 @@ from notifyd.channel.fallbackroutes import build_inline_handler, failover_factor
 from notifyd.channel.flow.build import build_flow
 from notifyd.channel.health import ProcessChecks
 from notifyd.channel.ledgered import LedgeredDeliverer
+from notifyd.channel.notes import Notes
 from notifyd.channel.outcomes import OutcomePublisher, reporting
 from notifyd.channel.pollloop import PollLoop, StopRequest
 from notifyd.channel.producer import AckedProducer
@@ -159,7 +160,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     def deliverer(**callbacks: Any) -> Deliverer:
         options = dict(settings=settings, handler=sender, prepare=prepare, pool=pool, producer=producer, metrics=metrics,
                        log=log, redact=config.redact, gate=gate, failover=failover, delay_topics=waiting,
-                       **callbacks)
+                       notes=Notes.build(ledger=ledger, events=events), **callbacks)
         if ledger is None:
             return Deliverer(**options)
         return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)

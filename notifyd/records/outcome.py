@@ -11,6 +11,7 @@ ATTEMPT_FAILED = "attempt_failed"
 DEAD_LETTERED = "dead_lettered"
 SKIPPED = "skipped"
 DUPLICATE_SUPPRESSED = "duplicate_suppressed"
+EXPIRED = "expired"
 
 
 def outcome_record(*, notification_id: str, channel: str, outcome: str, attempt: int, at: float,
