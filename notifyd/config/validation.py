@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
 
 from notifyd.config.fallbacks import fallback_problems
 from notifyd.config.findings import Path
+from notifyd.config.statedir import channel_uses_ledger, ledger_place_problems
 from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
 from notifyd.recipients import directory, templates
 from notifyd.schemas import validator
@@ -19,10 +20,11 @@ from notifyd.schemas import validator
 Problem = tuple[Path, str, bool]
 
 
-def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
+def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Schema violations, plus the semantic problems of every part the schema accepted.
 
-    ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start.
+    ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start;
+    ``environ`` (default ``os.environ``) picks the default state directory.
     """
     problems = list(schema_problems(data))
     if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
@@ -32,8 +34,10 @@ def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
     allowed_is_sound = not any(p[:1] == ("allowed_handler_modules",) for p, _, _ in problems)
     allowed = data.get("allowed_handler_modules") if allowed_is_sound else None
     problems += semantic_problems(sound, allowed, base_dir=base_dir)
-    if not any(p[:1] == ("ledger",) for p, _, _ in problems):
-        problems += _ledger_problems(data.get("ledger"), sound)
+    if not any(p[:1] in (("ledger",), ("state_dir",)) for p, _, _ in problems):
+        problems += _ledger_problems(data, sound)
+        place = ledger_place_problems(data, base_dir=base_dir, environ=os.environ if environ is None else environ)
+        problems += [(path, message, False) for path, message in place]
     problems += [(path, message, False) for path, message in fallback_problems(sound, data["channels"])]
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)
@@ -111,13 +115,14 @@ def _directory_problems(settings: dict[str, Any], base_dir: str) -> list[Problem
     return [(("directory", *key), message, False) for key, message in directory.settings_problems(settings, base_dir)]
 
 
-def _ledger_problems(ledger: Any, channels: dict[str, dict[str, Any]]) -> list[Problem]:
+def _ledger_problems(data: dict[str, Any], channels: dict[str, dict[str, Any]]) -> list[Problem]:
     """A claim must outlive an attempt, or a slow send would lose it to another process."""
+    ledger = data.get("ledger")
     lease = ledger.get("lease", 120.0) if isinstance(ledger, dict) else 120.0
     return [(("channels", name, "timeout"), f"timeout ({channel.get('timeout', 30.0)}) must be less than the "
-             f"ledger's lease ({lease})", False)
+             f"ledger's lease ({lease}); raise ledger.lease, or set ledger: off on this channel", False)
             for name, channel in channels.items()
-            if channel.get("ledger", ledger is not None) and channel.get("timeout", 30.0) >= lease]
+            if channel_uses_ledger(channel, data) and channel.get("timeout", 30.0) >= lease]
 
 
 def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

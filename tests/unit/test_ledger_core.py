@@ -190,11 +190,12 @@ channels:
     assert (ledger.type, ledger.window, ledger.lease) == ("sqlite", 3600.0, 45.0)
     assert ledger.path == str(tmp_path / "state" / "ledger.sqlite3")
     config, _ = check_text("kafka: {bootstrap_servers: x}\nchannels: {c: {topics: [a], handler: log}}\n",
-                           str(tmp_path / "n.yaml"), {})
-    assert config.channels["c"].ledger is None  # no section, no ledger: today's behaviour
+                           str(tmp_path / "n.yaml"), {"STATE_DIRECTORY": str(tmp_path / "sd")})
+    assert config.channels["c"].ledger.path == str(tmp_path / "sd" / "ledger.sqlite3")  # no section: on, by default
     _, findings = check_text(text.replace("lease: 45", "lease: 20"), str(tmp_path / "n.yaml"), {})
     assert [(f.key_path, f.message) for f in findings] == [
-        ("channels.with.timeout", "timeout (30.0) must be less than the ledger's lease (20)")]
+        ("channels.with.timeout", "timeout (30.0) must be less than the ledger's lease (20); raise ledger.lease, "
+         "or set ledger: off on this channel")]
     _, findings = check_text(text.replace("{window: 3600, lease: 45}", "{type: postgres}"),
                              str(tmp_path / "n.yaml"), {})
     assert any("'dsn' is a required property" in f.message for f in findings)
