@@ -22,6 +22,7 @@ PREFETCH_FRESH = 1.0  # seconds a batch read answers the first attempts of its n
 PREFETCH_CHUNK = 500  # ids per query
 _UNREAD = object()
 FLUSH_RETRY_LIMIT = 100_000  # rows kept for a storage that is down; beyond it the oldest claims go first
+PROBE_INTERVAL = 5.0  # seconds without a write after which an idle ledger reads once, to notice an outage
 
 
 class Ledger:
@@ -45,6 +46,13 @@ class Ledger:
         self._owner_gone = owner_gone
         self._flusher = threading.Thread(target=self._flush_loop, name="notifyd-ledger", daemon=True)
         self._next_prune = 0.0
+        self._problem: str | None = None
+        self._next_probe = 0.0
+
+    @property
+    def problem(self) -> str | None:
+        """Why the storage failed its last write or probe (None: it answered); for ``/readyz``."""
+        return self._problem
 
     @property
     def blocking(self) -> bool:
@@ -134,6 +142,10 @@ class Ledger:
         except Exception as exc:  # kept, not lost: the next flush tries again
             self._log.warning("ledger write failed; will retry", error=str(exc), rows=len(batch))
             self._keep(batch, events)
+            self._problem = f"ledger write failed: {exc}"
+        else:
+            self._problem = None
+        self._next_probe = time.monotonic() + PROBE_INTERVAL
 
     def close(self) -> None:
         """Stop the writer, write the last batch, close the storage."""
@@ -159,8 +171,21 @@ class Ledger:
     def _flush_loop(self) -> None:
         while not self._stopping.wait(self._flush_interval):
             self.flush()
+            self._probe_when_idle()
             self._rotate_prefetched()
             self._prune_now_and_then()
+
+    def _probe_when_idle(self) -> None:
+        """With nothing written for a while, read one key: a storage gone while idle shows in ``problem``."""
+        if time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + PROBE_INTERVAL
+        try:
+            self.store.get(self.channel, "")  # no notification has an empty id
+        except Exception as exc:
+            self._problem = f"ledger unreachable: {exc}"
+        else:
+            self._problem = None
 
     def _rotate_prefetched(self) -> None:
         """Forget batch reads older than two periods (a revoked batch's are never claimed)."""
