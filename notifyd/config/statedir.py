@@ -41,7 +41,7 @@ def _xdg_state_home(environ: Mapping[str, str]) -> str:
 
 
 def can_write(path: str) -> bool:
-    """Whether this process can write in directory ``path``, or create it (its nearest existing ancestor is writable)."""
+    """Whether this process can write in directory ``path``, or create it (its nearest existing parent is writable)."""
     while not os.path.lexists(path):
         parent = os.path.dirname(path)
         if parent == path:
@@ -79,9 +79,9 @@ def sqlite_ledger_file(data: Mapping[str, Any], *, base_dir: str, environ: Mappi
 
 def ledger_place_problems(data: Mapping[str, Any], *, base_dir: str, environ: Mapping[str, str],
                           writable: Callable[[str], bool] = can_write) -> list[tuple[tuple[str, ...], str]]:
-    """Where the SQLite ledger cannot be written, as (key path, message): caught by ``validate-config``, not at send time."""
-    channels = data["channels"].values()
-    if ledger_section(data).get("type", "sqlite") != "sqlite" or not any(channel_uses_ledger(c, data) for c in channels):
+    """Where the SQLite ledger cannot be written, as (key path, message): for ``validate-config``, not a crash later."""
+    used = any(channel_uses_ledger(channel, data) for channel in data["channels"].values())
+    if ledger_section(data).get("type", "sqlite") != "sqlite" or not used:
         return []
     folder = os.path.dirname(sqlite_ledger_file(data, base_dir=base_dir, environ=environ, writable=writable))
     if writable(folder):
@@ -89,5 +89,6 @@ def ledger_place_problems(data: Mapping[str, Any], *, base_dir: str, environ: Ma
     if "path" in ledger_section(data):
         return [(("ledger", "path"), f"the ledger's directory {folder} is not writable by this user")]
     where = "state_dir" if data.get("state_dir") else "the default state directory"
-    return [(("state_dir",), f"{where} {folder} is not writable by this user (it holds the delivery ledger); "
-             "set state_dir, or ledger: off")]
+    message = (f"{where} {folder} is not writable by this user (it holds the delivery ledger); "
+               "set state_dir, or ledger: off")
+    return [(("state_dir",), message)]

@@ -119,8 +119,9 @@ def _ledger_problems(data: dict[str, Any], channels: dict[str, dict[str, Any]]) 
     """A claim must outlive an attempt, or a slow send would lose it to another process."""
     ledger = data.get("ledger")
     lease = ledger.get("lease", 120.0) if isinstance(ledger, dict) else 120.0
-    return [(("channels", name, "timeout"), f"timeout ({channel.get('timeout', 30.0)}) must be less than the "
-             f"ledger's lease ({lease}); raise ledger.lease, or set ledger: off on this channel", False)
+    message = ("timeout ({}) must be less than the ledger's lease ({}); "
+               "raise ledger.lease, or set ledger: off on this channel")
+    return [(("channels", name, "timeout"), message.format(channel.get("timeout", 30.0), lease), False)
             for name, channel in channels.items()
             if channel_uses_ledger(channel, data) and channel.get("timeout", 30.0) >= lease]
 

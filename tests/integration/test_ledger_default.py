@@ -22,11 +22,11 @@ def deliver_the_same_id_twice(kafka: KafkaKit, unique, tmp_path: Path, start, **
     config = channel_config(kafka.bootstrap, c={
         "topics": [topic], "handler": "tests.kit.handlers:Recorder", "options": {"path": str(path)}, **channel})
     group = config.channels["c"].group_id
-    for round_ in (1, 2):  # a second process, as after a restart: the ledger is on disk, not in memory
+    for offset in (1, 2):  # a second process, as after a restart: the ledger is on disk, not in memory
         kafka.produce(topic, notification("dup-1"), key="k")
         kafka.flush()
         worker = start(config, "c")
-        wait_until(lambda: kafka.committed(group, topic) == [round_], what=f"offset {round_} committed")
+        wait_until(lambda end=offset: kafka.committed(group, topic) == [end], what=f"offset {offset} committed")
         assert worker.finish() == ExitCode.OK
     return [record["id"] for record in read_records(path)]
 

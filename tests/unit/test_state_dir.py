@@ -46,7 +46,8 @@ def test_every_channel_uses_the_sqlite_ledger_in_the_state_dir_unless_it_says_of
 
 
 def test_ledger_off_at_the_top_turns_it_off_for_every_channel_that_does_not_say_on(tmp_path: Path) -> None:
-    text = BASE + "ledger: off\nchannels:\n  a: {topics: [a], handler: log}\n  b: {topics: [b], handler: log, ledger: on}\n"
+    text = BASE + ("ledger: off\nchannels:\n  a: {topics: [a], handler: log}\n"
+                   "  b: {topics: [b], handler: log, ledger: on}\n")
     config, findings = check_text(text, str(tmp_path / "n.yaml"), {"STATE_DIRECTORY": str(tmp_path)})
     assert findings == []
     assert config.channels["a"].ledger is None
