@@ -87,8 +87,8 @@ def ledger_place_problems(data: Mapping[str, Any], *, base_dir: str, environ: Ma
     if writable(folder):
         return []
     if "path" in ledger_section(data):
-        return [(("ledger", "path"), f"the ledger's directory {folder} is not writable by this user")]
+        return [(("ledger", "path"), f"the ledger's directory {folder} cannot be written or created by this user")]
     where = "state_dir" if data.get("state_dir") else "the default state directory"
-    message = (f"{where} {folder} is not writable by this user (it holds the delivery ledger); "
+    message = (f"{where} {folder} cannot be written or created by this user (it holds the delivery ledger); "
                "set state_dir, or ledger: off")
     return [(("state_dir",), message)]

@@ -59,7 +59,7 @@ def test_an_unwritable_state_dir_is_a_finding_at_its_key(tmp_path: Path) -> None
     text = BASE + "state_dir: file/state\nchannels: {a: {topics: [a], handler: log}}\n"
     _, findings = check_text(text, str(tmp_path / "n.yaml"), {})
     assert [(f.line, f.column, f.key_path) for f in findings] == [(2, 12, "state_dir")]
-    assert f"state_dir {tmp_path}/file/state is not writable" in findings[0].message
+    assert f"state_dir {tmp_path}/file/state cannot be written or created" in findings[0].message
     _, findings = check_text(text.replace("log}", "log, ledger: off}"), str(tmp_path / "n.yaml"), {})
     assert findings == []  # no channel needs it
     text = BASE + "ledger: {path: file/l.sqlite3}\nchannels: {a: {topics: [a], handler: log}}\n"
@@ -74,7 +74,8 @@ def test_an_unwritable_default_state_dir_is_reported_by_validate_config(tmp_path
     config.write_text(BASE + "channels: {a: {topics: [a], handler: log}}\n")
     assert main(["validate-config", str(config)]) == ExitCode.INVALID
     error = capsys.readouterr().out
-    assert f"{config}:1:1" in error and "the default state directory" in error and "not writable" in error
+    assert f"{config}:1:1: state_dir: the default state directory" in error
+    assert "cannot be written or created" in error
 
 
 def test_the_systemd_unit_gives_the_daemon_a_private_state_directory() -> None:
