@@ -37,7 +37,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._pending: dict[str, Record] = {}  # written at the next flush
         self._events: list[Event] = []         # likewise
-        self._inflight: set[str] = set()       # claimed by a send of this process that has not ended
+        self._inflight: set[str] = set()       # a send of this process is running now (claimed, no outcome yet)
         # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
         self._fresh: dict[str, Record | None] = {}
         self._older: dict[str, Record | None] = {}
@@ -117,6 +117,15 @@ class Ledger:
             claimed = self._pending.get(notification_id)
             claimed_at = claimed.claimed_at if claimed is not None else at
             self._pending[notification_id] = Record(SENT, self.owner, claimed_at, at, provider_id, attempts)
+
+    def attempt_failed(self, notification_id: str) -> None:
+        """A send ended in a failure that a retry follows: the claim stays ours, but nothing of it runs now.
+
+        Flow control repeats an attempt the provider failed with the same attempt number;
+        that repeat is this claim's, not the same id delivered twice.
+        """
+        with self._lock:
+            self._inflight.discard(notification_id)
 
     def release(self, notification_id: str, *, attempts: int) -> None:
         """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""

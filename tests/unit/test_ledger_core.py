@@ -97,6 +97,18 @@ def test_the_same_id_twice_in_one_process_waits_for_the_first(tmp_path: Path) ->
     ledger.close()
 
 
+def test_an_attempt_repeated_after_a_provider_failure_is_not_held_by_its_own_claim(tmp_path: Path) -> None:
+    # An open circuit repeats an attempt the provider failed with the same number (it costs no
+    # retry): held as "the same id twice", every probe failed and the circuit never closed.
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
+    sender = guard(Counting(fail=[RetryableError("503")]), ledger, retries=3, on_duplicate=lambda: None)
+    with pytest.raises(RetryableError):
+        sender.send(Notification(id="n", channel="c", attempt=1))
+    assert ledger.claim("n", attempt=1).action == SEND  # the repeat
+    assert ledger.claim("n", attempt=1).action == HELD  # while it runs, another copy waits
+    ledger.close()
+
+
 def test_a_failing_storage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
     ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
     ledger.claim("n", attempt=1)
