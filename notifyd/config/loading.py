@@ -30,25 +30,29 @@ from notifyd.redaction import redact
 DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def check_config(path: str, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Finding]]:
+def check_config(path: str, environ: Mapping[str, str] | None = None, *,
+                 writes_state: bool = True) -> tuple[Config | None, list[Finding]]:
     """Load and validate ``path``; returns the config (None if invalid) and every finding.
 
+    ``writes_state``: the caller runs channels, so the ledger's directory must be writable;
+    a tool that only publishes or reads (``send``, ``trace``) passes False.
     Raises ``OSError`` if the file cannot be read.
     """
     with open(path, encoding="utf-8") as file:
         text = file.read()
-    return check_text(text, path, os.environ if environ is None else environ)
+    return check_text(text, path, os.environ if environ is None else environ, writes_state=writes_state)
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str, environ: Mapping[str, str] | None = None, *, writes_state: bool = True) -> Config:
     """Load ``path`` or raise ``ConfigError`` listing every problem."""
-    config, findings = check_config(path, environ)
+    config, findings = check_config(path, environ, writes_state=writes_state)
     if config is None:
         raise ConfigError(findings)
     return config
 
 
-def check_text(text: str, path: str, environ: Mapping[str, str]) -> tuple[Config | None, list[Finding]]:
+def check_text(text: str, path: str, environ: Mapping[str, str], *,
+               writes_state: bool = True) -> tuple[Config | None, list[Finding]]:
     """``check_config`` for text already read."""
     try:
         data, positions, duplicates = yamlsource.parse(text)
@@ -62,7 +66,8 @@ def check_text(text: str, path: str, environ: Mapping[str, str]) -> tuple[Config
     for key_path, message in substitution.errors:
         findings.append(Finding(path, *positions.of_value(key_path), dotted(key_path), message))
 
-    problems = validation.all_problems(substitution.data, base_dir=_base_dir(path), environ=environ)
+    problems = validation.all_problems(substitution.data, base_dir=_base_dir(path), environ=environ,
+                                       writes_state=writes_state)
     for key_path, message, at_key in problems:
         line, column = positions.of_key(key_path) if at_key else positions.of_value(key_path)
         message = redact(message, substitution.secrets)

@@ -20,11 +20,13 @@ from notifyd.schemas import validator
 Problem = tuple[Path, str, bool]
 
 
-def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] | None = None) -> list[Problem]:
+def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] | None = None,
+                 writes_state: bool = True) -> list[Problem]:
     """Schema violations, plus the semantic problems of every part the schema accepted.
 
     ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start;
-    ``environ`` (default ``os.environ``) picks the default state directory.
+    ``environ`` (default ``os.environ``) picks the default state directory, which must be
+    writable when ``writes_state``.
     """
     problems = list(schema_problems(data))
     if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
@@ -36,8 +38,10 @@ def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] |
     problems += semantic_problems(sound, allowed, base_dir=base_dir)
     if not any(p[:1] in (("ledger",), ("state_dir",)) for p, _, _ in problems):
         problems += _ledger_problems(data, sound)
-        place = ledger_place_problems(data, base_dir=base_dir, environ=os.environ if environ is None else environ)
-        problems += [(path, message, False) for path, message in place]
+        if writes_state:
+            environ = os.environ if environ is None else environ
+            problems += [(path, message, False) for path, message in ledger_place_problems(
+                data, base_dir=base_dir, environ=environ)]
     problems += [(path, message, False) for path, message in fallback_problems(sound, data["channels"])]
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)

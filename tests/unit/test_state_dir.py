@@ -62,6 +62,8 @@ def test_an_unwritable_state_dir_is_a_finding_at_its_key(tmp_path: Path) -> None
     assert f"state_dir {tmp_path}/file/state cannot be written or created" in findings[0].message
     _, findings = check_text(text.replace("log}", "log, ledger: off}"), str(tmp_path / "n.yaml"), {})
     assert findings == []  # no channel needs it
+    _, findings = check_text(text, str(tmp_path / "n.yaml"), {}, writes_state=False)
+    assert findings == []  # notifyd send, trace, dlq: they never write it
     text = BASE + "ledger: {path: file/l.sqlite3}\nchannels: {a: {topics: [a], handler: log}}\n"
     _, findings = check_text(text, str(tmp_path / "n.yaml"), {})
     assert [(f.line, f.key_path) for f in findings] == [(2, "ledger.path")]
