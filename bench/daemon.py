@@ -25,12 +25,17 @@ SAMPLE_PERIOD = 0.05  # seconds between /metrics samples while a rate is measure
 
 
 def write_config(path: Path, *, bootstrap: str, channels: dict[str, Any]) -> Path:
-    """A config file for ``channels``, metrics on the port the daemon is given."""
+    """A config file for ``channels``, metrics on the port the daemon is given.
+
+    The delivery ledger (on by default in notifyd) is off here, so the cases measure what
+    they measured before it was a default; case 6 (``bench/ledger.py``) turns it on per channel.
+    """
     data = {
         "kafka": {"bootstrap_servers": bootstrap, "config": {**FAST_GROUP, "auto.commit.interval.ms": 1000}},
         "metrics": {"listen": "127.0.0.1:${NOTIFYD_METRICS_PORT}"},
         "logging": {"level": "info"},
         "shutdown_timeout": 10,
+        "ledger": False,
         "channels": channels,
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -65,7 +70,9 @@ class Daemon:
 
     def start(self) -> Daemon:
         env = {**os.environ, "NOTIFY_SOCKET": str(self._notify_path), "NOTIFYD_METRICS_PORT": str(self.metrics_port),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               # A state directory of the run's own: never the host's /var/lib/notifyd or ~/.local/state.
+               "STATE_DIRECTORY": str(self.log_path.parent / "state")}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         with open(self.log_path, "ab") as log:
             self.started_at = time.monotonic()

@@ -2,6 +2,8 @@
 
 Case 1 times every figure the same way: from the first message handled to the N-th, the
 bare loop in its own loop and notifyd's no-op handlers in themselves (``TimedNoop``).
+notifyd runs with the delivery ledger off in both cases (``bench.daemon.write_config``): they
+compare the delivery path with a bare loop; case 6 (``bench/ledger.py``) measures the ledger.
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ def _style_rows(style: str, label: str, target: float, runs: list[tuple[float, f
     bound = ratio(median([b[1] for b in bare]), median([r[1] for r in runs]))  # the ratio where CPU is the limit
     cpu = Row(f"throughput.cpu{key}", f"{label}, CPU a notification", [r[1] * 1e6 for r in runs], "µs",
               note=f"the bare loop's is {bound:.2f} of it")
-    return [Row(f"throughput.notifyd{key}", f"notifyd run, one channel, no-op {label}", [r[0] for r in runs], "/s"),
+    return [Row(f"throughput.notifyd{key}", f"notifyd run, one channel, ledger off, no-op {label}",
+                [r[0] for r in runs], "/s"),
             share, cpu]
 
 

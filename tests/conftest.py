@@ -28,6 +28,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test writes a ledger to the real /var/lib/notifyd or ~/.local/state: the default state dir is a temp one.
+
+    Set before any fixture starts a process, so session-scoped ones and subprocesses inherit it.
+    """
+    path = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STATE_DIRECTORY", str(path))
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own default state directory: a ledger shared between tests would suppress "duplicates"."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("STATE_DIRECTORY", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka-compatible broker: ``NOTIFYD_TEST_BOOTSTRAP``, or an embedded one."""

@@ -5,7 +5,8 @@ A channel process reports events over a one-way pipe (``multiprocessing`` Connec
 assignment (``partitions``: how many it owns now, 0 when the group settled with none
 for it or none of its topics exists, then named in ``missing_topics``; the supervisor's
 readiness waits for the first), ``heartbeat`` about every second
-from its poll loop (the proof it is not stuck), ``broker_down`` / ``broker_up`` when it
+from its poll loop (the proof it is not stuck; ``ledger_error`` says why its delivery
+ledger's storage failed, if it did), ``broker_down`` / ``broker_up`` when it
 loses and regains every broker, and ``draining`` when it starts to stop. It ends with one
 of the ``notifyd.exitcodes`` codes; the supervisor decides from the code whether to restart it.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -50,6 +52,7 @@ class StatusReporter:
         # Rebalance and error callbacks send from the consumer's I/O thread, heartbeats
         # from the loop's: two unlocked sends could interleave their bytes on the pipe.
         self._lock = threading.Lock()
+        self.ledger_problem: Callable[[], str | None] = lambda: None  # the ledger's, once it is open
 
     def send(self, name: str, **fields: Any) -> None:
         connection = self._connection
@@ -66,4 +69,4 @@ class StatusReporter:
         now = time.monotonic()
         if now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
             self._last_heartbeat = now
-            self.send(EVENT_HEARTBEAT, **fields)
+            self.send(EVENT_HEARTBEAT, ledger_error=self.ledger_problem(), **fields)

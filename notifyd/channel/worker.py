@@ -122,6 +122,8 @@ def serve(config: Config, channel: str, *, stop: StopRequest, member: int = 0, s
     except LedgerUnavailable as exc:  # sending without dedupe is not a fallback: a config error
         log.error("cannot start: the delivery ledger cannot be opened", error=config.redact(str(exc)))
         return ExitCode.CONFIG
+    if ledger is not None:
+        reporter.ledger_problem = lambda: config.redact(ledger.problem) if ledger.problem else None
     checks = ProcessChecks(parent_pid=parent_pid, memory_limit_mb=settings.memory_limit_mb)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:

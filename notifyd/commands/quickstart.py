@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -65,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"notifyd quickstart: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     metrics_port = _port(PREFERRED_METRICS_PORT)
-    os.environ.update(NOTIFYD_BOOTSTRAP=broker.bootstrap_servers, NOTIFYD_METRICS_PORT=str(metrics_port))
+    # The delivery ledger lives as long as the embedded broker: in a directory of this run's own,
+    # not the host's state directory (which would keep ids across runs, and needs no root here).
+    state_dir = tempfile.mkdtemp(prefix="notifyd-quickstart-")
+    os.environ.update(NOTIFYD_BOOTSTRAP=broker.bootstrap_servers, NOTIFYD_METRICS_PORT=str(metrics_port),
+                      STATE_DIRECTORY=state_dir)
     _say(f"embedded broker (Tansu) listening on {broker.bootstrap_servers}")
     daemon: subprocess.Popen[bytes] | None = None
     try:
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait()
         broker.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_port: int,

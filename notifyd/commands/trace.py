@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, writes_state=False)
     except ConfigError as exc:
         print(f"notifyd: {exc}", file=sys.stderr)
         return ExitCode.INVALID

@@ -15,8 +15,6 @@ from notifyd.config.durations import parse_duration
 from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
     DEFAULT_METRICS_LISTEN,
-    DEFAULT_STATE_DIR,
-    LEDGER_FILE,
     BackoffPolicy,
     BreakerPolicy,
     ChannelSettings,
@@ -28,28 +26,33 @@ from notifyd.config.settings import (
     RateLimit,
     RecipientLimit,
 )
+from notifyd.config.statedir import channel_uses_ledger, ledger_section, sqlite_ledger_file
 from notifyd.redaction import redact
 
 
-def check_config(path: str, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Finding]]:
+def check_config(path: str, environ: Mapping[str, str] | None = None, *,
+                 writes_state: bool = True) -> tuple[Config | None, list[Finding]]:
     """Load and validate ``path``; returns the config (None if invalid) and every finding.
 
+    ``writes_state``: the caller runs channels, so the ledger's directory must be writable;
+    a tool that only publishes or reads (``send``, ``trace``) passes False.
     Raises ``OSError`` if the file cannot be read.
     """
     with open(path, encoding="utf-8") as file:
         text = file.read()
-    return check_text(text, path, os.environ if environ is None else environ)
+    return check_text(text, path, os.environ if environ is None else environ, writes_state=writes_state)
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str, environ: Mapping[str, str] | None = None, *, writes_state: bool = True) -> Config:
     """Load ``path`` or raise ``ConfigError`` listing every problem."""
-    config, findings = check_config(path, environ)
+    config, findings = check_config(path, environ, writes_state=writes_state)
     if config is None:
         raise ConfigError(findings)
     return config
 
 
-def check_text(text: str, path: str, environ: Mapping[str, str]) -> tuple[Config | None, list[Finding]]:
+def check_text(text: str, path: str, environ: Mapping[str, str], *,
+               writes_state: bool = True) -> tuple[Config | None, list[Finding]]:
     """``check_config`` for text already read."""
     try:
         data, positions, duplicates = yamlsource.parse(text)
@@ -63,27 +66,34 @@ def check_text(text: str, path: str, environ: Mapping[str, str]) -> tuple[Config
     for key_path, message in substitution.errors:
         findings.append(Finding(path, *positions.of_value(key_path), dotted(key_path), message))
 
-    for key_path, message, at_key in validation.all_problems(substitution.data, base_dir=_base_dir(path)):
+    problems = validation.all_problems(substitution.data, base_dir=_base_dir(path), environ=environ,
+                                       writes_state=writes_state)
+    for key_path, message, at_key in problems:
         line, column = positions.of_key(key_path) if at_key else positions.of_value(key_path)
         message = redact(message, substitution.secrets)
         findings.append(Finding(path, line, column, dotted(key_path), message))
 
     if findings:
         return None, sorted(set(findings))
-    return build_config(substitution.data, path, frozenset(substitution.secrets)), []
+    return build_config(substitution.data, path, frozenset(substitution.secrets), environ=environ), []
 
 
-def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = frozenset()) -> Config:
-    """Frozen settings from data that passed every check, defaults filled in."""
+def build_config(data: dict[str, Any], path: str, secrets: frozenset[str] = frozenset(), *,
+                 environ: Mapping[str, str] | None = None) -> Config:
+    """Frozen settings from data that passed every check, defaults filled in.
+
+    ``environ`` (default ``os.environ``) picks the default state directory (``notifyd.config.statedir``).
+    """
     kafka = data["kafka"]
     metrics = data.get("metrics", {})
     allowed = data.get("allowed_handler_modules")
     base = _base_dir(path)
-    ledger = _ledger(data, base_dir=base)
+    ledger = _ledger(data, base_dir=base, environ=os.environ if environ is None else environ)
     return Config(
         path=path,
         kafka=KafkaSettings(kafka["bootstrap_servers"], dict(kafka.get("config", {}))),
-        channels={name: _channel(name, raw, base_dir=base, ledger=ledger, all_channels=data["channels"])
+        channels={name: _channel(name, raw, base_dir=base, ledger=ledger if channel_uses_ledger(raw, data) else None,
+                                 all_channels=data["channels"])
                   for name, raw in data["channels"].items()},
         metrics_listen=metrics.get("listen", DEFAULT_METRICS_LISTEN),
         metrics_enabled=metrics.get("enabled", True),
@@ -117,7 +127,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         rate_limit=RateLimit(**raw["rate_limit"]) if "rate_limit" in raw else None,
         circuit_breaker=BreakerPolicy(**raw["circuit_breaker"]) if "circuit_breaker" in raw else None,
         recipient_limit=_recipient_limit(raw.get("recipient_limit")),
-        ledger=ledger if raw.get("ledger", ledger is not None) else None,
+        ledger=ledger,
         events=raw.get("events"),
         fallback=_fallback(raw.get("fallback"), all_channels),
         delay_topic_prefix=raw.get("delay_topic_prefix"),
@@ -165,19 +175,15 @@ def _directory(raw: dict[str, Any] | None, *, base_dir: str) -> DirectorySetting
     )
 
 
-def _ledger(data: dict[str, Any], *, base_dir: str) -> LedgerSettings | None:
-    """The ledger section's settings (None without one), its SQLite file made absolute."""
-    state_dir = os.path.join(base_dir, data.get("state_dir", DEFAULT_STATE_DIR))
-    raw = data.get("ledger")
-    if raw is None:
-        return LedgerSettings(path=os.path.join(state_dir, LEDGER_FILE)) if _any_ledger_on(data) else None
-    path = os.path.join(base_dir, raw["path"]) if "path" in raw else os.path.join(state_dir, LEDGER_FILE)
+def _ledger(data: dict[str, Any], *, base_dir: str, environ: Mapping[str, str]) -> LedgerSettings | None:
+    """The ledger's settings (None when no channel uses it), its SQLite file's path absolute."""
+    if not any(channel_uses_ledger(raw, data) for raw in data["channels"].values()):
+        return None
+    raw = ledger_section(data)
+    kind = raw.get("type", "sqlite")
+    path = sqlite_ledger_file(data, base_dir=base_dir, environ=environ) if kind == "sqlite" else None
     times = {key: float(raw[key]) for key in ("window", "lease", "retention", "flush_interval") if key in raw}
-    return LedgerSettings(type=raw.get("type", "sqlite"), path=path, dsn=raw.get("dsn"), **times)
-
-
-def _any_ledger_on(data: dict[str, Any]) -> bool:
-    return any(channel.get("ledger") is True for channel in data["channels"].values())
+    return LedgerSettings(type=kind, path=path, dsn=raw.get("dsn"), **times)
 
 
 def _base_dir(config_path: str) -> str:

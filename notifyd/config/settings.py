@@ -10,8 +10,6 @@ from notifyd.redaction import redact
 
 DEFAULT_CONFIG_PATH = "/etc/notifyd/notifyd.yaml"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
-DEFAULT_STATE_DIR = "/var/lib/notifyd"
-LEDGER_FILE = "ledger.sqlite3"
 
 
 @dataclass(frozen=True)

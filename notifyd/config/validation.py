@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -12,6 +12,7 @@ import jsonschema
 from notifyd.config import delays
 from notifyd.config.fallbacks import fallback_problems
 from notifyd.config.findings import Path
+from notifyd.config.statedir import channel_uses_ledger, ledger_place_problems
 from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
 from notifyd.recipients import directory, templates
 from notifyd.schemas import validator
@@ -20,10 +21,13 @@ from notifyd.schemas import validator
 Problem = tuple[Path, str, bool]
 
 
-def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
+def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] | None = None,
+                 writes_state: bool = True) -> list[Problem]:
     """Schema violations, plus the semantic problems of every part the schema accepted.
 
-    ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start.
+    ``base_dir`` is where relative paths in the file (templates_dir, directory.path) start;
+    ``environ`` (default ``os.environ``) picks the default state directory, which must be
+    writable when ``writes_state``.
     """
     problems = list(schema_problems(data))
     if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
@@ -33,8 +37,12 @@ def all_problems(data: Any, *, base_dir: str = ".") -> list[Problem]:
     allowed_is_sound = not any(p[:1] == ("allowed_handler_modules",) for p, _, _ in problems)
     allowed = data.get("allowed_handler_modules") if allowed_is_sound else None
     problems += semantic_problems(sound, allowed, base_dir=base_dir)
-    if not any(p[:1] == ("ledger",) for p, _, _ in problems):
-        problems += _ledger_problems(data.get("ledger"), sound)
+    if not any(p[:1] in (("ledger",), ("state_dir",)) for p, _, _ in problems):
+        problems += _ledger_problems(data, sound)
+        if writes_state:
+            environ = os.environ if environ is None else environ
+            problems += [(path, message, False) for path, message in ledger_place_problems(
+                data, base_dir=base_dir, environ=environ)]
     problems += [(path, message, False) for path, message in fallback_problems(sound, data["channels"])]
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)
@@ -124,13 +132,15 @@ def _quiet_hours_problems(channels: dict[str, dict[str, Any]]) -> list[Problem]:
             for name, channel in channels.items() if channel.get("respect_quiet_hours")]
 
 
-def _ledger_problems(ledger: Any, channels: dict[str, dict[str, Any]]) -> list[Problem]:
+def _ledger_problems(data: dict[str, Any], channels: dict[str, dict[str, Any]]) -> list[Problem]:
     """A claim must outlive an attempt, or a slow send would lose it to another process."""
+    ledger = data.get("ledger")
     lease = ledger.get("lease", 120.0) if isinstance(ledger, dict) else 120.0
-    return [(("channels", name, "timeout"), f"timeout ({channel.get('timeout', 30.0)}) must be less than the "
-             f"ledger's lease ({lease})", False)
+    message = ("timeout ({}) must be less than the ledger's lease ({}); "
+               "raise ledger.lease, or set ledger: off on this channel")
+    return [(("channels", name, "timeout"), message.format(channel.get("timeout", 30.0), lease), False)
             for name, channel in channels.items()
-            if channel.get("ledger", ledger is not None) and channel.get("timeout", 30.0) >= lease]
+            if channel_uses_ledger(channel, data) and channel.get("timeout", 30.0) >= lease]
 
 
 def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import structlog
 
-from notifyd.channel.lifecycle import EVENT_ASSIGNED, EVENT_BROKER_DOWN, EVENT_BROKER_UP, EVENT_READY, StatusEvent
+from notifyd.channel.lifecycle import (
+    EVENT_ASSIGNED,
+    EVENT_BROKER_DOWN,
+    EVENT_BROKER_UP,
+    EVENT_HEARTBEAT,
+    EVENT_READY,
+    StatusEvent,
+)
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.daemon.members import Member
 from notifyd.daemon.readiness import channel_states
@@ -184,9 +191,9 @@ class Children:
     # -- health --------------------------------------------------------------------------
 
     def failing_channels(self) -> set[str]:
-        """Channels with a member that is not ready, has no assignment yet or has lost every broker."""
+        """Channels with a member that is not ready, has no assignment yet, has lost every broker or its ledger."""
         return {m.channel for m in self.members if not m.retire and (not m.ready or m.partitions is None
-                                                                     or m.broker_down)}
+                                                                     or m.broker_down or m.ledger_error)}
 
     def unreachable_channels(self) -> set[str]:
         """Channels with a member that has lost every broker."""
@@ -215,9 +222,19 @@ def _on_event(member: Member, event: StatusEvent) -> None:
     elif event.name == EVENT_READY and not member.ready:
         member.ready = True
         log.info("channel process ready", channel=member.channel, member=member.index, pid=event.pid)
+    elif event.name == EVENT_HEARTBEAT:
+        _ledger_health(member, event.fields.get("ledger_error"))
     elif event.name == EVENT_BROKER_DOWN and not member.broker_down:
         member.broker_down = True
         log.warning("channel process lost every broker", channel=member.channel, pid=event.pid)
     elif event.name == EVENT_BROKER_UP and member.broker_down:
         member.broker_down = False
         log.info("channel process reconnected", channel=member.channel, pid=event.pid)
+
+
+def _ledger_health(member: Member, error: str | None) -> None:
+    if error and not member.ledger_error:
+        log.warning("channel process lost its delivery ledger", channel=member.channel, pid=member.pid, error=error)
+    elif member.ledger_error and not error:
+        log.info("channel process reached its delivery ledger again", channel=member.channel, pid=member.pid)
+    member.ledger_error = error

@@ -35,6 +35,7 @@ class Member:
     partitions: int | None = None        # owned after the last assignment; None until the first
     missing_topics: tuple[str, ...] = ()  # subscribed but absent, when it owns nothing
     broker_down: bool = False
+    ledger_error: str | None = None      # why its delivery ledger failed, from its last heartbeat
     stop_deadline: float | None = None   # set once asked to drain; SIGKILL after it
     restart_at: float | None = None      # set while waiting to be (re)started
     retire: bool = False                 # do not restart after it exits
@@ -75,6 +76,7 @@ class Member:
         self.process, self.connection = process, reader
         self.started_at = self.last_heartbeat = now
         self.ready = self.broker_down = False
+        self.ledger_error = None
         self.partitions = None
         self.stop_deadline = self.restart_at = None
         self.down_reason = None

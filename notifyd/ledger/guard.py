@@ -79,6 +79,8 @@ class _Guard:
             if not isinstance(error, SkipNotification):
                 self.ledger.note(notification.id, "dead_lettered", attempt=attempt)
             self.ledger.release(notification.id, attempts=attempt)
+        else:
+            self.ledger.attempt_failed(notification.id)
 
 
 class SyncGuard(_Guard):

@@ -22,6 +22,7 @@ PREFETCH_FRESH = 1.0  # seconds a batch read answers the first attempts of its n
 PREFETCH_CHUNK = 500  # ids per query
 _UNREAD = object()
 FLUSH_RETRY_LIMIT = 100_000  # rows kept for a storage that is down; beyond it the oldest claims go first
+PROBE_INTERVAL = 5.0  # seconds without a write after which an idle ledger reads once, to notice an outage
 
 
 class Ledger:
@@ -36,7 +37,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._pending: dict[str, Record] = {}  # written at the next flush
         self._events: list[Event] = []         # likewise
-        self._inflight: set[str] = set()       # claimed by a send of this process that has not ended
+        self._inflight: set[str] = set()       # a send of this process is running now (claimed, no outcome yet)
         # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
         self._fresh: dict[str, Record | None] = {}
         self._older: dict[str, Record | None] = {}
@@ -45,6 +46,13 @@ class Ledger:
         self._owner_gone = owner_gone
         self._flusher = threading.Thread(target=self._flush_loop, name="notifyd-ledger", daemon=True)
         self._next_prune = 0.0
+        self._problem: str | None = None
+        self._next_probe = 0.0
+
+    @property
+    def problem(self) -> str | None:
+        """Why the storage failed its last write or probe (None: it answered); for ``/readyz``."""
+        return self._problem
 
     @property
     def blocking(self) -> bool:
@@ -110,6 +118,15 @@ class Ledger:
             claimed_at = claimed.claimed_at if claimed is not None else at
             self._pending[notification_id] = Record(SENT, self.owner, claimed_at, at, provider_id, attempts)
 
+    def attempt_failed(self, notification_id: str) -> None:
+        """A send ended in a failure that a retry follows: the claim stays ours, but nothing of it runs now.
+
+        Flow control repeats an attempt the provider failed with the same attempt number;
+        that repeat is this claim's, not the same id delivered twice.
+        """
+        with self._lock:
+            self._inflight.discard(notification_id)
+
     def release(self, notification_id: str, *, attempts: int) -> None:
         """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""
         now = self._clock()
@@ -134,6 +151,10 @@ class Ledger:
         except Exception as exc:  # kept, not lost: the next flush tries again
             self._log.warning("ledger write failed; will retry", error=str(exc), rows=len(batch))
             self._keep(batch, events)
+            self._problem = f"ledger write failed: {exc}"
+        else:
+            self._problem = None
+        self._next_probe = time.monotonic() + PROBE_INTERVAL
 
     def close(self) -> None:
         """Stop the writer, write the last batch, close the storage."""
@@ -159,8 +180,21 @@ class Ledger:
     def _flush_loop(self) -> None:
         while not self._stopping.wait(self._flush_interval):
             self.flush()
+            self._probe_when_idle()
             self._rotate_prefetched()
             self._prune_now_and_then()
+
+    def _probe_when_idle(self) -> None:
+        """With nothing written for a while, read one key: a storage gone while idle shows in ``problem``."""
+        if time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + PROBE_INTERVAL
+        try:
+            self.store.get(self.channel, "")  # no notification has an empty id
+        except Exception as exc:
+            self._problem = f"ledger unreachable: {exc}"
+        else:
+            self._problem = None
 
     def _rotate_prefetched(self) -> None:
         """Forget batch reads older than two periods (a revoked batch's are never claimed)."""

@@ -59,7 +59,7 @@ class Publisher:
     """Sends notifications to the channels of a config; use as a context manager or ``close()``."""
 
     def __init__(self, config: Config | str, *, timeout: float = 30.0) -> None:
-        self.config = load_config(config) if isinstance(config, str) else config
+        self.config = load_config(config, writes_state=False) if isinstance(config, str) else config
         self.timeout = timeout
         self._producer = Producer(kafka.publisher_producer(self.config.kafka, timeout=timeout))
 

@@ -47,7 +47,7 @@ def run_tool(args: argparse.Namespace, work: Callable[[Config], int]) -> int:
     """Load the config named by ``args`` and run ``work`` on it, turning failures into exit codes."""
     path = args.config or os.environ.get("NOTIFYD_CONFIG") or DEFAULT_CONFIG_PATH
     try:
-        config = load_config(path)
+        config = load_config(path, writes_state=False)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding, file=sys.stderr)

@@ -181,10 +181,16 @@ def test_the_claim_of_a_dead_process_expires_and_the_notification_is_delivered(
 def test_a_ledger_that_cannot_be_opened_stops_the_channel_with_the_config_code(tmp_path: Path, write_config) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    config = write_config({"kafka": {"bootstrap_servers": "127.0.0.1:1"}, "ledger": {"path": str(blocker / "l.db")},
-                           "channels": {"c": {"topics": ["t"], "handler": "log"}}})
-    result = subprocess.run([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
-                            cwd=ROOT, capture_output=True, timeout=30)
+    data = {"kafka": {"bootstrap_servers": "127.0.0.1:1"}, "ledger": {"path": str(blocker / "l.db")},
+            "channels": {"c": {"topics": ["t"], "handler": "log"}}}
+    command = [sys.executable, "-m", "notifyd", "worker", "--config", str(write_config(data)), "--channel", "c"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=30)
+    assert result.returncode == ExitCode.CONFIG  # the config check already sees the directory cannot be written
+    assert "ledger.path: the ledger's directory" in result.stderr.decode()
+    (tmp_path / "a-directory").mkdir()  # its parent is writable, but the file is a directory: only opening tells
+    data["ledger"]["path"] = str(tmp_path / "a-directory")
+    command[command.index("--config") + 1] = str(write_config(data))
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=30)
     assert result.returncode == ExitCode.CONFIG
     line = json.loads(result.stderr.decode().strip().splitlines()[-1])
     assert line["event"] == "cannot start: the delivery ledger cannot be opened"

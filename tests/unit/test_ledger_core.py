@@ -97,6 +97,18 @@ def test_the_same_id_twice_in_one_process_waits_for_the_first(tmp_path: Path) ->
     ledger.close()
 
 
+def test_an_attempt_repeated_after_a_provider_failure_is_not_held_by_its_own_claim(tmp_path: Path) -> None:
+    # An open circuit repeats an attempt the provider failed with the same number (it costs no
+    # retry): held as "the same id twice", every probe failed and the circuit never closed.
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
+    sender = guard(Counting(fail=[RetryableError("503")]), ledger, retries=3, on_duplicate=lambda: None)
+    with pytest.raises(RetryableError):
+        sender.send(Notification(id="n", channel="c", attempt=1))
+    assert ledger.claim("n", attempt=1).action == SEND  # the repeat
+    assert ledger.claim("n", attempt=1).action == HELD  # while it runs, another copy waits
+    ledger.close()
+
+
 def test_a_failing_storage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
     ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
     ledger.claim("n", attempt=1)
@@ -190,11 +202,12 @@ channels:
     assert (ledger.type, ledger.window, ledger.lease) == ("sqlite", 3600.0, 45.0)
     assert ledger.path == str(tmp_path / "state" / "ledger.sqlite3")
     config, _ = check_text("kafka: {bootstrap_servers: x}\nchannels: {c: {topics: [a], handler: log}}\n",
-                           str(tmp_path / "n.yaml"), {})
-    assert config.channels["c"].ledger is None  # no section, no ledger: today's behaviour
+                           str(tmp_path / "n.yaml"), {"STATE_DIRECTORY": str(tmp_path / "sd")})
+    assert config.channels["c"].ledger.path == str(tmp_path / "sd" / "ledger.sqlite3")  # no section: on, by default
     _, findings = check_text(text.replace("lease: 45", "lease: 20"), str(tmp_path / "n.yaml"), {})
     assert [(f.key_path, f.message) for f in findings] == [
-        ("channels.with.timeout", "timeout (30.0) must be less than the ledger's lease (20)")]
+        ("channels.with.timeout", "timeout (30.0) must be less than the ledger's lease (20); raise ledger.lease, "
+         "or set ledger: off on this channel")]
     _, findings = check_text(text.replace("{window: 3600, lease: 45}", "{type: postgres}"),
                              str(tmp_path / "n.yaml"), {})
     assert any("'dsn' is a required property" in f.message for f in findings)

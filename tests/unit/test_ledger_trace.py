@@ -68,7 +68,7 @@ def test_trace_of_a_dead_lettered_notification_and_of_an_unknown_one(config_and_
 
 def test_trace_without_a_ledger_is_a_usage_error(tmp_path: Path, capsys) -> None:
     config = tmp_path / "notifyd.yaml"
-    config.write_text("kafka: {bootstrap_servers: x}\nchannels: {sms: {topics: [t], handler: log}}\n")
+    config.write_text("kafka: {bootstrap_servers: x}\nchannels: {sms: {topics: [t], handler: log, ledger: off}}\n")
     assert main(["trace", "t-1", "--config", str(config)]) == ExitCode.USAGE
     assert "no channel of this config uses a delivery ledger" in capsys.readouterr().err
 
