@@ -43,8 +43,8 @@ def test_healthy_notifications_do_not_wait_behind_failing_ones(kafka: KafkaKit, 
         kafka.create_topics(topic)
         for n in range(failing):
             kafka.produce(topic, notification(f"fail-{n}"), key=f"bad{n % 20}")
-        for n in range(200):
-            kafka.produce(topic, notification(f"ok-{n}"), key=f"good{n % 20}")
+        for n in range(200):  # ids of their own in each run: the ledger would suppress them as sent
+            kafka.produce(topic, notification(f"ok{failing}-{n}"), key=f"good{n % 20}")
         kafka.flush()
         config = channel_config(kafka.bootstrap, c={"topics": [topic], "handler": HANDLER, "concurrency": 16,
                                                     "options": {"path": str(path)}, "retry_schedule": ["1m"]})
