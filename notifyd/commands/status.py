@@ -18,6 +18,7 @@ from notifyd.config import kafka
 from notifyd.config.delays import delay_group, delay_topics
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
+from notifyd.records.outcome import iso
 from notifyd.tools.circuits import circuit_states
 from notifyd.tools.runner import (
     add_common_arguments,
@@ -26,6 +27,7 @@ from notifyd.tools.runner import (
     probe,
     run_tool,
 )
+from notifyd.tools.tierheads import oldest_due
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group has committed nothing there
 
@@ -56,6 +58,7 @@ class ChannelStatus:
     dlq_depth: int | None
     circuit: str | None = None  # from the daemon's /metrics, for channels with flow control
     waiting: dict[str, int] = field(default_factory=dict)  # records in each delay tier not yet taken
+    oldest_due: str | None = None  # ISO 8601 UTC: the earliest due time at the head of a waiting tier
     lag: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,12 +108,18 @@ def channel_status(admin: AdminClient, reader: Consumer, metadata: ClusterMetada
     tiers = [t for t in delay_topics(channel) if _exists(metadata, t)]
     waiting = {t.rsplit(".", 1)[1]: 0 for t in tiers}
     delay_committed = committed_offsets(admin, delay_group(channel), timeout=timeout)
+    heads = []
     for lag in topic_lags(reader, metadata, tiers, delay_committed, timeout=timeout):
         waiting[lag.topic.rsplit(".", 1)[1]] += lag.lag
+        if lag.lag > 0:
+            committed = lag.committed if lag.committed is not None and lag.committed >= 0 else lag.start
+            heads.append((lag.topic, lag.partition, max(committed, lag.start)))
+    due = oldest_due(reader, heads, timeout=timeout)
     return ChannelStatus(
         channel=channel.name, group=channel.group_id, state=state, members=members, partitions=partitions,
         missing_topics=[t for t in channel.topics if t not in present], dlq=channel.dlq,
         dlq_depth=dlq_depth(reader, metadata, channel.dlq, timeout=timeout), waiting=waiting,
+        oldest_due=None if due is None else iso(due),
     )
 
 
@@ -190,4 +199,4 @@ def print_channel(status: ChannelStatus) -> None:
         print(f"  {topic}: topic does not exist")
     if any(status.waiting.values()):
         tiers = ", ".join(f"{tier} {count}" for tier, count in status.waiting.items() if count)
-        print(f"  waiting in delay topics: {tiers}")
+        print(f"  waiting in delay topics: {tiers}; oldest due {status.oldest_due or '-'}")

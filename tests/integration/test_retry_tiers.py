@@ -128,15 +128,20 @@ def test_status_counts_what_waits_in_each_tier(kafka: KafkaKit, unique, write_co
         kafka.flush()
         wait_until(lambda: len(read_records(path)) == n + 1, timeout=30, what=f"first attempt {n}")
 
-    def waiting() -> dict[str, int]:
+    def report() -> dict[str, Any]:
         assert main(["status", "--config", str(config_path), "--format", "json"]) == 0
         out = capsys.readouterr().out  # the worker's log lines are captured too
-        return json.JSONDecoder().raw_decode(out, out.index('{\n  "channels"'))[0]["channels"][0]["waiting"]
+        return json.JSONDecoder().raw_decode(out, out.index('{\n  "channels"'))[0]["channels"][0]
+
+    def waiting() -> dict[str, int]:
+        return report()["waiting"]
 
     # The test broker reports the base offset of a partition's last batch as its end (shared/BROKER.md):
     # the last record is not counted there.
     wait_until(lambda: waiting()["1h"] >= 2, timeout=15, what="records waiting in the 1 h tier")
     assert set(waiting()) == {"1s", "5s", "30s", "2m", "10m", "30m", "1h", "2h", "4h", "8h"}
+    first_failure = min(entry["at"] for entry in read_records(path))
+    assert abs(_epoch(report()["oldest_due"]) - (first_failure + 90 * 60)) < 2, "the first failure's retry is due first"
     worker.finish()
 
 
@@ -144,3 +149,23 @@ def _epoch(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text).timestamp()
+
+
+def test_a_replayed_dead_letter_starts_with_fresh_attempts(kafka: KafkaKit, unique, write_config, tmp_path: Path,
+                                                           start, capsys) -> None:
+    topic, path = unique("tiers.replay"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    config_path = write_config({"kafka": {"bootstrap_servers": kafka.bootstrap, "config": dict(FAST_GROUP)},
+                                "channels": {"c": {"topics": [topic], "handler": HANDLER, "group_id": unique("g"),
+                                                   "dlq": f"{topic}.dlq", "options": {"path": str(path)},
+                                                   "retry_schedule": ["1s"]}}})
+    start(load_config(str(config_path)), "c")
+    kafka.produce(topic, notification("flaky-9"), key="k")  # fails its first two attempts, every time it starts
+    kafka.flush()
+    first = kafka.read(f"{topic}.dlq", 1)[0]
+    assert dict(first.headers())[h.HEADER_ATTEMPTS] == b"2"
+    assert main(["dlq", "replay", "--config", str(config_path), "--channel", "c"]) == 0
+    wait_until(lambda: len(attempts(path).get("flaky-9", [])) == 4, timeout=30, what="the replay's two attempts")
+    assert [entry["attempt"] for entry in attempts(path)["flaky-9"]] == [1, 2, 1, 2]
+    second = kafka.read(f"{topic}.dlq", 2)[1]
+    assert dict(second.headers())[h.HEADER_ATTEMPTS] == b"2" and not set(dict(second.headers())) & dh.DELAY_HEADERS
