@@ -227,6 +227,8 @@ def touch_channel(metrics: ChannelMetrics, channel: str) -> None:
         metrics.dead_lettered.labels(channel, reason)
     for reason in SKIP_REASONS:
         metrics.skipped.labels(channel, reason)
+    for reason in HOLD_REASONS:
+        delay_metrics().held.labels(channel, reason)
 
 
 def touch_daemon(metrics: DaemonMetrics, channels: Iterable[str]) -> None:
