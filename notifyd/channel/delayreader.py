@@ -77,7 +77,15 @@ class DelayReader:
         self._io.shutdown(wait=False)
 
     def store(self, offsets: Offsets) -> None:
-        """Store finished offsets of delay partitions; the background commit takes them."""
+        """Store finished offsets of delay partitions on the I/O thread; the background commit takes them.
+
+        Not on the loop's thread: a call on a consumer waits while another thread is inside
+        one (``consume``, up to ``POLL_TIMEOUT`` on mostly paused tiers), which held the
+        event loop, and every delivery with it, for most of each poll (bench case 8).
+        """
+        self._loop.run_in_executor(self._io, self._store_now, offsets)
+
+    def _store_now(self, offsets: Offsets) -> None:
         try:
             self._consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         except KafkaException as exc:  # a partition revoked meanwhile; its new owner reads the record again
@@ -100,9 +108,19 @@ class DelayReader:
         if pause == self._paused and not (pause and self._rebalancer.assignment_changed):
             return
         self._paused, self._rebalancer.assignment_changed = pause, False
-        assignment = self._consumer.assignment() if pause else self._gate.unheld(self._consumer.assignment())
+        await self._call(self._pause if pause else self._resume_unheld)
+
+    def _pause(self) -> None:
+        """On the I/O thread, like every call on this consumer."""
+        assignment = self._consumer.assignment()
         if assignment:
-            await self._call(self._consumer.pause if pause else self._consumer.resume, assignment)
+            self._consumer.pause(assignment)
+
+    def _resume_unheld(self) -> None:
+        """Resume all but the partitions ``DelayGate`` holds until their head is due."""
+        assignment = self._gate.unheld(self._consumer.assignment())
+        if assignment:
+            self._consumer.resume(assignment)
 
     def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
         return self._deliverer.busy(partitions) or self._producer.pending() > 0
