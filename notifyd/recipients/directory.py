@@ -20,12 +20,13 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cachetools
 import yaml
+
+from notifyd.recipients.users import DirectoryUnavailable, User
 
 if TYPE_CHECKING:
     from notifyd.config.settings import DirectorySettings
@@ -48,35 +49,6 @@ SCHEMA_SQL = (
 )
 TABLES = ("users", "user_devices", "opt_outs")
 _FILE_FIELDS = {"email", "phone", "webhook_url", "apns_tokens", "fcm_tokens", "opt_out"}
-
-
-class DirectoryUnavailable(Exception):
-    """The directory could not be read (a database down, a file missing): try again later."""
-
-
-@dataclass(frozen=True)
-class User:
-    """One user's addresses and the channels they opted out of."""
-
-    id: str
-    email: str | None = None
-    phone: str | None = None
-    webhook_url: str | None = None
-    apns_tokens: tuple[str, ...] = ()
-    fcm_tokens: tuple[str, ...] = ()
-    opt_out: frozenset[str] = frozenset()
-    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-    def address(self, recipient: str) -> str | None:
-        """The address for a channel's ``recipient`` kind; push goes to the newest token."""
-        if recipient in ("apns_token", "fcm_token"):
-            tokens = self.apns_tokens if recipient == "apns_token" else self.fcm_tokens
-            return tokens[0] if tokens else None
-        return getattr(self, recipient)
-
-    def context(self) -> dict[str, Any]:
-        """What templates see as ``user``."""
-        return {**self.attributes, "id": self.id, "email": self.email, "phone": self.phone}
 
 
 def users_from_data(data: Any) -> dict[str, User]:
