@@ -7,6 +7,8 @@ import resource
 import sys
 import time
 
+from notifyd.channel import allocator
+
 MEMORY_CHECK_INTERVAL = 5.0
 REASON_PARENT_GONE = "parent_gone"
 REASON_MEMORY_LIMIT = "memory_limit"
@@ -23,7 +25,10 @@ def resident_bytes() -> int:
 
 
 class ProcessChecks:
-    """Cheap checks the poll loop makes every round; ``stop_reason()`` is None while all is well."""
+    """Cheap checks the poll loop makes every round; ``stop_reason()`` is None while all is well.
+
+    Every ``MEMORY_CHECK_INTERVAL`` it also trims the heap (``allocator.trim``).
+    """
 
     def __init__(self, *, parent_pid: int | None, memory_limit_mb: int | None) -> None:
         self._parent_pid = parent_pid
@@ -34,8 +39,9 @@ class ProcessChecks:
         """``parent_gone``, ``memory_limit`` or None."""
         if self._parent_pid is not None and os.getppid() != self._parent_pid:
             return REASON_PARENT_GONE
-        if self._limit is not None and time.monotonic() >= self._next_memory_check:
+        if time.monotonic() >= self._next_memory_check:
             self._next_memory_check = time.monotonic() + MEMORY_CHECK_INTERVAL
-            if resident_bytes() > self._limit:
+            allocator.trim()  # first: the limit is about memory in use, not memory glibc kept
+            if self._limit is not None and resident_bytes() > self._limit:
                 return REASON_MEMORY_LIMIT
         return None

@@ -23,7 +23,7 @@ import structlog
 from confluent_kafka import Producer
 
 from notifyd.api import Handler
-from notifyd.channel import lifecycle
+from notifyd.channel import allocator, lifecycle
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.delaytopics import ensure_delay_topics
 from notifyd.channel.delivery import Deliverer
@@ -79,6 +79,7 @@ def run_channel_process(config: Config, channel: str, *, member: int = 0, status
     parent_pid = os.getppid()
     _install_signal_handlers(stop)
     _die_with_parent()
+    allocator.cap_arenas()  # before the first thread: librdkafka's, the pool's
     _tune_gc()
     try:
         return serve(config, channel, stop=stop, member=member, status=status, parent_pid=parent_pid)

@@ -22,6 +22,17 @@ from notifyd.config.settings import ChannelSettings, KafkaSettings
 # cooperative member: stop them all to upgrade, or set the old value in the YAML.
 CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest", "partition.assignment.strategy": "cooperative-sticky"}
 
+# librdkafka's own read-ahead is up to 100,000 messages or 64 MiB a consumer: ~50 MiB of a
+# channel process reading a backlog of small notifications, on top of the concurrency +
+# a batch that the poll loop holds itself (issue 23: a channel at concurrency 1,000 stays
+# under 60 MiB). ~1 MiB holds ~30 ms of notifications at the fastest a channel reads them,
+# more than a fetch's round trip. At the limit librdkafka waits fetch.queue.backoff.ms
+# before fetching again, 1 s by default, which throttled a 1 MiB queue to ~16k/s.
+PREFETCH_MIN_KIB = 1024
+PREFETCH_KIB_PER_SLOT = 1      # a wider channel reads ahead more, in case its records are large
+PREFETCH_MIN_MESSAGES = 10_000  # the count limit never binds before the bytes at ~100 bytes a record
+PREFETCH_BACKOFF_MS = 10
+
 # librdkafka's producer refuses records over 1 MB by default, while its consumer reads
 # records up to receive.message.max.bytes (100 MB): without this, a large record the
 # channel consumed could never be dead-lettered and would block its partition forever.
@@ -64,7 +75,8 @@ def channel_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: 
         "enable.auto.offset.store": False,  # only finished offsets are stored ...
         "enable.auto.commit": True,         # ... and committed in the background
     }
-    settings = {**CONSUMER_DEFAULTS, **client_config(kafka, channel.consumer_config), **required}
+    defaults = {**CONSUMER_DEFAULTS, **prefetch_defaults(channel.concurrency)}
+    settings = {**defaults, **client_config(kafka, channel.consumer_config), **required}
     if logger is not None:
         settings["logger"] = logger
     return settings
@@ -78,6 +90,15 @@ def delay_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: An
     """
     return {**channel_consumer(kafka, channel, logger=logger), "group.id": delays.delay_group(channel),
             "auto.offset.reset": "earliest"}
+
+
+def prefetch_defaults(concurrency: int) -> dict[str, Any]:
+    """librdkafka's read-ahead for a channel of ``concurrency``: 1 MiB, or 1 KiB a slot when that is more."""
+    return {
+        "queued.max.messages.kbytes": max(PREFETCH_MIN_KIB, concurrency * PREFETCH_KIB_PER_SLOT),
+        "queued.min.messages": max(PREFETCH_MIN_MESSAGES, 2 * concurrency),
+        "fetch.queue.backoff.ms": PREFETCH_BACKOFF_MS,
+    }
 
 
 def dlq_producer(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import cachetools
 import yaml
 
-from notifyd.recipients.users import User, load_users_file, schedule_fields, without_schedule
+from notifyd.recipients.users import DirectoryUnavailable, User, schedule_fields, without_schedule
+from notifyd.recipients.usersfile import load_users_file
 
 if TYPE_CHECKING:
     from notifyd.config.settings import DirectorySettings
@@ -51,8 +52,6 @@ SCHEMA_SQL = (
 TABLES = ("users", "user_devices", "opt_outs")
 
 
-class DirectoryUnavailable(Exception):
-    """The directory could not be read (a database down, a file missing): try again later."""
 
 
 class FileUsers:

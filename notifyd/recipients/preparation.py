@@ -10,13 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from notifyd.api import Notification, PermanentError, RetryableError, SkipNotification
 from notifyd.config.settings import ChannelSettings, Config
-from notifyd.recipients.directory import Directory, DirectoryUnavailable, User, open_directory
 from notifyd.recipients.hold import HeldBack, hold_reason
 from notifyd.recipients.templates import Templates, load_sources
+from notifyd.recipients.users import DirectoryUnavailable, User
+
+if TYPE_CHECKING:
+    from notifyd.recipients.directory import Directory
 
 Preparer = Callable[[Notification], Notification]
 
@@ -59,7 +62,12 @@ def make_preparer(config: Config, channel: str) -> Preparer:
     Raises ``OSError`` itself if the channel's ``templates_dir`` cannot be read.
     """
     settings = config.channels[channel]
-    directory = open_directory(config.directory) if config.directory is not None else None
+    directory = None
+    if config.directory is not None:
+        # Here, not at the top: sqlite3, YAML and the cache only in a process that has a directory.
+        from notifyd.recipients.directory import open_directory
+
+        directory = open_directory(config.directory)
     templates = Templates(load_sources(inline=settings.templates, directory=settings.templates_dir))
     recipient = settings.recipient or DEFAULT_RECIPIENTS.get(settings.handler)
 

@@ -1,10 +1,13 @@
-"""One user of the directory, and the users of a YAML/JSON users file.
+"""One user of the directory, and the error of a directory that cannot be read.
 
 Every backend gives a user the same fields. ``timezone`` (an IANA name) and ``quiet_hours``
 (``"22:00-07:00"``) are top-level fields of a file's user and keys of a database row's
 ``attributes``: no table changes. A user whose pair cannot be used keeps neither, and says why
 in ``schedule_problem``: a typo in one user's zone must not stop that user's notifications, and
 ``validate-config`` reports it.
+
+Apart from ``directory`` (and ``usersfile``) so that the channel process imports neither
+sqlite3, YAML nor the cache unless its config has a directory.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from notifyd.recipients.quiethours import quiet_hours_problem
 
-_FILE_FIELDS = {"email", "phone", "webhook_url", "apns_tokens", "fcm_tokens", "opt_out"}
 SCHEDULE_FIELDS = ("timezone", "quiet_hours")
+
+
+class DirectoryUnavailable(Exception):
+    """The directory could not be read (a database down, a file missing): try again later."""
 
 
 @dataclass(frozen=True)
@@ -62,35 +66,3 @@ def schedule_fields(user_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 def without_schedule(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """``attributes`` less the schedule fields, which the ``User`` holds checked."""
     return {k: v for k, v in attributes.items() if k not in SCHEDULE_FIELDS}
-
-
-def users_from_data(data: Any) -> dict[str, User]:
-    """Users of a parsed users file; raises ``TypeError`` naming what is wrong."""
-    if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
-        raise TypeError("a users file holds a mapping with a 'users' mapping of user id to fields")
-    return {str(user_id): _user_from_fields(str(user_id), fields) for user_id, fields in data["users"].items()}
-
-
-def _user_from_fields(user_id: str, fields: Any) -> User:
-    if not isinstance(fields, dict):
-        raise TypeError(f"user {user_id!r}: fields must be a mapping")
-    for key in ("apns_tokens", "fcm_tokens", "opt_out"):
-        if not isinstance(fields.get(key, []), list):
-            raise TypeError(f"user {user_id!r}: {key} must be a list")
-    return User(
-        id=user_id,
-        email=fields.get("email"),
-        phone=fields.get("phone"),
-        webhook_url=fields.get("webhook_url"),
-        apns_tokens=tuple(map(str, fields.get("apns_tokens", []))),
-        fcm_tokens=tuple(map(str, fields.get("fcm_tokens", []))),
-        opt_out=frozenset(map(str, fields.get("opt_out", []))),
-        attributes=without_schedule({k: v for k, v in fields.items() if k not in _FILE_FIELDS}),
-        **schedule_fields(user_id, fields),
-    )
-
-
-def load_users_file(path: str) -> dict[str, User]:
-    """Users of a YAML or JSON file (JSON is read as YAML)."""
-    with open(path, encoding="utf-8") as file:
-        return users_from_data(yaml.safe_load(file))
