@@ -1,0 +1,158 @@
+"""Case 8: healthy notifications with 30% of the others failing for ever, against none failing (issue 20, item 2).
+
+``bench.handlers:Flaky`` fails a fixed 30% of notification ids on every attempt (a
+``RetryableError``), chosen by a hash of the id, so they share the keys and partitions
+of the rest. Each mode reads a topic of its own holding the same healthy notifications:
+with 0% failing the failing ids are left out, with 30% they are among them. The channel's
+config is the same in both, and the two modes alternate in order from run to run.
+
+The failing ones go through the delay topics: ``retry_schedule: [1s, 5s]`` writes each to
+the 1 s tier, then to the 5 s tier, and after its third attempt to the DLQ. A mode ends
+when every healthy one is delivered and every failing one is dead-lettered; the metrics
+and the handler's counts then show each was really attempted three times.
+
+Measured twice: throughput over a full 4-partition topic (healthy deliveries/s from the
+handler's first call to its last healthy one), and latency (``data.sent_at`` to the
+handler's call) at a steady 1,000 notifications a second over 16 partitions, the failing
+ones counted in that rate, with ``fetch.wait.max.ms`` 10 as in case 3.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import feed, latency, throughput
+from bench.context import Bench, Row
+from bench.daemon import Daemon, write_config
+from bench.handlers import failing
+from bench.stats import median, percentile, ratio
+
+PERCENT = 30
+MODES = (0, PERCENT)
+SCHEDULE = ["1s", "5s"]
+TIERS = ("1s", "5s")
+ATTEMPTS = len(SCHEDULE) + 1
+TUNED_FETCH = {"fetch.wait.max.ms": 10}
+CHECK_PERIOD = 0.5  # a /metrics scrape costs the supervisor CPU; only the end is watched
+
+
+def is_healthy(index: int) -> bool:
+    """Whether the index-th notification of a topic is one ``Flaky`` delivers at the first attempt."""
+    return not failing(feed.notification_id(index), PERCENT)
+
+
+def run_mode(bench: Bench, *, percent: int, steady: bool) -> dict[str, Any]:
+    """One daemon through one topic of ``percent`` failing notifications; the handler's summary and the metrics."""
+    partitions = latency.PARTITIONS if steady else throughput.PARTITIONS
+    total = feed.steady_count(per_second=latency.PER_SECOND, seconds=bench.sizes.latency_seconds) if steady \
+        else bench.sizes.bulk
+    healthy = sum(map(is_healthy, range(total)))
+    keep = is_healthy if percent == 0 else (lambda index: True)
+    topic, dlq = bench.name("bench.isolation"), bench.name("bench.isolation.dlq")
+    feed.create_topics(bench.bootstrap, [topic, dlq], partitions=partitions)
+    workdir = bench.directory(f"isolation{percent}")
+    out = workdir / "flaky.json"
+    channel = {"topics": [topic], "handler": "bench.handlers:Flaky", "group_id": bench.name("isolation"),
+               "options": {"path": str(out), "healthy": healthy, "percent": percent},
+               "retry_schedule": SCHEDULE, "dlq": dlq, "consumer_config": TUNED_FETCH if steady else {}}
+    daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels={"flaky": channel}),
+                    workdir)
+    if not steady:
+        feed.fill(bench.bootstrap, topic, total, keep=keep)
+    try:
+        daemon.start().wait_ready()
+        if steady:
+            _wait(lambda: sum(p.startswith(topic + "[") for p in daemon.assigned()) == partitions, 30,
+                  "the channel was never assigned its partitions")
+            feed.steady(bench.bootstrap, topic, per_second=latency.PER_SECOND, seconds=bench.sizes.latency_seconds,
+                        keep=keep)
+        failures = total - healthy if percent else 0
+        _wait(lambda: _finished(daemon, healthy, failures), 300, f"not every notification settled; see {daemon.log_path}")
+        metrics = {tier: daemon.metric("notifyd_retries_scheduled_total", tier=tier) for tier in TIERS}
+        metrics["dead_lettered"] = daemon.metric("notifyd_notifications_dead_lettered_total")
+    finally:
+        daemon.stop()
+    return {**json.loads(out.read_text()), **metrics, "failing": failures, "healthy": healthy, "total": total}
+
+
+def _finished(daemon: Daemon, healthy: int, failures: int) -> bool:
+    return (daemon.delivered() >= healthy
+            and daemon.metric("notifyd_notifications_dead_lettered_total") >= failures)
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(CHECK_PERIOD)
+
+
+def case_isolation(bench: Bench) -> list[Row]:
+    """Each mode over a full topic, then at a steady rate; the two modes alternate in order from run to run."""
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {(k, p): [] for k in ("bulk", "steady") for p in MODES}
+    for run in range(bench.sizes.runs):
+        for percent in MODES if run % 2 == 0 else reversed(MODES):
+            for kind in ("bulk", "steady"):
+                results[kind, percent].append(run_mode(bench, percent=percent, steady=kind == "steady"))
+    return _throughput_rows(results) + _latency_rows(results) + _failing_rows(results)
+
+
+def _throughput_rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Row]:
+    clean, flaky = results["bulk", 0], results["bulk", PERCENT]
+    return [
+        Row("isolation.rate.0", f"healthy deliveries/s, none failing ({clean[0]['healthy']:,} notifications)",
+            [r["rate"] for r in clean], "/s"),
+        Row(f"isolation.rate.{PERCENT}", f"healthy deliveries/s, {PERCENT}% failing for ever (the same "
+            f"{flaky[0]['healthy']:,} among {flaky[0]['total']:,})", [r["rate"] for r in flaky], "/s"),
+        Row("isolation.rate.ratio", f"healthy throughput, {PERCENT}% failing / none failing",
+            [ratio(f["rate"], c["rate"]) for f, c in zip(flaky, clean)], "×",
+            note=f"{1 - PERCENT / 100:.2f} if a failing attempt cost what a delivery does"),
+    ]
+
+
+def _latency_rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Row]:
+    rows = []
+    for fraction in (0.50, 0.99):
+        name = f"p{fraction * 100:.0f}"
+        figures = {}
+        for percent in MODES:
+            label = "none failing" if percent == 0 else f"{PERCENT}% failing for ever"
+            figures[percent] = [percentile(_steady_part(r["latencies"]), fraction) * 1000
+                                for r in results["steady", percent]]
+            rows.append(Row(f"isolation.{name}.{percent}", f"healthy ones' {name}, produce → handler, {label}",
+                            figures[percent], "ms"))
+        rows.append(Row(f"isolation.{name}.ratio", f"healthy ones' {name}, {PERCENT}% failing / none failing",
+                        [ratio(f, c) for f, c in zip(figures[PERCENT], figures[0])], "×"))
+    rate = latency.PER_SECOND
+    rows[0].note = f"{rate * (1 - PERCENT / 100):,.0f}/s, the failing ids left out"
+    rows[1].note = f"{rate:,}/s, {rate * PERCENT // 100:,} of them failing"
+    return rows
+
+
+def _steady_part(latencies: list[float]) -> list[float]:
+    return latencies[int(len(latencies) * latency.WARM_UP):]
+
+
+def _failing_rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Row]:
+    """What became of the failing notifications, both measurements of a run together: each ratio should be 1.00."""
+    runs = [_sum(bulk, steady) for bulk, steady in zip(results["bulk", PERCENT], results["steady", PERCENT])]
+    rows = [Row("isolation.failing", f"failing notifications, both measurements ({PERCENT}% of each topic)",
+                [r["failing"] for r in runs])]
+    for key, label in (("1s", "written to the 1 s delay tier"), ("5s", "written to the 5 s delay tier"),
+                       ("dead_lettered", f"dead-lettered after {ATTEMPTS} attempts")):
+        rows.append(Row(f"isolation.failing.{key}", f"{label} / failing notifications",
+                        [ratio(r[key], r["failing"]) for r in runs], "×"))
+    rows.append(Row("isolation.failing.attempts", "handler calls of failing ids / failing notifications",
+                    [ratio(r["failed_calls"], r["failing"]) for r in runs], "×",
+                    note=f"retries among them: {median([ratio(r['retried_calls'], r['failing']) for r in runs]):.2f}"
+                         " a notification"))
+    return rows
+
+
+def _sum(*results: dict[str, Any]) -> dict[str, float]:
+    keys = ("failing", "failed_calls", "retried_calls", "dead_lettered", *TIERS)
+    return {key: sum(result[key] for result in results) for key in keys}
