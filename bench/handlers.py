@@ -133,15 +133,16 @@ def failing(notification_id: str, percent: int) -> bool:
 class Flaky(Handler):
     """Fails ``percent`` of notification ids with a ``RetryableError`` on every attempt; delivers the rest.
 
-    Times the healthy ones like ``TimedNoop``, from its first call (of either kind) to the
+    A delivery first waits ``seconds`` (a provider's answer); a failure comes at once (a
+    refused connection). Times the healthy ones like ``TimedNoop``, from its first call (of either kind) to the
     ``healthy``-th healthy one, and records each healthy one's latency after ``data.sent_at``
     where it has one. Counts the failing calls and how many of them were retries. Everything
     is kept in memory and written to ``path`` as JSON at ``close``.
     """
 
-    def __init__(self, *, path: str, healthy: int, percent: int) -> None:
-        super().__init__(path=path, healthy=healthy, percent=percent)
-        self.path, self.healthy, self.percent = path, healthy, percent
+    def __init__(self, *, path: str, healthy: int, percent: int, seconds: float = 0.0) -> None:
+        super().__init__(path=path, healthy=healthy, percent=percent, seconds=seconds)
+        self.path, self.healthy, self.percent, self.seconds = path, healthy, percent, seconds
         self._first = self._rate = 0.0
         self._delivered = self._failed = self._retried = 0
         self._latencies: list[float] = []
@@ -153,6 +154,8 @@ class Flaky(Handler):
             self._failed += 1
             self._retried += notification.attempt > 1
             raise RetryableError("the benchmark fails this notification on every attempt")
+        if self.seconds:
+            await asyncio.sleep(self.seconds)
         self._delivered += 1
         if "sent_at" in notification.data:
             self._latencies.append(time.time() - float(notification.data["sent_at"]))
