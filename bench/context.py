@@ -20,12 +20,13 @@ class Sizes:
     scale_bulk: int = 400_000    # case 5: notifications shared by one or two daemons (all prefetched)
     concurrency_seconds: float = 4.0  # case 2: work per level, in seconds at the bound
     latency_seconds: float = 10.0     # case 3: steady-rate window
+    isolation_bulk: int = 50_000      # case 8: notifications, 30% of them retried twice through the delay topics
     levels: tuple[int, ...] = (1, 16, 64, 256)
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(runs=1, throughput_runs=1, bulk=50_000, scale_bulk=30_000, concurrency_seconds=1.5,
-                   latency_seconds=4.0)
+                   latency_seconds=4.0, isolation_bulk=20_000)
 
 
 @dataclass

@@ -97,10 +97,14 @@ class Daemon:
 
     def delivered(self) -> float:
         """``notifyd_notifications_delivered_total`` summed over channels."""
+        return self.metric("notifyd_notifications_delivered_total")
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The samples of ``name`` whose labels include ``labels``, summed (one ``/metrics`` scrape)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
         return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-                   if sample.name == "notifyd_notifications_delivered_total")
+                   if sample.name == name and labels.items() <= sample.labels.items())
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """Log lines (JSON objects) whose ``event`` is ``name``, oldest first."""

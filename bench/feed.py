@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -31,19 +31,33 @@ def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int) -> N
     raise TimeoutError(f"topics {names} did not appear")
 
 
+def notification_id(index: int) -> str:
+    """The ``id`` of the ``index``-th notification of a topic."""
+    return f"n-{index}"
+
+
+def _every(index: int) -> bool:
+    return True
+
+
 def notification(index: int, **data: float) -> bytes:
     """A small notification (~150 bytes of JSON), like a typical email event."""
-    return json.dumps({"id": f"n-{index}", "to": f"user{index % USERS}@example.com", "subject": "Your code",
+    return json.dumps({"id": notification_id(index), "to": f"user{index % USERS}@example.com", "subject": "Your code",
                        "body": f"Your sign-in code is {index % 1_000_000:06d}.", "data": data}).encode()
 
 
-def fill(bootstrap: str, topic: str, count: int) -> None:
-    """Produce ``count`` notifications as fast as the broker takes them."""
+def fill(bootstrap: str, topic: str, count: int, *, keep: Callable[[int], bool] = _every) -> int:
+    """Produce the first ``count`` notifications that ``keep`` (by index) as fast as the broker takes them.
+
+    Returns how many were produced.
+    """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
                          "queue.buffering.max.messages": 500_000, "compression.type": "none"})
-    for index in range(count):
+    kept = [index for index in range(count) if keep(index)]
+    for index in kept:
         _produce(producer, topic, index, notification(index))
     _flush(producer)
+    return len(kept)
 
 
 def steady_count(*, per_second: int, seconds: float) -> int:
@@ -51,24 +65,28 @@ def steady_count(*, per_second: int, seconds: float) -> int:
     return round(per_second * seconds)
 
 
-def steady(bootstrap: str, topic: str, *, per_second: int, seconds: float) -> int:
+def steady(bootstrap: str, topic: str, *, per_second: int, seconds: float,
+           keep: Callable[[int], bool] = _every) -> int:
     """Produce ``steady_count`` notifications at ``per_second``, each stamped with ``data.sent_at``.
 
-    Returns the count.
+    Those ``keep`` refuses (by index) are left out, so the others keep their send times.
+    Returns how many were produced.
     """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     total = steady_count(per_second=per_second, seconds=seconds)
     start = time.monotonic()
-    index = 0
+    index = produced = 0
     while index < total:
         due = min(total, (time.monotonic() - start) * per_second)
         while index < due:
-            _produce(producer, topic, index, notification(index, sent_at=time.time()))
+            if keep(index):
+                _produce(producer, topic, index, notification(index, sent_at=time.time()))
+                produced += 1
             index += 1
         producer.poll(0)
         time.sleep(0.001)  # the pacing tick: 1 ms keeps sends within a millisecond of their schedule
     _flush(producer)
-    return total
+    return produced
 
 
 def _produce(producer: Producer, topic: str, index: int, value: bytes) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import time
+import zlib
 from typing import Any, ClassVar
 
-from notifyd.api import Handler, Notification
+from notifyd.api import Handler, Notification, RetryableError
 
 
 class Noop(Handler):
@@ -121,3 +123,48 @@ class Stamp(Handler):
     def close(self) -> Any:
         with open(self.path, "a", encoding="utf-8") as out:
             out.write("".join(f"{latency:.6f}\n" for latency in self._latencies))
+
+
+def failing(notification_id: str, percent: int) -> bool:
+    """Whether ``Flaky`` fails this id on every attempt: ``percent`` of ids, by a hash any process agrees on."""
+    return zlib.crc32(notification_id.encode()) % 100 < percent
+
+
+class Flaky(Handler):
+    """Fails ``percent`` of notification ids with a ``RetryableError`` on every attempt; delivers the rest.
+
+    A delivery first waits ``seconds`` (a provider's answer); a failure comes at once (a
+    refused connection). Times the healthy ones like ``TimedNoop``, from its first call (of either kind) to the
+    ``healthy``-th healthy one, and records each healthy one's latency after ``data.sent_at``
+    where it has one. Counts the failing calls and how many of them were retries. Everything
+    is kept in memory and written to ``path`` as JSON at ``close``.
+    """
+
+    def __init__(self, *, path: str, healthy: int, percent: int, seconds: float = 0.0) -> None:
+        super().__init__(path=path, healthy=healthy, percent=percent, seconds=seconds)
+        self.path, self.healthy, self.percent, self.seconds = path, healthy, percent, seconds
+        self._first = self._rate = 0.0
+        self._delivered = self._failed = self._retried = 0
+        self._latencies: list[float] = []
+
+    async def send(self, notification: Notification) -> None:
+        if not self._first:
+            self._first = time.perf_counter()
+        if failing(notification.id, self.percent):
+            self._failed += 1
+            self._retried += notification.attempt > 1
+            raise RetryableError("the benchmark fails this notification on every attempt")
+        if self.seconds:
+            await asyncio.sleep(self.seconds)
+        self._delivered += 1
+        if "sent_at" in notification.data:
+            self._latencies.append(time.time() - float(notification.data["sent_at"]))
+        if self._delivered == self.healthy:
+            self._rate = (self.healthy - 1) / (time.perf_counter() - self._first)
+
+    def close(self) -> Any:
+        summary = {"rate": self._rate, "delivered": self._delivered, "failed_calls": self._failed,
+                   "retried_calls": self._retried, "latencies": self._latencies}
+        with open(self.path + ".tmp", "w", encoding="utf-8") as out:
+            json.dump(summary, out)
+        os.replace(self.path + ".tmp", self.path)

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import concurrency, flowcost, footprint, latency, ledger, machine, report, throughput, validate
+from bench import concurrency, flowcost, footprint, isolation, latency, ledger, machine, report, throughput, validate
 from bench.context import Bench, Row, Sizes
 from notifyd.tools.devbroker import EmbeddedBroker
 
@@ -25,6 +25,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "ledger": ("6. Delivery ledger cost", ledger.case_ledger),
     "validate": ("validate-config", validate.case_validate),
     "flowcost": ("7. Flow control, unused", flowcost.case_flow_cost),
+    "isolation": ("8. Failure isolation", isolation.case_isolation),
 }
 
 

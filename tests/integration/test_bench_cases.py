@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -48,3 +49,13 @@ def test_steady_produces_exactly_rate_times_seconds(kafka, unique):
     kafka.create_topics(topic)
     assert feed.steady(kafka.bootstrap, topic, per_second=200, seconds=0.5) == 100
     assert len(kafka.read(topic, 100)) == 100
+
+
+@pytest.mark.kafka
+def test_fill_and_steady_leave_out_what_keep_refuses(kafka, unique):
+    topic = unique("bench.keep")
+    kafka.create_topics(topic)
+    assert feed.fill(kafka.bootstrap, topic, 10, keep=lambda index: index % 2 == 0) == 5
+    assert feed.steady(kafka.bootstrap, topic, per_second=200, seconds=0.1, keep=lambda index: index < 5) == 5
+    ids = sorted(json.loads(message.value())["id"] for message in kafka.read(topic, 10))
+    assert ids == sorted([f"n-{index}" for index in (0, 2, 4, 6, 8)] + [f"n-{index}" for index in range(5)])

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import time
 
 import pytest
 import yaml
 
-from bench import report, stats
+from bench import feed, isolation, report, stats
 from bench.context import Row
+from bench.handlers import Flaky, failing
 from bench.validate import config_data
+from notifyd.api import Notification, RetryableError
 from notifyd.config.loading import check_text
 
 
@@ -62,3 +67,33 @@ def test_the_200_channel_file_is_valid():
     config, findings = check_text(text, "bench.yaml", {})
     assert findings == []
     assert len(config.channels) == 200
+
+
+def test_a_fixed_share_of_ids_fails_and_the_case_agrees_with_the_handler():
+    ids = [feed.notification_id(index) for index in range(10_000)]
+    share = sum(failing(i, 30) for i in ids) / len(ids)
+    assert 0.28 < share < 0.32
+    assert [failing(i, 30) for i in ids] == [failing(i, 30) for i in ids]  # the same in every process
+    assert not any(failing(i, 0) for i in ids)
+    assert all(isolation.is_healthy(index) != failing(ids[index], isolation.PERCENT) for index in range(1000))
+
+
+def test_flaky_fails_its_ids_every_time_and_reports_the_healthy_ones(tmp_path):
+    ids = [feed.notification_id(index) for index in range(200)]
+    bad = next(i for i in ids if failing(i, 30))
+    good = [i for i in ids if not failing(i, 30)][:5]
+    handler = Flaky(path=str(tmp_path / "out.json"), healthy=5, percent=30)
+
+    async def deliver() -> None:
+        for attempt in (1, 2, 3):
+            with pytest.raises(RetryableError):
+                await handler.send(Notification(id=bad, channel="c", attempt=attempt))
+        for notification_id in good:
+            await handler.send(Notification(id=notification_id, channel="c", data={"sent_at": time.time() - 0.5}))
+
+    asyncio.run(deliver())
+    handler.close()
+    summary = json.loads((tmp_path / "out.json").read_text())
+    assert (summary["delivered"], summary["failed_calls"], summary["retried_calls"]) == (5, 3, 2)
+    assert summary["rate"] > 0
+    assert len(summary["latencies"]) == 5 and all(0.5 <= latency < 5 for latency in summary["latencies"])
