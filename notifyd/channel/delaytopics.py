@@ -8,24 +8,31 @@ topic fails, is written again, and its source offset is not finished until it la
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 
 REQUEST_TIMEOUT = 10.0
 BROKER_DEFAULT = -1  # CreateTopics v4+: the broker's default.replication.factor
 
 
 def ensure_delay_topics(admin_config: dict[str, Any], *, topics: tuple[str, ...], delay_topics: tuple[str, ...],
-                        log: Any) -> None:
-    """Create those of ``delay_topics`` the broker lacks; never raises."""
+                        log: Any, list_topics: Any) -> None:
+    """Create those of ``delay_topics`` the broker lacks; never raises.
+
+    ``list_topics`` (the channel's producer's) checks first: an admin client, a librdkafka
+    instance of its own (~1 MiB of a channel process that stays), is made only to create.
+    """
     try:
-        admin = AdminClient(admin_config)
-        existing = admin.list_topics(timeout=REQUEST_TIMEOUT).topics
+        existing = list_topics(timeout=REQUEST_TIMEOUT).topics
         missing = [t for t in delay_topics if t not in existing or existing[t].error is not None]
         if missing:
-            _create(admin, missing, partitions=_partitions(existing, topics), log=log)
+            from confluent_kafka.admin import AdminClient
+
+            _create(AdminClient(admin_config), missing, partitions=_partitions(existing, topics), log=log)
     except KafkaException as exc:
         log.error("cannot check the delay topics; retries need them to exist", error=str(exc))
 
@@ -36,6 +43,8 @@ def _partitions(existing: dict[str, Any], topics: tuple[str, ...]) -> int:
 
 
 def _create(admin: AdminClient, missing: list[str], *, partitions: int, log: Any) -> None:
+    from confluent_kafka.admin import NewTopic
+
     new = [NewTopic(t, num_partitions=partitions, replication_factor=BROKER_DEFAULT) for t in missing]
     futures = admin.create_topics(new, request_timeout=REQUEST_TIMEOUT, operation_timeout=REQUEST_TIMEOUT)
     for topic, future in futures.items():

@@ -50,6 +50,10 @@ class AckedProducer:
         except Exception as exc:  # BufferError (queue full), ...
             on_failed(f"{type(exc).__name__}: {exc}", False)
 
+    def list_topics(self, *, timeout: float) -> Any:
+        """The cluster's metadata, as this producer sees it."""
+        return self._producer.list_topics(timeout=timeout)
+
     def poll(self) -> None:
         """Serve delivery reports without waiting."""
         self._producer.poll(0)

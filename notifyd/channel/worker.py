@@ -149,7 +149,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     producer = AckedProducer(kafka.dlq_producer(config.kafka, logger=kafka_logger()))
     waiting = delays.delay_topics(settings)
     ensure_delay_topics(kafka.channel_admin(config.kafka, logger=kafka_logger()), topics=settings.topics,
-                        delay_topics=waiting, log=log)
+                        delay_topics=waiting, log=log, list_topics=producer.list_topics)
     metrics = channel_metrics()
     touch_channel(metrics, settings.name)
     gate, share_keeper = build_flow(settings, log=log, loop=asyncio.get_running_loop())

@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 _WINDOW = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])\s*-\s*([01][0-9]|2[0-3]):([0-5][0-9])$")
 _DAY = 86400
@@ -34,6 +37,8 @@ def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; raises ``BadQuietHours`` naming it."""
     if not isinstance(name, str) or not name:
         raise BadQuietHours(f"timezone {name!r} is not an IANA time zone name")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: ~1 MiB a channel process needs only with quiet hours
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
