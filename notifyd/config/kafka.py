@@ -32,10 +32,6 @@ PREFETCH_MIN_KIB = 1024
 PREFETCH_KIB_PER_SLOT = 1      # a wider channel reads ahead more, in case its records are large
 PREFETCH_MIN_MESSAGES = 10_000  # the count limit never binds before the bytes at ~100 bytes a record
 PREFETCH_BACKOFF_MS = 10
-# The delay tiers' reader holds back most partitions most of the time, and a due record
-# waits for its tier anyway: a small read-ahead there keeps a channel process's second
-# consumer from costing what the first does (bench case 1's memory row).
-DELAY_READ_AHEAD = {"queued.max.messages.kbytes": 256, "queued.min.messages": 1000}
 
 # librdkafka's producer refuses records over 1 MB by default, while its consumer reads
 # records up to receive.message.max.bytes (100 MB): without this, a large record the
@@ -92,8 +88,8 @@ def delay_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: An
     From the earliest whatever the channel's ``auto.offset.reset``: a tier's records are
     written before its group may ever have committed there, and every one must be read.
     """
-    return {**channel_consumer(kafka, channel, logger=logger), **DELAY_READ_AHEAD,
-            "group.id": delays.delay_group(channel), "auto.offset.reset": "earliest"}
+    return {**channel_consumer(kafka, channel, logger=logger), "group.id": delays.delay_group(channel),
+            "auto.offset.reset": "earliest"}
 
 
 def prefetch_defaults(concurrency: int) -> dict[str, Any]:
