@@ -41,7 +41,7 @@ class PostgresStore:
             import psycopg
         except ImportError as exc:
             raise StoreUnavailable("the postgres ledger needs psycopg: pip install 'notifyd[postgres]'") from exc
-        self._errors = psycopg.Error
+        self._errors, self._connect, self._dsn = psycopg.Error, psycopg.connect, dsn
         try:
             self._writer = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
             with self._writer.transaction():
@@ -58,16 +58,18 @@ class PostgresStore:
     def get(self, channel: str, notification_id: str) -> Record | None:
         """The record of one notification, or None."""
         with self._read_lock:
-            return record_of(self._run(self._reader, self._select, (channel, notification_id)).fetchone())
+            return record_of(self._read(self._select, (channel, notification_id)).fetchone())
 
     def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
         """The records of those of ``ids`` the ledger holds, in one query."""
         with self._read_lock:
-            rows = self._run(self._reader, select_many_sql("%s", len(ids)), (channel, *ids)).fetchall()
+            rows = self._read(select_many_sql("%s", len(ids)), (channel, *ids)).fetchall()
         return records_by_id(rows)
 
     def put(self, rows: list[Row], events: list[Event]) -> None:
         """Write ``rows`` and ``events`` in one transaction."""
+        with self._write_lock:
+            self._writer = self._alive(self._writer)
         with self._write_lock, self._writer.transaction(), self._writer.cursor() as cursor:
             cursor.executemany(self._upsert, rows)
             if events:
@@ -77,12 +79,14 @@ class PostgresStore:
         """Every channel's record of one id, and its events."""
         records_sql, events_sql = trace_sql("%s")
         with self._read_lock:
-            records = self._run(self._reader, records_sql, (notification_id,)).fetchall()
-            events = self._run(self._reader, events_sql, (notification_id,)).fetchall()
+            records = self._read(records_sql, (notification_id,)).fetchall()
+            events = self._read(events_sql, (notification_id,)).fetchall()
         return [(row[0], Record(*row[1:])) for row in records], [tuple(event) for event in events]
 
     def prune(self, before: float) -> int:
         """Delete rows untouched, and events written, before ``before``."""
+        with self._write_lock:
+            self._writer = self._alive(self._writer)
         with self._write_lock, self._writer.transaction():
             return sum(self._writer.execute(sql, (before,)).rowcount for sql in self._prune)
 
@@ -91,8 +95,21 @@ class PostgresStore:
         self._reader.close()
         self._writer.close()
 
-    def _run(self, connection: Any, sql: str, params: tuple) -> Any:
+    def _read(self, sql: str, params: tuple) -> Any:
+        """Run a query on the reading connection (its lock held)."""
         try:
-            return connection.execute(sql, params)
+            self._reader = self._alive(self._reader, autocommit=True)
+            return self._reader.execute(sql, params)
         except self._errors as exc:
             raise StoreUnavailable(f"the PostgreSQL ledger failed: {exc}") from exc
+
+    def _alive(self, connection: Any, **options: Any) -> Any:
+        """``connection``, or a new one in its place once the server dropped it (a restart, a failover).
+
+        Without this a channel process stayed unready until restarted after any blip of
+        the database; a failed reconnect raises, and the caller's next call tries again.
+        """
+        if not connection.broken and not connection.closed:
+            return connection
+        connection.close()
+        return self._connect(self._dsn, connect_timeout=CONNECT_TIMEOUT, **options)

@@ -8,6 +8,7 @@ skips, except under CI, where it fails. The server listens on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -31,26 +32,52 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PostgresServer:
+    """A throwaway server that a test may stop and start again (its data kept in between)."""
+
+    def __init__(self, binaries: Path, base: Path, as_user: list[str]) -> None:
+        self._binaries, self._base, self._as_user = binaries, base, as_user
+        self._data, self._port = base / "data", _free_port()
+        self.dsn = f"host=127.0.0.1 port={self._port} user=postgres dbname=postgres connect_timeout=5"
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self._data), "-U", "postgres", "--auth=trust", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self._port} -k {self._base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self._data), "-o", options, "-l", str(self._base / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "stop")
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(self._as_user + [str(self._binaries / program), *args], check=True, capture_output=True,
+                       timeout=60)
+
+
 @contextmanager
-def running_postgres(binaries: Path) -> Iterator[str]:
-    """Start a server with ``binaries``, yield its DSN, then stop it and remove its files."""
+def postgres_server(binaries: Path) -> Iterator[PostgresServer]:
+    """Start a server with ``binaries`` and yield it; stop it (if running) and remove its files at the end."""
     # initdb refuses to run as root: run the server as the postgres user then.
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     base = Path(tempfile.mkdtemp(prefix="notifyd-pg-"))
     if as_user:
         shutil.chown(base, user="postgres")
-    data, port = base / "data", _free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run(as_user + list(args), check=True, capture_output=True, timeout=60)
-
+    server = PostgresServer(binaries, base, as_user)
     try:
-        run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+        server.init()
+        server.start()
         try:
-            yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
+            yield server
         finally:
-            run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+            with contextlib.suppress(subprocess.CalledProcessError):  # stopped by the test already
+                server.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def running_postgres(binaries: Path) -> Iterator[str]:
+    """Start a server with ``binaries``, yield its DSN, then stop it and remove its files."""
+    with postgres_server(binaries) as server:
+        yield server.dsn
