@@ -33,10 +33,11 @@ def test_every_outcome_is_published_keyed_by_notification_id(kafka: KafkaKit, un
     kafka.flush()
     worker = start_worker(config, tmp_path / "w.log")
     try:
-        wait_until(lambda: sum(kafka.committed(group, topic)) == 4, timeout=45, what="all four finished")
+        # flaky-1's third attempt comes back from a delay topic after its source offset is done
+        wait_until(lambda: len(kafka.read(events, 6, timeout=1.0)) == 6, timeout=45, what="all six outcomes")
     finally:
         finish(worker)
-    records = kafka.read(events, 7)
+    records = kafka.read(events, 6)
     outcomes = defaultdict(list)
     for record in records:
         value = json.loads(record.value())
