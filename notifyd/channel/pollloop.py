@@ -62,7 +62,7 @@ class PollLoop:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
         self._delays = DelayReader(
             consumer_config=delay_consumer_config or consumer_config, topics=delay_topics, tracker=self._tracker,
-            deliverer=self._deliverer, producer=producer, room=self._room_left, revoke_timeout=shutdown_timeout,
+            deliverer=self._deliverer, producer=producer, room=self._delay_room, revoke_timeout=shutdown_timeout,
             metrics=metrics, channel=channel, log=log) if delay_topics else None
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
@@ -245,6 +245,14 @@ class PollLoop:
             await self._delay_task
         finally:
             await self._delays.close()
+
+    def _delay_room(self) -> int:
+        """The delay reader's room: the buffer's, plus a batch of its own.
+
+        Without it a backlog on the source topics kept the buffer full, and retries that
+        were due waited behind the whole backlog (5.4 s late on average in bench case 8).
+        """
+        return self._room_left() + BATCH_SIZE
 
     def _room_left(self) -> int:
         """How many more messages the read-ahead buffer takes (source and delay topics together)."""
