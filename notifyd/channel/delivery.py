@@ -34,6 +34,7 @@ from notifyd.channel.notes import Notes
 from notifyd.channel.producer import AckedProducer
 from notifyd.channel.retrying import Retries
 from notifyd.config.settings import ChannelSettings
+from notifyd.ledger.guard import ClaimHeld
 from notifyd.metrics import ChannelMetrics
 from notifyd.recipients.hold import HeldBack
 from notifyd.recipients.preparation import Preparer, needs_preparation
@@ -228,6 +229,9 @@ class Deliverer(AtOnce):
             self._on_finished(job)
         elif isinstance(outcome, HeldBack):
             self._hold_back(job, outcome)
+        elif isinstance(outcome, ClaimHeld):  # another process is sending it: not this notification's attempt
+            job.attempts -= 1
+            self.retries.retry(job, outcome)  # after the claim's lease, unless that process marks it sent
         elif retryable(outcome) and job.attempts <= self._settings.retries:
             self.retries.retry(job, outcome)
         else:

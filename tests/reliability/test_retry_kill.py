@@ -36,7 +36,7 @@ def test_sigkill_while_retries_cycle_through_the_tiers_loses_nothing(kafka: Kafk
         "channels": {"c": {
             "topics": [topic], "group_id": group, "handler": "tests.kit.handlers:Outcomes",
             "options": {"path": str(out), "delay": 0.03}, "dlq": f"{topic}.dlq", "concurrency": 8,
-            "retry_schedule": ["3s", "21s"],  # 21 s: the 5 s tier four times, then the 1 s tier
+            "retry_schedule": ["3s", "9s"],  # 9 s: the 5 s tier, then the 1 s tier four times
             "consumer_config": {"auto.commit.interval.ms": 200},
         }},
     })

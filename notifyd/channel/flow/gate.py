@@ -20,6 +20,7 @@ from notifyd.api import PermanentError, SkipNotification
 from notifyd.channel.flow.breaker import CLOSED, FAILURE, HALF_OPEN, NEUTRAL, OPEN, SUCCESS
 from notifyd.channel.flow.policy import GO, PROBE, FlowPolicy
 from notifyd.channel.flow.recipients import RecipientLimiter, recipient_of
+from notifyd.ledger.guard import ClaimHeld
 from notifyd.recipients.hold import HeldBack
 
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
@@ -42,7 +43,7 @@ def verdict_of(outcome: BaseException | None) -> str:
     """SUCCESS, FAILURE (transient: worth a retry) or NEUTRAL (the notification's own fault, or a skip)."""
     if outcome is None:
         return SUCCESS
-    if isinstance(outcome, (PermanentError, SkipNotification, HeldBack)):
+    if isinstance(outcome, (PermanentError, SkipNotification, HeldBack, ClaimHeld)):
         return NEUTRAL
     return FAILURE
 
