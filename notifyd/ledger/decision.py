@@ -1,7 +1,8 @@
 """Whether a notification may be sent: the claim state machine, lease and dedupe-window arithmetic.
 
 Pure: functions of a ledger record, the caller's identity and the time. A record moves
-``claimed`` -> ``sent`` (the provider accepted) or ``claimed`` -> ``failed`` (given up);
+``claimed`` -> ``sent`` (the provider accepted) or ``claimed`` -> ``failed`` (given up), with
+``claimed`` -> ``waiting`` -> ``claimed`` for each retry;
 a claim whose owner stops renewing it expires after the lease, so a notification held by
 a process that died is sent by the next one, not lost.
 """
@@ -14,6 +15,9 @@ from typing import NamedTuple
 CLAIMED = "claimed"
 SENT = "sent"
 FAILED = "failed"
+# An attempt failed and a retry follows: nobody is sending it now, so whichever process the
+# retry comes back to (the delay tiers have a group of their own) may claim it at once.
+WAITING = "waiting"
 
 SEND = "send"              # claim it and send
 DUPLICATE = "duplicate"    # sent within the window: do not send again
@@ -50,7 +54,7 @@ def decide(record: Record | None, *, owner: str, now: float, window: float, leas
     ``owner_gone``: the claim's owner is known to be dead (a process of this host that no
     longer exists), so its claim expires now instead of at the end of the lease.
     """
-    if record is None or record.state == FAILED:
+    if record is None or record.state in (FAILED, WAITING):
         return SEND_IT
     if record.state == SENT:
         return DUPLICATE_IT if within_window(record, now=now, window=window) else SEND_IT

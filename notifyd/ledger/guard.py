@@ -80,7 +80,7 @@ class _Guard:
                 self.ledger.note(notification.id, "dead_lettered", attempt=attempt)
             self.ledger.release(notification.id, attempts=attempt)
         else:
-            self.ledger.attempt_failed(notification.id)
+            self.ledger.attempt_failed(notification.id, attempts=attempt)
 
 
 class SyncGuard(_Guard):

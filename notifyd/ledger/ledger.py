@@ -14,7 +14,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from notifyd.ledger.decision import CLAIMED, FAILED, HELD, SEND, SEND_IT, SENT, Record, Verdict, decide, prune_before
+from notifyd.ledger.decision import (
+    CLAIMED,
+    FAILED,
+    HELD,
+    SEND,
+    SEND_IT,
+    SENT,
+    WAITING,
+    Record,
+    Verdict,
+    decide,
+    prune_before,
+)
 from notifyd.ledger.store import Event, Row, Store
 
 PRUNE_INTERVAL = 3600.0
@@ -118,14 +130,20 @@ class Ledger:
             claimed_at = claimed.claimed_at if claimed is not None else at
             self._pending[notification_id] = Record(SENT, self.owner, claimed_at, at, provider_id, attempts)
 
-    def attempt_failed(self, notification_id: str) -> None:
-        """A send ended in a failure that a retry follows: the claim stays ours, but nothing of it runs now.
+    def attempt_failed(self, notification_id: str, *, attempts: int) -> None:
+        """A send ended in a failure that a retry follows: nothing of it runs now, and any process may retry it.
 
         Flow control repeats an attempt the provider failed with the same attempt number;
-        that repeat is this claim's, not the same id delivered twice.
+        that repeat is not the same id delivered twice. A retry usually comes back to
+        another process (the delay tiers are balanced apart from the source partitions):
+        a claim kept here held it back for the whole lease.
         """
+        now = self._clock()
         with self._lock:
             self._inflight.discard(notification_id)
+            claimed = self._pending.get(notification_id)
+            claimed_at = claimed.claimed_at if claimed is not None else now
+            self._pending[notification_id] = Record(WAITING, self.owner, claimed_at, None, None, attempts)
 
     def release(self, notification_id: str, *, attempts: int) -> None:
         """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""
