@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 
 from notifyd.ledger.decision import SENT, Record
 from notifyd.ledger.store import (
@@ -32,6 +33,7 @@ from notifyd.ledger.store import (
 )
 
 BUSY_TIMEOUT_MS = 10_000
+OPEN_RETRY_DELAY = 0.05
 
 
 class SqliteStore:
@@ -43,14 +45,7 @@ class SqliteStore:
         self.path = path
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            self._writer = _connect(path)
-            with self._writer:
-                # No index on updated_at: it cost ~1.8 us a written row, and only the hourly prune
-                # (a scan, on the writer's connection, readers unaffected) would use it.
-                self._writer.execute(CREATE_TABLE + " WITHOUT ROWID")
-                self._writer.execute(CREATE_EVENTS)
-                self._writer.execute(CREATE_EVENTS_INDEX)
-            self._reader = _connect(path)
+            self._writer, self._reader = _open_when_free(path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
         self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
@@ -99,6 +94,38 @@ class SqliteStore:
         """Close both connections."""
         self._reader.close()
         self._writer.close()
+
+
+def _open_when_free(path: str) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """The writing and reading connections, the tables made; tried again while another process holds the file.
+
+    The channel processes of a daemon open one file at the same moment at start-up. Some
+    steps of making a new file (the switch to WAL) fail at once with "database is locked"
+    instead of waiting for the busy timeout: one such failure stopped the whole daemon.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return _open(path)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(OPEN_RETRY_DELAY)
+
+
+def _open(path: str) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    writer = _connect(path)
+    try:
+        with writer:
+            # No index on updated_at: it cost ~1.8 us a written row, and only the hourly prune
+            # (a scan, on the writer's connection, readers unaffected) would use it.
+            writer.execute(CREATE_TABLE + " WITHOUT ROWID")
+            writer.execute(CREATE_EVENTS)
+            writer.execute(CREATE_EVENTS_INDEX)
+        return writer, _connect(path)
+    except sqlite3.Error:
+        writer.close()
+        raise
 
 
 def _connect(path: str) -> sqlite3.Connection:

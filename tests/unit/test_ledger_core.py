@@ -245,3 +245,23 @@ def test_a_claim_of_a_dead_process_of_this_host_expires_at_once() -> None:
     assert owner_gone(f"{socket.gethostname()}:{dead_pid}:abcd1234")
     assert not owner_gone(f"{socket.gethostname()}:{os.getpid()}:abcd1234")
     assert not owner_gone(f"another-host:{dead_pid}:abcd1234")  # only the lease can tell
+
+
+def test_a_ledger_file_another_process_holds_at_start_up_is_opened_once_it_is_free(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    # Two channel processes making one new file at once: a step may fail at once with
+    # "database is locked" (SQLite's deadlock avoidance skips the busy handler). That
+    # stopped the whole daemon (exit 78) in a CI run of the quickstart.
+    from notifyd.ledger import sqlitestore
+
+    real, failures = sqlitestore._open, [sqlite3.OperationalError("database is locked")] * 2
+
+    def contended(path: str):
+        if failures:
+            raise failures.pop()
+        return real(path)
+
+    monkeypatch.setattr(sqlitestore, "_open", contended)
+    store = sqlitestore.SqliteStore(str(tmp_path / "ledger.sqlite3"))
+    assert not failures and store.get("c", "n") is None
+    store.close()
