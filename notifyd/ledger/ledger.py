@@ -124,11 +124,7 @@ class Ledger:
 
     def mark_sent(self, notification_id: str, provider_id: str | None, attempts: int, at: float) -> None:
         """Record that the provider accepted ``notification_id`` at ``at``."""
-        with self._lock:
-            self._inflight.discard(notification_id)
-            claimed = self._pending.get(notification_id)
-            claimed_at = claimed.claimed_at if claimed is not None else at
-            self._pending[notification_id] = Record(SENT, self.owner, claimed_at, at, provider_id, attempts)
+        self._after_send(notification_id, SENT, at, attempts, provider_id=provider_id)
 
     def attempt_failed(self, notification_id: str, *, attempts: int) -> None:
         """A send ended in a failure that a retry follows: nothing of it runs now, and any process may retry it.
@@ -138,12 +134,17 @@ class Ledger:
         another process (the delay tiers are balanced apart from the source partitions):
         a claim kept here held it back for the whole lease.
         """
-        now = self._clock()
+        self._after_send(notification_id, WAITING, self._clock(), attempts)
+
+    def _after_send(self, notification_id: str, state: str, at: float, attempts: int, *,
+                    provider_id: str | None = None) -> None:
+        """The record of a send that ended in ``state`` at ``at``; its claim time is kept."""
         with self._lock:
             self._inflight.discard(notification_id)
             claimed = self._pending.get(notification_id)
-            claimed_at = claimed.claimed_at if claimed is not None else now
-            self._pending[notification_id] = Record(WAITING, self.owner, claimed_at, None, None, attempts)
+            claimed_at = claimed.claimed_at if claimed is not None else at
+            sent_at = at if state == SENT else None
+            self._pending[notification_id] = Record(state, self.owner, claimed_at, sent_at, provider_id, attempts)
 
     def release(self, notification_id: str, *, attempts: int) -> None:
         """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""
