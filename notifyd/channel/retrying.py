@@ -56,8 +56,7 @@ class Retries:
         self._log.info("delivery failed, will retry", **where(job), attempt=job.attempts,
                        retry_in=round(delay, 3), error_class=type(error).__name__, error=message)
         job.first_failed_at = job.first_failed_at or time.time()
-        expires_at = job.notification.expires_at if job.notification is not None else None
-        if expires_at is not None and time.time() + delay >= expires_at:  # it would wait in vain
+        if (expires_at := _expiry_before(job, time.time() + delay)) is not None:  # it would wait in vain
             self._release(job)
             self._on_refused(job, expired_error(expires_at))
             return
@@ -75,8 +74,7 @@ class Retries:
 
         One that would only come back after its ``expires_at`` is dead-lettered as expired now.
         """
-        expires_at = job.notification.expires_at if job.notification is not None else None
-        if expires_at is not None and until >= expires_at:
+        if (expires_at := _expiry_before(job, until)) is not None:
             self._on_refused(job, expired_error(expires_at))
             return
         self._log.info("notification held back", **where(job), reason=reason, until=round(until, 3))
@@ -95,3 +93,9 @@ class Retries:
 
 def _retry_here(job: Job, delay: float) -> bool:
     return delay < IN_PROCESS_RETRY_LIMIT and job.attempts == 1 and job.delayed is None
+
+
+def _expiry_before(job: Job, at: float) -> float | None:
+    """``job``'s ``expires_at`` if it comes at or before ``at`` (a wait until then would be in vain)."""
+    expires_at = job.notification.expires_at if job.notification is not None else None
+    return expires_at if expires_at is not None and at >= expires_at else None
