@@ -35,17 +35,18 @@ class DelayReader:
     """Consumes one channel's delay topics and hands due records to its ``Deliverer``."""
 
     def __init__(self, *, consumer_config: dict[str, Any], topics: tuple[str, ...], tracker: OffsetTracker,
-                 deliverer: Deliverer, producer: Any, room: Callable[[], int], revoke_timeout: float,
+                 deliverer: Deliverer, producer: Any, room: Callable[[], int],
+                 busy: Callable[[set[tuple[str, int]] | None], bool], revoke_timeout: float,
                  metrics: Any, channel: str, log: Any) -> None:
         self.topics = frozenset(topics)
         log = log.bind(consumer="delay")
-        self._tracker, self._deliverer, self._producer, self._room, self._log = tracker, deliverer, producer, room, log
+        self._tracker, self._deliverer, self._room, self._log = tracker, deliverer, room, log
         self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-delay")
         self._gate = DelayGate(consumer=self._consumer, io=self._io, channel=channel, log=log,
                                dispatch=tracker.dispatch, forward=deliverer.retries.forward)
         self._lag = LagGauge(metrics.consumer_lag, channel, from_end=False)
-        self._rebalancer = Rebalancer(tracker=tracker, commit=self._commit_now, busy=self._busy,
+        self._rebalancer = Rebalancer(tracker=tracker, commit=self._commit_now, busy=busy,  # the poll loop's
                                       serve_dlq=producer.poll, revoke_timeout=revoke_timeout, log=log,
                                       assigned=lambda _partitions: self._lag.assigned(), released=self._lag.removed,
                                       topics=topics, forget=self._gate.forget)
@@ -121,9 +122,6 @@ class DelayReader:
         assignment = self._gate.unheld(self._consumer.assignment())
         if assignment:
             self._consumer.resume(assignment)
-
-    def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
-        return self._deliverer.busy(partitions) or self._producer.pending() > 0
 
     def _commit_now(self, offsets: Offsets) -> None:
         commit_offsets(self._consumer, offsets, self._log)

@@ -62,8 +62,8 @@ class PollLoop:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
         self._delays = DelayReader(
             consumer_config=delay_consumer_config or consumer_config, topics=delay_topics, tracker=self._tracker,
-            deliverer=self._deliverer, producer=producer, room=self._delay_room, revoke_timeout=shutdown_timeout,
-            metrics=metrics, channel=channel, log=log) if delay_topics else None
+            deliverer=self._deliverer, producer=producer, room=self._delay_room, busy=self._busy,
+            revoke_timeout=shutdown_timeout, metrics=metrics, channel=channel, log=log) if delay_topics else None
         self._received = metrics.received.labels(channel)
         self._inflight = metrics.inflight.labels(channel)
         self._lag = LagGauge(metrics.consumer_lag, channel, from_end=starts_at_end(consumer_config))
