@@ -33,6 +33,7 @@ class Record(NamedTuple):
     sent_at: float | None = None
     provider_id: str | None = None
     attempts: int = 0
+    received_at: float | None = None  # when the channel first claimed it; only ``notifyd trace`` reads it
 
 
 @dataclass(frozen=True, slots=True)

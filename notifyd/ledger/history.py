@@ -25,15 +25,29 @@ class Step:
 
 
 def history(records: list[tuple[str, Record]], events: list[Event]) -> list[Step]:
-    """Every step, oldest first: the latest claim, the noted events, and the outcome each record shows."""
+    """Every step, oldest first: when it was received, the latest claim, the noted events, each record's outcome."""
     steps = [Step(at, channel, kind, attempt, detail) for channel, _id, at, kind, attempt, detail in events]
+    steps += _received(records, steps)
     for channel, record in records:
         if record.state != FAILED:  # a given-up record's time is when it was given up
             steps.append(Step(record.claimed_at, channel, "claimed", record.attempts, f"by {record.owner}"))
         outcome = _outcome(channel, record)
         if outcome is not None:
             steps.append(outcome)
-    return sorted(steps, key=lambda step: (step.at, step.event != "claimed"))
+    return sorted(steps, key=lambda step: (step.at, _ORDER_AT_ONE_TIME.get(step.event, 2)))
+
+
+_ORDER_AT_ONE_TIME = {"received": 0, "claimed": 1}
+
+
+def _received(records: list[tuple[str, Record]], noted: list[Step]) -> list[Step]:
+    """Each channel's first sight of the notification: its first claim, or an earlier noted step (a hold)."""
+    first: dict[str, float] = {}
+    moments = [(step.channel, step.at) for step in noted]
+    moments += [(channel, record.received_at) for channel, record in records if record.received_at is not None]
+    for channel, at in moments:
+        first[channel] = min(at, first.get(channel, at))
+    return [Step(at, channel, "received", 0) for channel, at in first.items()]
 
 
 def _outcome(channel: str, record: Record) -> Step | None:

@@ -119,8 +119,14 @@ class Ledger:
         if attempt == 1 and notification_id in self._inflight:
             return Verdict(HELD, retry_after=min(self._lease, 1.0))  # the same id twice in this process
         self._inflight.add(notification_id)
-        self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt)
+        self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt,
+                                                self._received_at(notification_id, now))
         return SEND_IT
+
+    def _received_at(self, notification_id: str, now: float) -> float:
+        """When this process first claimed ``notification_id`` since the last flush (``now`` if it had not); under the lock."""
+        earlier = self._pending.get(notification_id)
+        return now if earlier is None or earlier.received_at is None else earlier.received_at
 
     def mark_sent(self, notification_id: str, provider_id: str | None, attempts: int, at: float) -> None:
         """Record that the provider accepted ``notification_id`` at ``at``."""
@@ -144,14 +150,16 @@ class Ledger:
             claimed = self._pending.get(notification_id)
             claimed_at = claimed.claimed_at if claimed is not None else at
             sent_at = at if state == SENT else None
-            self._pending[notification_id] = Record(state, self.owner, claimed_at, sent_at, provider_id, attempts)
+            self._pending[notification_id] = Record(state, self.owner, claimed_at, sent_at, provider_id, attempts,
+                                                    self._received_at(notification_id, claimed_at))
 
     def release(self, notification_id: str, *, attempts: int) -> None:
         """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""
         now = self._clock()
         with self._lock:
             self._inflight.discard(notification_id)
-            self._pending[notification_id] = Record(FAILED, self.owner, now, None, None, attempts)
+            self._pending[notification_id] = Record(FAILED, self.owner, now, None, None, attempts,
+                                                    self._received_at(notification_id, now))
 
     def note(self, notification_id: str, kind: str, *, attempt: int, detail: str = "") -> None:
         """Add a moment of the notification's history (a failed attempt, a duplicate, an outcome)."""
@@ -185,8 +193,9 @@ class Ledger:
 
     def _rows(self, batch: dict[str, Record]) -> list[Row]:
         now = self._clock()
-        return [(self.channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, now)
-                for key, r in batch.items()]
+        # The storages write ``received_at`` with a new row only: an older row keeps its own.
+        return [(self.channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, now,
+                 r.received_at) for key, r in batch.items()]
 
     def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
         with self._lock:

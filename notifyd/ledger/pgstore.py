@@ -15,6 +15,8 @@ from notifyd.ledger.store import (
     CREATE_EVENTS_INDEX,
     CREATE_INDEX,
     CREATE_TABLE,
+    RECEIVED_COLUMN,
+    TABLE,
     Event,
     Row,
     StoreUnavailable,
@@ -46,6 +48,7 @@ class PostgresStore:
             self._writer = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
             with self._writer.transaction():
                 self._writer.execute(CREATE_TABLE)
+                self._writer.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {RECEIVED_COLUMN}")
                 self._writer.execute(CREATE_INDEX)
                 self._writer.execute(CREATE_EVENTS)
                 self._writer.execute(CREATE_EVENTS_INDEX)

@@ -18,6 +18,7 @@ from notifyd.ledger.store import (
     CREATE_EVENTS,
     CREATE_EVENTS_INDEX,
     CREATE_TABLE,
+    RECEIVED_COLUMN,
     TABLE,
     Event,
     Row,
@@ -50,7 +51,7 @@ class SqliteStore:
             raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
         self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
         self._select, self._upsert, self._prune = select_sql("?"), upsert_sql("?"), prune_sql("?")
-        self._replace = f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self._replace = f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     def get(self, channel: str, notification_id: str) -> Record | None:
         """The record of one notification, or None."""
@@ -64,12 +65,13 @@ class SqliteStore:
         return records_by_id(rows)
 
     def put(self, rows: list[Row], events: list[Event]) -> None:
-        """Write ``rows`` and ``events`` in one transaction; a sent row replaces whatever was there.
+        """Write ``rows`` and ``events`` in one transaction; a first attempt's sent row replaces whatever was there.
 
-        The replace costs ~1.4 us a row less than the conditional upsert claims need.
+        The replace costs ~1.4 us a row less than the conditional upsert claims need. A
+        retry's sent row takes the upsert, which keeps the ``received_at`` of its first claim.
         """
-        sent = [row for row in rows if row[2] == SENT]
-        others = [row for row in rows if row[2] != SENT] if len(sent) < len(rows) else []
+        sent = [row for row in rows if row[2] == SENT and row[7] == 1]
+        others = [row for row in rows if row[2] != SENT or row[7] != 1] if len(sent) < len(rows) else []
         with self._write_lock, self._writer:
             self._writer.executemany(self._replace, sent)
             if others:
@@ -120,12 +122,20 @@ def _open(path: str) -> tuple[sqlite3.Connection, sqlite3.Connection]:
             # No index on updated_at: it cost ~1.8 us a written row, and only the hourly prune
             # (a scan, on the writer's connection, readers unaffected) would use it.
             writer.execute(CREATE_TABLE + " WITHOUT ROWID")
+            _add_received_column(writer)
             writer.execute(CREATE_EVENTS)
             writer.execute(CREATE_EVENTS_INDEX)
         return writer, _connect(path)
     except sqlite3.Error:
         writer.close()
         raise
+
+
+def _add_received_column(writer: sqlite3.Connection) -> None:
+    """Give a ledger file made by an older notifyd its ``received_at`` column (SQLite has no ``IF NOT EXISTS`` here)."""
+    columns = {row[1] for row in writer.execute(f"PRAGMA table_info({TABLE})")}
+    if "received_at" not in columns:
+        writer.execute(f"ALTER TABLE {TABLE} ADD COLUMN {RECEIVED_COLUMN}")
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -12,11 +12,11 @@ from typing import Protocol
 
 from notifyd.ledger.decision import Record
 
-# (channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at)
-Row = tuple[str, str, str, str, float, float | None, str | None, int, float]
+# (channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at, received_at)
+Row = tuple[str, str, str, str, float, float | None, str | None, int, float, float]
 
 TABLE = "notifyd_ledger"
-COLUMNS = "channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at"
+COLUMNS = "channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at, received_at"
 
 CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     channel TEXT NOT NULL,
@@ -28,7 +28,10 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     provider_id TEXT,
     attempts INTEGER NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL,
+    received_at DOUBLE PRECISION,
     PRIMARY KEY (channel, id))"""
+# A ledger made before ``received_at`` existed gets the column (NULL in its old rows).
+RECEIVED_COLUMN = "received_at DOUBLE PRECISION"
 CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_updated ON {TABLE} (updated_at)"
 
 # (channel, id, at, kind, attempt, detail): the rarer moments of a notification's history.
@@ -51,14 +54,17 @@ def insert_event_sql(placeholder: str) -> str:
 
 def trace_sql(placeholder: str) -> tuple[str, str]:
     """The reads of one id's records (every channel) and its events, oldest first."""
-    return (f"SELECT channel, state, owner, claimed_at, sent_at, provider_id, attempts FROM {TABLE} "
+    return (f"SELECT channel, state, owner, claimed_at, sent_at, provider_id, attempts, received_at FROM {TABLE} "
             f"WHERE id = {placeholder} ORDER BY channel",
             f"SELECT channel, id, at, kind, attempt, detail FROM {EVENTS} WHERE id = {placeholder} ORDER BY at")
 
 
 def upsert_sql(placeholder: str) -> str:
-    """The batched write; ``placeholder`` is the driver's parameter marker (``?`` or ``%s``)."""
-    marks = ", ".join([placeholder] * 9)
+    """The batched write; ``placeholder`` is the driver's parameter marker (``?`` or ``%s``).
+
+    ``received_at`` is written with a new row only: it is when the channel first claimed the id.
+    """
+    marks = ", ".join([placeholder] * 10)
     return (f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({marks}) ON CONFLICT (channel, id) DO UPDATE SET "
             "state = excluded.state, owner = excluded.owner, claimed_at = excluded.claimed_at, "
             "sent_at = excluded.sent_at, provider_id = excluded.provider_id, attempts = excluded.attempts, "

@@ -39,6 +39,8 @@ def test_claims_marks_and_the_lease_across_hosts(postgres_dsn: str) -> None:
     assert second.claim("p-1", attempt=1).action == DUPLICATE
     record = second.store.get("pg", "p-1")
     assert (record.state, record.provider_id, record.attempts) == (SENT, "provider-1", 2)
+    (_, traced), = second.store.trace("p-1")[0]
+    assert traced.received_at is not None and traced.received_at <= traced.sent_at  # kept from the first claim
     assert first.store.prune(time.time() + 1) >= 1
     assert second.claim("p-1", attempt=1).action == SEND
     first.close()

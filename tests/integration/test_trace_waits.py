@@ -54,7 +54,7 @@ def test_trace_shows_tier_waits_and_expiry(kafka: KafkaKit, unique, tmp_path: Pa
 
     wait_until(lambda: "sent" in steps("flaky-1"), timeout=30, what="flaky-1 sent")
     flaky = steps("flaky-1")
-    assert flaky.count("attempt_failed") == 2 and flaky.count("retry_waiting") == 2, flaky
+    assert flaky[0] == "received" and flaky.count("attempt_failed") == 2 and flaky.count("retry_waiting") == 2, flaky
     assert flaky.index("retry_waiting") > flaky.index("attempt_failed") and flaky[-1] == "sent", flaky
     wait_until(lambda: "expired" in steps("fail-1"), timeout=30, what="fail-1 expired")
     expired = trace(path, "fail-1", capsys)

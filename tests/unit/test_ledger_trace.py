@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -44,9 +45,9 @@ def test_trace_shows_attempts_errors_duplicates_and_the_outcome(config_and_ledge
     assert main(["trace", "t-1", "--config", str(config), "--format", "json"]) == ExitCode.OK
     steps = json.loads(capsys.readouterr().out)["history"]
     assert [(s["event"], s["attempt"]) for s in steps] == [
-        ("attempt_failed", 1), ("claimed", 2), ("sent", 2), ("duplicate_suppressed", 1)]
-    assert steps[0]["detail"] == "RetryableError: 503 from the provider"
-    assert steps[2]["detail"] == "provider id provider-t-1" and steps[2]["time"].endswith("Z")
+        ("received", 0), ("attempt_failed", 1), ("claimed", 2), ("sent", 2), ("duplicate_suppressed", 1)]
+    assert steps[1]["detail"] == "RetryableError: 503 from the provider"
+    assert steps[3]["detail"] == "provider id provider-t-1" and steps[3]["time"].endswith("Z")
 
     assert main(["trace", "t-1", "--config", str(config)]) == ExitCode.OK
     text = capsys.readouterr().out
@@ -61,9 +62,40 @@ def test_trace_of_a_dead_lettered_notification_and_of_an_unknown_one(config_and_
     ledger.close()
     assert main(["trace", "t-2", "--config", str(config), "--format", "json"]) == ExitCode.OK
     events = [s["event"] for s in json.loads(capsys.readouterr().out)["history"]]
-    assert events == ["attempt_failed", "dead_lettered", "given_up"]
+    assert events == ["received", "attempt_failed", "dead_lettered", "given_up"]
     assert main(["trace", "nope", "--config", str(config)]) == ExitCode.NOT_FOUND
     assert "no record of 'nope'" in capsys.readouterr().err
+
+
+def test_received_is_the_first_claim_even_when_a_retry_is_sent_after_a_flush(config_and_ledger, capsys) -> None:
+    config, ledger = config_and_ledger
+    sender = guard(Counting(fail=[RetryableError("503")]), ledger, retries=3, on_duplicate=lambda: None)
+    with pytest.raises(RetryableError):
+        sender.send(Notification(id="t-3", channel="sms"))
+    ledger.flush()  # the row exists when the retry's sent row is written
+    sender.send(Notification(id="t-3", channel="sms", attempt=2))
+    ledger.close()
+    assert main(["trace", "t-3", "--config", str(config), "--format", "json"]) == ExitCode.OK
+    steps = json.loads(capsys.readouterr().out)["history"]
+    received, claimed = steps[0], next(s for s in steps if s["event"] == "claimed")
+    assert received["event"] == "received" and received["at"] < steps[1]["at"] <= claimed["at"]
+
+
+def test_a_ledger_file_from_before_received_at_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:  # the table as notifyd wrote it before received_at
+        old.execute("CREATE TABLE notifyd_ledger (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, "
+                    "owner TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL, sent_at DOUBLE PRECISION, "
+                    "provider_id TEXT, attempts INTEGER NOT NULL, updated_at DOUBLE PRECISION NOT NULL, "
+                    "PRIMARY KEY (channel, id)) WITHOUT ROWID")
+        old.execute("INSERT INTO notifyd_ledger VALUES ('sms', 'o-1', 'sent', 'h', 1.0, 2.0, NULL, 1, 2.0)")
+    old.close()
+    store = SqliteStore(str(path))
+    store.put([("sms", "o-2", "sent", "h", 3.0, 4.0, None, 1, 4.0, 3.0)], [])
+    (_, old_row), = store.trace("o-1")[0]
+    (_, new_row), = store.trace("o-2")[0]
+    store.close()
+    assert old_row.received_at is None and new_row.received_at == 3.0
 
 
 def test_trace_without_a_ledger_is_a_usage_error(tmp_path: Path, capsys) -> None:
