@@ -31,6 +31,7 @@ from notifyd.ledger.store import (
 )
 
 CONNECT_TIMEOUT = 5
+SCHEMA_LOCK = 0x6E6F7469  # "noti": one advisory lock key for making the tables
 
 
 class PostgresStore:
@@ -47,6 +48,9 @@ class PostgresStore:
         try:
             self._writer = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
             with self._writer.transaction():
+                # Two hosts' first start at once: CREATE TABLE IF NOT EXISTS is not safe against itself
+                # (a unique violation on pg_type), so the makers take turns.
+                self._writer.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 self._writer.execute(CREATE_TABLE)
                 self._writer.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {RECEIVED_COLUMN}")
                 self._writer.execute(CREATE_INDEX)

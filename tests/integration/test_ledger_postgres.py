@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,16 @@ def test_a_channel_process_on_the_postgres_ledger_sends_a_redelivery_once(
                 finish(worker)
         counts = webhook_ids(server)
     assert set(counts) == {f"pg-{seq}" for seq in range(total)} and set(counts.values()) == {1}
+
+
+def test_hosts_starting_at_once_make_the_tables_once(postgres_dsn: str) -> None:
+    import psycopg  # the postgres extra, as the fixture needs
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS fresh_start")
+        admin.execute("CREATE DATABASE fresh_start")
+    dsn = postgres_dsn.replace("dbname=postgres", "dbname=fresh_start")
+    with ThreadPoolExecutor(6) as pool:  # without the schema lock: "duplicate key value violates unique constraint"
+        stores = list(pool.map(lambda _: open_store(LedgerSettings(type="postgres", dsn=dsn)), range(6)))
+    for store in stores:
+        store.close()
