@@ -1,4 +1,7 @@
-"""The ledger on by default, in a real channel process: a redelivered id that was sent is not sent again."""
+"""The ledger on by default, in a real channel process: a redelivered id that was sent is not sent again.
+
+``ledger: off`` sending it again: ``test_ledger_delivery.test_a_redelivered_notification_is_not_sent_twice``.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,3 @@ def test_a_default_channel_does_not_send_an_id_again(kafka: KafkaKit, unique, tm
     assert deliver_the_same_id_twice(kafka, unique, tmp_path, start) == ["dup-1"]
     assert (state_dir / "ledger.sqlite3").exists()  # in this test's own state directory
 
-
-def test_ledger_off_sends_it_again(kafka: KafkaKit, unique, tmp_path: Path, start, state_dir: Path) -> None:
-    assert deliver_the_same_id_twice(kafka, unique, tmp_path, start, ledger=False) == ["dup-1", "dup-1"]
-    assert not (state_dir / "ledger.sqlite3").exists()

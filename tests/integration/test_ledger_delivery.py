@@ -124,6 +124,7 @@ def test_a_redelivered_notification_is_not_sent_twice(kafka: KafkaKit, unique, t
         assert '"delivery ledger open"' in (tmp_path / "w.log").read_text()
     else:
         assert set(counts.values()) == {2}, "ledger: off is at-least-once: every uncommitted one again"
+        assert not path.exists(), "ledger: off opened no ledger in the default state directory"
 
 
 def test_sigkill_mid_stream_resends_at_most_what_was_not_yet_marked(kafka: KafkaKit, unique, tmp_path: Path,

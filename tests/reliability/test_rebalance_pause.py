@@ -18,6 +18,7 @@ import pytest
 
 from tests.kit.daemon import daemon_config
 from tests.kit.handlers import read_records
+from tests.kit.kafka import FIGURES_GROUP
 from tests.kit.scenario import channel
 from tests.kit.wait import wait_until
 
@@ -72,7 +73,7 @@ def test_delivery_pauses_on_the_surviving_member(kafka, unique, tmp_path, write_
     kafka.create_topics(topic, partitions=PARTITIONS)
     config = write_config(daemon_config(kafka.bootstrap, {
         "pause": channel(topic, out, group_id=unique("g"), concurrency=16,
-                         consumer_config={"partition.assignment.strategy": strategy}),
+                         consumer_config={"partition.assignment.strategy": strategy, **FIGURES_GROUP}),
     }))
     with Traffic(kafka, topic):
         first = daemon(config)
