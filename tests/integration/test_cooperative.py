@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,8 @@ from notifyd.exitcodes import ExitCode
 from tests.kit.handlers import read_records
 from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
+from tests.kit.workerprocess import start_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 6
 
 
@@ -51,12 +49,6 @@ def owned(log: Path, consumer: str | None = None) -> set[str]:
         else:
             held -= set(change["partitions"])
     return held
-
-
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
-                                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
 
 
 @pytest.mark.kafka

@@ -9,7 +9,6 @@ yet; with ``ledger: off``, everything uncommitted is sent again (today's behavio
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from notifyd.ledger.store import CREATE_TABLE
 from tests.kit.httpserver import ProviderServer, Reply
 from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
+from tests.kit.workerprocess import finish, kill, start_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,12 +52,6 @@ def ledger_config(bootstrap: str, *, topic: str, group: str, url: str, ledger: d
     return config
 
 
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
-                                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-
-
 def sent_in_ledger(path: Path) -> int:
     if not path.exists():
         return 0
@@ -83,14 +77,6 @@ def settled(count: Any) -> int:
     return seen[-1]
 
 
-def kill(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGKILL)
-    assert process.wait(10) == -signal.SIGKILL
-
-
-def finish(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == ExitCode.OK
 
 
 @pytest.mark.parametrize("ledger_on", [True, False], ids=["ledger-on", "ledger-off"])

@@ -16,9 +16,10 @@ from notifyd.ledger.decision import DUPLICATE, HELD, SEND, SENT
 from notifyd.ledger.guard import DuplicateSuppressed, guard
 from notifyd.ledger.ledger import Ledger
 from notifyd.ledger.opening import LedgerUnavailable, open_store
-from tests.integration.test_ledger_delivery import finish, ledger_config, produce, receiver, start_worker, webhook_ids
+from tests.integration.test_ledger_delivery import ledger_config, produce, receiver, webhook_ids
 from tests.kit.kafka import KafkaKit
 from tests.kit.wait import wait_until
+from tests.kit.workerprocess import finish, start_worker
 
 LOG = structlog.get_logger("test")
 

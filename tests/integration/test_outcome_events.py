@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from notifyd.schemas import validator
-from tests.integration.test_ledger_delivery import finish, start_worker
 from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
+from tests.kit.workerprocess import finish, start_worker
 
 pytestmark = pytest.mark.kafka
 

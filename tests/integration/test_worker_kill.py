@@ -17,16 +17,11 @@ from tests.kit.handlers import read_records
 from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
 from tests.kit.worker import channel_config, delivered_ids, notification
+from tests.kit.workerprocess import start_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 2000
-
-
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
-                                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
 
 
 def test_sigkill_halfway_then_restart_delivers_everything(kafka: KafkaKit, unique, tmp_path: Path,

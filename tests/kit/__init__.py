@@ -4,6 +4,7 @@ Broker and processes:
     kafka       KafkaKit: create topics, produce, read back, committed offsets (FAST_GROUP)
     daemon      ``notifyd run`` as a real process: log events, /metrics, sd_notify (daemon_config)
     worker      the channel process's ``serve`` in a thread, its config and what it delivered
+    workerprocess  ``notifyd worker`` as a real process: start_worker, kill (SIGKILL), finish (SIGTERM)
     config      a minimal valid config as data (base_config)
     proxy       a TCP proxy a test can cut, for broker outages
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,11 @@ import pytest
 from tests.kit.handlers import read_records
 from tests.kit.kafka import FAST_GROUP, KafkaKit
 from tests.kit.wait import wait_until
+from tests.kit.workerprocess import start_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
-ROOT = Path(__file__).resolve().parents[2]
 EACH = 200  # of ok-, flaky- (delivered at the third attempt) and fail- (dead-lettered after three)
 KILLS = 5
-
-
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "notifyd", "worker", "--config", str(config), "--channel", "c"],
-                                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
 
 
 def test_sigkill_while_retries_cycle_through_the_tiers_loses_nothing(kafka: KafkaKit, unique, tmp_path: Path,
