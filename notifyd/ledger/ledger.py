@@ -119,14 +119,10 @@ class Ledger:
         if attempt == 1 and notification_id in self._inflight:
             return Verdict(HELD, retry_after=min(self._lease, 1.0))  # the same id twice in this process
         self._inflight.add(notification_id)
-        self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt,
-                                                self._received_at(notification_id, now))
+        earlier = self._pending.get(notification_id)  # this process's unwritten decision: its first claim
+        received_at = now if earlier is None else earlier.received_at or now
+        self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt, received_at)
         return SEND_IT
-
-    def _received_at(self, notification_id: str, now: float) -> float:
-        """When this process first claimed ``notification_id`` since the last flush (``now`` if it had not); under the lock."""
-        earlier = self._pending.get(notification_id)
-        return now if earlier is None or earlier.received_at is None else earlier.received_at
 
     def mark_sent(self, notification_id: str, provider_id: str | None, attempts: int, at: float) -> None:
         """Record that the provider accepted ``notification_id`` at ``at``."""
@@ -148,18 +144,19 @@ class Ledger:
         with self._lock:
             self._inflight.discard(notification_id)
             claimed = self._pending.get(notification_id)
-            claimed_at = claimed.claimed_at if claimed is not None else at
+            claimed_at, received_at = (claimed.claimed_at, claimed.received_at) if claimed is not None else (at, at)
             sent_at = at if state == SENT else None
             self._pending[notification_id] = Record(state, self.owner, claimed_at, sent_at, provider_id, attempts,
-                                                    self._received_at(notification_id, claimed_at))
+                                                    received_at)
 
     def release(self, notification_id: str, *, attempts: int) -> None:
         """Give up the claim without sending (dead-lettered, skipped): a replay may send it."""
         now = self._clock()
         with self._lock:
             self._inflight.discard(notification_id)
+            earlier = self._pending.get(notification_id)
             self._pending[notification_id] = Record(FAILED, self.owner, now, None, None, attempts,
-                                                    self._received_at(notification_id, now))
+                                                    now if earlier is None else earlier.received_at or now)
 
     def note(self, notification_id: str, kind: str, *, attempt: int, detail: str = "") -> None:
         """Add a moment of the notification's history (a failed attempt, a duplicate, an outcome)."""
