@@ -148,8 +148,9 @@ def test_the_claim_of_a_dead_process_expires_and_the_notification_is_delivered(
     claimed_at = time.time()
     with sqlite3.connect(path) as connection:  # what a process killed in the middle of a send leaves
         connection.execute(CREATE_TABLE)
-        connection.execute("INSERT INTO notifyd_ledger VALUES ('c', 'held-0', 'claimed', 'gone:1:x', ?, NULL, NULL,"
-                           " 1, ?)", (claimed_at, claimed_at))
+        connection.execute("INSERT INTO notifyd_ledger (channel, id, state, owner, claimed_at, sent_at,"
+                           " provider_id, attempts, updated_at) VALUES ('c', 'held-0', 'claimed', 'gone:1:x', ?, NULL,"
+                           " NULL, 1, ?)", (claimed_at, claimed_at))
     produce(kafka, topic, 1, "held")
     with receiver() as server:
         worker = start_worker(write_config(ledger_config(
