@@ -26,6 +26,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "validate": ("validate-config", validate.case_validate),
     "flowcost": ("7. Flow control, unused", flowcost.case_flow_cost),
     "isolation": ("8. Failure isolation", isolation.case_isolation),
+    "memory": ("Memory, a coroutine channel at concurrency 1,000 (case 1's rows alone)", throughput.case_memory),
 }
 
 
