@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
 
 from bench import feed
 from bench.context import Bench, Row
-from bench.daemon import FAST_GROUP, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
+from bench.daemon import FAST_GROUP, ROOT, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
 from bench.stats import median, rate, ratio
 from notifyd.config.kafka import prefetch_defaults
 from notifyd.config.settings import ChannelSettings
@@ -70,16 +71,22 @@ def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0,
         consumer.close()
 
 
-def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> tuple[float, float]:
+def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int], root: Path = ROOT,
+                 channel: dict[str, Any] | None = None) -> tuple[float, float]:
     """Notifications/s of ``notifyd run``, one channel of a ``STYLES`` handler, timed by the handler itself.
 
-    Also the channel process's CPU seconds a notification.
+    Also the channel process's CPU seconds a notification. ``root``: the tree whose notifyd
+    runs; ``channel``: more settings of the channel (one that sets ``ledger`` itself gets no
+    top-level ``ledger`` key).
     """
     workdir = bench.directory(f"throughput-{style}")
     result = workdir / "rate"
+    channel = channel or {}
     channels = {"bulk": {"topics": [topic], "handler": STYLES[style][0], "group_id": bench.name("bulk"),
-                         "options": {"path": str(result), "count": count}}}
-    daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
+                         "options": {"path": str(result), "count": count}, **channel}}
+    config = write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels,
+                          ledger=None if "ledger" in channel else False)
+    daemon = Daemon(config, workdir, root=root)
     try:
         daemon.start().wait_ready()
         probe = _rss_probe(daemon, peaks)
