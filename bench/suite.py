@@ -43,6 +43,8 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
 }
 # Left out of a --quick run unless named with --case: a git worktree and six daemons a round.
 NOT_QUICK = {"nocost"}
+# Run only when named: case 1 already reports the memory rows.
+NAMED_ONLY = {"memory"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.quick() if args.quick else Sizes()
     if args.runs:
         sizes = Sizes(**{**sizes.__dict__, "runs": args.runs, "throughput_runs": args.runs})
-    chosen = args.case or [name for name in CASES if not (args.quick and name in NOT_QUICK)]
+    chosen = args.case or [name for name in CASES if name not in NAMED_ONLY and not (args.quick and name in NOT_QUICK)]
     command = "bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="notifyd-bench-") as scratch:
         workdir = Path(scratch)
