@@ -44,19 +44,29 @@ def baseline_tree(ref: str) -> Iterator[Path]:
     """A detached ``git worktree`` of ``ref`` with this tree's bench handlers, removed on exit."""
     scratch = Path(tempfile.mkdtemp(prefix="notifyd-baseline-"))
     tree = scratch / "tree"
-    _git("worktree", "add", "--detach", "--quiet", str(tree), ref)
     try:
-        shutil.copyfile(ROOT / "bench" / "handlers.py", tree / "bench" / "handlers.py")
-        yield tree
+        _git("worktree", "add", "--detach", "--quiet", str(tree), ref)
+        try:
+            shutil.copyfile(ROOT / "bench" / "handlers.py", tree / "bench" / "handlers.py")
+            yield tree
+        finally:
+            _git("worktree", "remove", "--force", str(tree))
     finally:
-        _git("worktree", "remove", "--force", str(tree))
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+class GitError(Exception):
+    """git could not make or remove the baseline's worktree."""
+
+
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=120, check=False)
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=120,
+                              check=False)
+    except OSError as exc:
+        raise GitError(f"git: {exc}") from None
     if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
+        raise GitError(f"git {' '.join(args[:2])}: {done.stderr.strip()}")
     return done.stdout.strip()
 
 
@@ -94,14 +104,17 @@ def case_nocost(bench: Bench) -> list[Row]:
     feed.fill(bench.bootstrap, topic, count)
     runs = {style: {tree: [] for tree in TREES} for style in STYLES}
     load: list[float] = []
-    with baseline_tree(ref) as baseline:
-        roots = {"head": ROOT, "baseline": baseline}
-        for index in range(rounds):
-            load.append(os.getloadavg()[0])
-            for position, style in enumerate(STYLES):
-                for tree in round_order(index, position):
-                    runs[style][tree].append(notifyd_rate(bench, topic, count, style=style, peaks={},
-                                                          root=roots[tree], channel=CHANNEL))
+    try:
+        with baseline_tree(ref) as baseline:
+            roots = {"head": ROOT, "baseline": baseline}
+            for index in range(rounds):
+                load.append(os.getloadavg()[0])
+                for position, style in enumerate(STYLES):
+                    for tree in round_order(index, position):
+                        runs[style][tree].append(notifyd_rate(bench, topic, count, style=style, peaks={},
+                                                              root=roots[tree], channel=CHANNEL))
+    except GitError as exc:  # no git, or not the ref (a shallow clone): the other cases' results still count
+        return [Row("nocost.skipped", f"not run: {exc}", [], "")]
     rows = [Row("nocost.load", f"load average (1 min) at each round's start, {count:,} notifications a run",
                 load, "")]
     for style, (_handler, label, _target) in STYLES.items():

@@ -113,3 +113,14 @@ def test_nocost_alternates_the_trees_and_compares_round_by_round():
     assert cpu.runs == [2.0, 2.0, 2.0] and "abc123 1.00 µs" in cpu.note
     runs["head"][0] = (94.0, 2e-6)
     assert not nocost.style_rows("inline", "on the loop", runs, "abc123")[2].met
+
+
+def test_nocost_without_its_baseline_ref_reports_why_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    from bench import nocost
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(nocost.GitError, match="worktree add"), nocost.baseline_tree("0" * 40):
+        pass
+    assert list(tmp_path.iterdir()) == []
