@@ -36,6 +36,7 @@ class Bench:
     bootstrap: str
     workdir: Path
     sizes: Sizes = field(default_factory=Sizes)
+    baseline_ref: str | None = None  # case 9's git ref to compare with (``bench.nocost.BASELINE_REF`` if None)
 
     def name(self, prefix: str) -> str:
         """A topic, group or directory name no other run uses (topics live as long as the broker)."""

@@ -24,20 +24,24 @@ FAST_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
 SAMPLE_PERIOD = 0.05  # seconds between /metrics samples while a rate is measured
 
 
-def write_config(path: Path, *, bootstrap: str, channels: dict[str, Any]) -> Path:
+def write_config(path: Path, *, bootstrap: str, channels: dict[str, Any], ledger: bool | None = False) -> Path:
     """A config file for ``channels``, metrics on the port the daemon is given.
 
     The delivery ledger (on by default in notifyd) is off here, so the cases measure what
     they measured before it was a default; case 6 (``bench/ledger.py``) turns it on per channel.
+    ``ledger=None`` leaves the top-level key out, for channels that say it themselves in a
+    tree from before it took ``false`` (case 9, ``bench/nocost.py``).
     """
     data = {
         "kafka": {"bootstrap_servers": bootstrap, "config": {**FAST_GROUP, "auto.commit.interval.ms": 1000}},
         "metrics": {"listen": "127.0.0.1:${NOTIFYD_METRICS_PORT}"},
         "logging": {"level": "info"},
         "shutdown_timeout": 10,
-        "ledger": False,
+        "ledger": ledger,
         "channels": channels,
     }
+    if ledger is None:
+        del data["ledger"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -55,11 +59,15 @@ def rss_bytes(pid: int) -> int:
 
 
 class Daemon:
-    """One supervisor process; stderr goes to a log file, sd_notify to a socket of ours."""
+    """One supervisor process; stderr goes to a log file, sd_notify to a socket of ours.
 
-    def __init__(self, config: Path, workdir: Path) -> None:
+    ``root`` is the tree whose notifyd runs (its working directory and first on PYTHONPATH):
+    this one, or another checkout of it (case 9, ``bench/nocost.py``).
+    """
+
+    def __init__(self, config: Path, workdir: Path, *, root: Path = ROOT) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.config, self.log_path = config, workdir / "daemon.log"
+        self.config, self.log_path, self.root = config, workdir / "daemon.log", root
         self.metrics_port = free_port()
         self._notify_path = workdir / "notify.sock"
         self._notify_path.unlink(missing_ok=True)
@@ -70,14 +78,14 @@ class Daemon:
 
     def start(self) -> Daemon:
         env = {**os.environ, "NOTIFY_SOCKET": str(self._notify_path), "NOTIFYD_METRICS_PORT": str(self.metrics_port),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(self.root), os.environ.get("PYTHONPATH")])),
                # A state directory of the run's own: never the host's /var/lib/notifyd or ~/.local/state.
                "STATE_DIRECTORY": str(self.log_path.parent / "state")}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         with open(self.log_path, "ab") as log:
             self.started_at = time.monotonic()
             self.process = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", str(self.config)],
-                                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                            cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> float:

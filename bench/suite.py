@@ -9,7 +9,19 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import concurrency, flowcost, footprint, isolation, latency, ledger, machine, report, throughput, validate
+from bench import (
+    concurrency,
+    flowcost,
+    footprint,
+    isolation,
+    latency,
+    ledger,
+    machine,
+    nocost,
+    report,
+    throughput,
+    validate,
+)
 from bench.context import Bench, Row, Sizes
 from notifyd.tools.devbroker import EmbeddedBroker
 
@@ -26,7 +38,13 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "validate": ("validate-config", validate.case_validate),
     "flowcost": ("7. Flow control, unused", flowcost.case_flow_cost),
     "isolation": ("8. Failure isolation", isolation.case_isolation),
+    "memory": ("Memory, a coroutine channel at concurrency 1,000 (case 1's rows alone)", throughput.case_memory),
+    "nocost": ("9. No cost when nothing fails: HEAD against a baseline tree", nocost.case_nocost),
 }
+# Left out of a --quick run unless named with --case: a git worktree and six daemons a round.
+NOT_QUICK = {"nocost"}
+# Run only when named: case 1 already reports the memory rows.
+NAMED_ONLY = {"memory"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="run only these cases (repeatable)")
     parser.add_argument("--runs", type=int, help="runs per case (default 3, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.md and latest.png go")
+    parser.add_argument("--baseline-ref", help=f"case nocost: the git ref to compare with (default {nocost.BASELINE_REF})")
     return parser
 
 
@@ -43,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.quick() if args.quick else Sizes()
     if args.runs:
         sizes = Sizes(**{**sizes.__dict__, "runs": args.runs, "throughput_runs": args.runs})
-    chosen = args.case or list(CASES)
+    chosen = args.case or [name for name in CASES if name not in NAMED_ONLY and not (args.quick and name in NOT_QUICK)]
     command = "bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="notifyd-bench-") as scratch:
         workdir = Path(scratch)
         with EmbeddedBroker(log_path=str(workdir / "tansu.log")) as broker:
-            bench = Bench(broker.bootstrap_servers, workdir, sizes)
+            bench = Bench(broker.bootstrap_servers, workdir, sizes, baseline_ref=args.baseline_ref)
             sections = {}
             for name in chosen:
                 title, case = CASES[name]

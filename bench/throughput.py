@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
 
 from bench import feed
 from bench.context import Bench, Row
-from bench.daemon import FAST_GROUP, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
+from bench.daemon import FAST_GROUP, ROOT, SAMPLE_PERIOD, Daemon, rss_bytes, watch, write_config
 from bench.stats import median, rate, ratio
 from notifyd.config.kafka import prefetch_defaults
 from notifyd.config.settings import ChannelSettings
@@ -70,16 +71,22 @@ def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0,
         consumer.close()
 
 
-def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> tuple[float, float]:
+def notifyd_rate(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int], root: Path = ROOT,
+                 channel: dict[str, Any] | None = None) -> tuple[float, float]:
     """Notifications/s of ``notifyd run``, one channel of a ``STYLES`` handler, timed by the handler itself.
 
-    Also the channel process's CPU seconds a notification.
+    Also the channel process's CPU seconds a notification. ``root``: the tree whose notifyd
+    runs; ``channel``: more settings of the channel (one that sets ``ledger`` itself gets no
+    top-level ``ledger`` key).
     """
     workdir = bench.directory(f"throughput-{style}")
     result = workdir / "rate"
+    channel = channel or {}
     channels = {"bulk": {"topics": [topic], "handler": STYLES[style][0], "group_id": bench.name("bulk"),
-                         "options": {"path": str(result), "count": count}}}
-    daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
+                         "options": {"path": str(result), "count": count}, **channel}}
+    config = write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels,
+                          ledger=None if "ledger" in channel else False)
+    daemon = Daemon(config, workdir, root=root)
     try:
         daemon.start().wait_ready()
         probe = _rss_probe(daemon, peaks)
@@ -148,16 +155,25 @@ def case_throughput(bench: Bench) -> list[Row]:
                     note=f"notifyd's: {median([b[0] for b in bare]) / plain:.2f}× as fast"))
     load = [Row(f"footprint.load.{role}", f"RSS under case 1, {role} (peak)", [peaks.get(role, 0) / 2**20], "MiB")
             for role in ("supervisor", "channel")]
-    return [*rows, *_memory_rows(bench, topic, min(count, MEMORY_COUNT)), *load]
+    return [*rows, *_memory_rows([coroutine_memory(bench, topic, min(count, MEMORY_COUNT))]), *load]
 
 
-def _memory_rows(bench: Bench, topic: str, count: int) -> list[Row]:
-    """The coroutine channel's peak and steady RSS, each against ``MEMORY_LIMIT_MIB``."""
-    peak, steady = coroutine_memory(bench, topic, count)
+def case_memory(bench: Bench) -> list[Row]:
+    """Case 1's memory rows alone, once a run: each run reads ``MEMORY_COUNT`` of a full topic in a group of its own."""
+    topic = bench.name("bench.memory")
+    feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
+    feed.fill(bench.bootstrap, topic, bench.sizes.bulk)
+    count = min(bench.sizes.bulk, MEMORY_COUNT)
+    return _memory_rows([coroutine_memory(bench, topic, count) for _ in range(bench.sizes.runs)])
+
+
+def _memory_rows(runs: list[tuple[float, float]]) -> list[Row]:
+    """The coroutine channel's peak and steady RSS of each run, each against ``MEMORY_LIMIT_MIB``."""
     what = f"RSS of a channel process, {MEMORY_CONCURRENCY:,} coroutines waiting {MEMORY_WAIT * 1000:g} ms"
-    rows = [Row("footprint.coroutines.channel", f"{what} (peak)", [peak], "MiB", f"≤ {MEMORY_LIMIT_MIB}"),
-            Row("footprint.coroutines.channel.steady", f"{what} (steady: median while delivering)", [steady], "MiB",
-                f"≤ {MEMORY_LIMIT_MIB}")]
+    rows = [Row("footprint.coroutines.channel", f"{what} (peak)", [r[0] for r in runs], "MiB",
+                f"≤ {MEMORY_LIMIT_MIB}"),
+            Row("footprint.coroutines.channel.steady", f"{what} (steady: median while delivering)",
+                [r[1] for r in runs], "MiB", f"≤ {MEMORY_LIMIT_MIB}")]
     for row in rows:
         row.met = row.median <= MEMORY_LIMIT_MIB
     return rows

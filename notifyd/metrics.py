@@ -16,14 +16,51 @@ partition's ``notifyd_consumer_lag`` disappears.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-
-from prometheus_client import Counter, Gauge, Histogram
+from typing import TYPE_CHECKING, Any
 
 from notifyd import __version__
 from notifyd.records.dlqheaders import REASONS as DEAD_LETTER_REASONS
+
+
+def _metric_classes() -> Any:
+    """prometheus_client's ``Counter``, ``Gauge`` and ``Histogram``, without its package ``__init__`` if unimported.
+
+    The ``__init__`` imports the exposition side too (urllib.request, http.server, wsgiref,
+    gzip ...): ~2.5 MiB of a channel process, which only writes samples to its files
+    (issue 23.2, a channel process within 60 MiB). Its submodules are imported under a bare
+    package module that is dropped afterwards, so a later ``import prometheus_client`` (the
+    supervisor's ``/metrics``) runs the real ``__init__`` over the same submodules. If that
+    ever fails, the plain import.
+    """
+    if "prometheus_client" not in sys.modules:
+        spec = importlib.util.find_spec("prometheus_client")
+        bare = types.ModuleType("prometheus_client")
+        bare.__path__ = list(spec.submodule_search_locations or ()) if spec else []
+        sys.modules["prometheus_client"] = bare
+        try:
+            from prometheus_client.metrics import Counter, Gauge, Histogram
+
+            return Counter, Gauge, Histogram
+        except ImportError:
+            pass
+        finally:
+            if sys.modules.get("prometheus_client") is bare:
+                del sys.modules["prometheus_client"]
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return Counter, Gauge, Histogram
+
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Gauge, Histogram
+else:
+    Counter, Gauge, Histogram = _metric_classes()
 
 ATTEMPT_RESULTS = ("success", "retryable_error", "permanent_error")
 SKIP_REASONS = ("opted_out",)  # the built-in ones; a handler's own reasons appear when first used

@@ -97,3 +97,30 @@ def test_flaky_fails_its_ids_every_time_and_reports_the_healthy_ones(tmp_path):
     assert (summary["delivered"], summary["failed_calls"], summary["retried_calls"]) == (5, 3, 2)
     assert summary["rate"] > 0
     assert len(summary["latencies"]) == 5 and all(0.5 <= latency < 5 for latency in summary["latencies"])
+
+
+def test_nocost_alternates_the_trees_and_compares_round_by_round():
+    from bench import nocost
+
+    orders = [[nocost.round_order(r, s)[0] for s in range(3)] for r in range(2)]
+    assert orders == [["head", "baseline", "head"], ["baseline", "head", "baseline"]]
+    assert nocost.per_round_ratios([90.0, 100.0], [100.0, 0.0])[0] == 0.9
+    assert math.isnan(nocost.per_round_ratios([90.0, 100.0], [100.0, 0.0])[1])
+    runs = {"head": [(96.0, 2e-6), (90.0, 2e-6), (99.0, 2e-6)], "baseline": [(100.0, 1e-6)] * 3}
+    head, base, share, cpu = nocost.style_rows("inline", "on the loop", runs, "abc123")
+    assert (head.runs, base.median) == ([96.0, 90.0, 99.0], 100.0)
+    assert share.median == pytest.approx(0.96) and share.met and share.target == "≥ 0.95"
+    assert cpu.runs == [2.0, 2.0, 2.0] and "abc123 1.00 µs" in cpu.note
+    runs["head"][0] = (94.0, 2e-6)
+    assert not nocost.style_rows("inline", "on the loop", runs, "abc123")[2].met
+
+
+def test_nocost_without_its_baseline_ref_reports_why_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    from bench import nocost
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(nocost.GitError, match="worktree add"), nocost.baseline_tree("0" * 40):
+        pass
+    assert list(tmp_path.iterdir()) == []
