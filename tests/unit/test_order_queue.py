@@ -13,6 +13,7 @@ from notifyd.config.loading import check_text
 from notifyd.ledger.order import GO, MAX_RECHECK, MIN_WAIT, STALE_AFTER, Head, Turn, key_text, turn, wait_until
 from notifyd.ledger.orderqueue import MAX_DROPS, OrderQueues
 from notifyd.ledger.sqlitestore import SqliteStore
+from notifyd.ledger.store import Store
 from notifyd.records.delayheaders import DelayState
 
 LOG = structlog.get_logger("test")
@@ -43,15 +44,20 @@ class Clock:
         return self.now
 
 
-def queues(tmp_path: Path, finished: set[str] | None = None, channel: str = "sms") -> tuple[OrderQueues, Clock]:
+def queues(tmp_path: Path, finished: set[str] | None = None, channel: str = "sms",
+           store: Store | None = None) -> tuple[OrderQueues, Clock]:
     clock = Clock()
     done = finished if finished is not None else set()
-    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))
+    store = store or SqliteStore(str(tmp_path / "ledger.sqlite3"))
     return OrderQueues(store, channel=channel, finished=done.__contains__, log=LOG, clock=clock), clock
 
 
 def test_the_sqlite_queue_keeps_parking_order_and_an_id_keeps_its_place(tmp_path: Path) -> None:
-    q, clock = queues(tmp_path)
+    check_parking_order(queues(tmp_path)[0])
+
+
+def check_parking_order(q: OrderQueues) -> None:
+    """The queue's SQL, whichever storage runs it (tests/integration/test_order_postgres.py: PostgreSQL)."""
     assert q.turn(b"k", "a") == (None, False)  # an empty queue: go, nothing queued
     q.park(b"k", "a", NOW + 5)
     assert q.turn(b"k", "a") == (None, True)  # the head goes
@@ -79,6 +85,9 @@ def test_the_queue_holds_across_a_reopened_store_and_is_per_channel(tmp_path: Pa
     assert again.turn(b"k", "b") == (NOW + 5, True)
     other_channel, _ = queues(tmp_path, channel="email")
     assert other_channel.turn(b"k", "b") == (None, False)
+    q.park(b"k", "b", NOW + 10)
+    assert q._store.prune(NOW + 6) >= 1  # with the ledger's records: a's due is past the retention
+    assert q.turn(b"k", "b") == (None, True)
 
 
 def test_a_finished_or_stale_head_is_dropped_when_seen(tmp_path: Path) -> None:
