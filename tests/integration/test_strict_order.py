@@ -6,6 +6,7 @@ one prevents; other keys are never delayed either way.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,34 @@ def test_strict_order_keeps_a_keys_followers_behind_its_retried_head(kafka: Kafk
     order, at = run(kafka, unique, tmp_path, start, "default")
     assert order[-1] == "flaky" and order[:-1] == SAME_KEY  # overtaken while it waited for its retries
     assert max(at[n] for n in OTHER_KEYS) - min(at.values()) < 1.0
+
+
+def parked(ledger: str) -> int:
+    """Entries in the order queues of the ledger file ``ledger`` (-1 before the channel made its table)."""
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT count(*) FROM notifyd_order_queue").fetchone()[0]
+    except sqlite3.Error:
+        return -1
+
+
+def test_the_order_holds_across_a_restart_while_a_key_is_parked(kafka: KafkaKit, unique, tmp_path: Path,
+                                                                 start) -> None:
+    topic, path = unique("strict.restart"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    for notification_id in ["flaky-r", "k-1"]:
+        kafka.produce(topic, notification(notification_id), key="k")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, c={"topics": [topic], "handler": HANDLER, "ordering": "strict",
+                                                "options": {"path": str(path)}, "retry_schedule": ["6s", "1s"]})
+    ledger = config.channels["c"].ledger.path
+    worker = start(config, "c")
+    wait_until(lambda: parked(ledger) == 2, timeout=30, what="the key's head and its follower parked")
+    worker.finish()  # nothing of the key is in memory now: the queue and the tiers hold it
+    start(config, "c")
+    for notification_id in ["k-2", "k-3"]:  # read by the new process while the head still waits
+        kafka.produce(topic, notification(notification_id), key="k")
+    kafka.flush()
+    wait_until(lambda: len(deliveries(path)) == 4, timeout=40, what="the key delivered")
+    assert [entry["id"] for entry in deliveries(path)] == ["flaky-r", "k-1", "k-2", "k-3"]
+    assert parked(ledger) == 0
