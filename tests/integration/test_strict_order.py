@@ -91,3 +91,6 @@ def test_the_order_holds_across_a_restart_while_a_key_is_parked(kafka: KafkaKit,
     wait_until(lambda: len(deliveries(path)) == 4, timeout=40, what="the key delivered")
     assert [entry["id"] for entry in deliveries(path)] == ["flaky-r", "k-1", "k-2", "k-3"]
     assert parked(ledger) == 0
+    with sqlite3.connect(ledger) as connection:  # what notifyd trace shows
+        held = connection.execute("SELECT detail FROM notifyd_ledger_events WHERE id = 'k-2' AND kind = 'held'").fetchall()
+    assert held and all(detail.startswith("ordering until ") for (detail,) in held)
