@@ -34,13 +34,19 @@ class Turn(NamedTuple):
 GO = Turn()
 
 
-def turn(head: Head | None, notification_id: str, *, now: float, head_finished: bool = False) -> Turn:
-    """May ``notification_id`` be attempted at ``now``, given its key's queue ``head``?"""
+def turn(head: Head | None, notification_id: str, *, now: float, head_finished: bool = False,
+         since: float = 0.0) -> Turn:
+    """May ``notification_id`` be attempted at ``now``, given its key's queue ``head``?
+
+    ``since``: when the asking process started. A head counts as late from then at the
+    earliest: after the daemon was stopped for longer than ``STALE_AFTER``, every head is
+    that late until the delay topics are read again, and none of them is an orphan.
+    """
     if head is None or head.id == notification_id:
         return GO
     if head_finished:
         return Turn(drop="finished")
-    if now - head.due > STALE_AFTER:
+    if now - max(head.due, since) > STALE_AFTER:
         return Turn(drop="stale")
     return Turn(until=wait_until(head.due, now))
 

@@ -23,6 +23,7 @@ class OrderQueues:
     def __init__(self, store: Store, *, channel: str, finished: Callable[[str], bool], log: Any,
                  clock: Callable[[], float] = time.time) -> None:
         self._store, self._channel, self._finished, self._log, self._clock = store, channel, finished, log, clock
+        self._since = clock()  # heads are late from the process's start at the earliest (order.turn)
 
     @property
     def blocking(self) -> bool:
@@ -39,7 +40,7 @@ class OrderQueues:
         for _ in range(MAX_DROPS):
             head = self._store.order_head(self._channel, text)
             finished = head is not None and head.id != notification_id and self._finished(head.id)
-            decision = turn(head, notification_id, now=now, head_finished=finished)
+            decision = turn(head, notification_id, now=now, head_finished=finished, since=self._since)
             if decision.drop is not None:
                 self._drop(text, head, decision.drop)
             elif decision.until is None:

@@ -26,6 +26,8 @@ def test_only_the_head_or_a_key_without_a_queue_goes() -> None:
     assert turn(Head("a", 1, NOW + 30), "b", now=NOW) == Turn(until=NOW + 30)
     assert turn(Head("a", 1, NOW + 30), "b", now=NOW, head_finished=True) == Turn(drop="finished")
     assert turn(Head("a", 1, NOW - STALE_AFTER - 1), "b", now=NOW) == Turn(drop="stale")
+    # Stopped for longer than that: late from the restart on, not an orphan yet.
+    assert turn(Head("a", 1, NOW - 2 * STALE_AFTER), "b", now=NOW, since=NOW - 5) == Turn(until=NOW + MAX_RECHECK)
 
 
 def test_a_follower_looks_again_at_least_a_second_on_and_less_often_behind_a_late_head() -> None:
