@@ -65,7 +65,7 @@ else:
 ATTEMPT_RESULTS = ("success", "retryable_error", "permanent_error")
 SKIP_REASONS = ("opted_out",)  # the built-in ones; a handler's own reasons appear when first used
 RELOAD_RESULTS = ("success", "failure")
-HOLD_REASONS = ("scheduled", "quiet_hours", "recipient_limit")  # why a notification waits on the delay topics
+HOLD_REASONS = ("scheduled", "quiet_hours", "recipient_limit", "ordering")  # why a notification waits on the delay topics
 CHANNEL = "<channel>"  # in ``DOCUMENTED``: one series per configured channel
 REMOVED = float("nan")
 

@@ -26,6 +26,10 @@ class Job:
     attempts: int = 0
     delayed: DelayState | None = None  # read from a delay topic: its attempts, due times and source
     first_failed_at: float | None = None  # epoch seconds
+    # ordering: strict (notifyd.channel.strict): in its key's queue, so its outcome pops it;
+    # handed to the delay topics, so its offset's finish is no outcome.
+    queued: bool = False
+    handed_over: bool = False
 
 
 def where(job: Job) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class Retries:
                  notes: Notes | None = None) -> None:
         self._settings, self._log, self._redact, self._on_refused = settings, log, redact, on_refused
         self._notes = notes
+        self.order: Any = None  # a notifyd.channel.strict.StrictOrder on an ordering: strict channel
         self._wait_here, self._release = wait_here, release
         self._rng = random.Random()
         scheduled, held = delay_metrics().scheduled, delay_metrics().held
@@ -63,6 +64,8 @@ class Retries:
         if self._delayer is None or _retry_here(job, delay):
             self._wait_here(job, delay)
             return
+        if self.order is not None:  # before the release starts the next job of its key, which must see it
+            self.order.parked(job, time.time() + delay)
         self._release(job)
         described = f"{type(error).__name__}: {message}"
         self._delayer.retry(job, wait=delay, error=described)
@@ -79,12 +82,16 @@ class Retries:
             return
         self._log.info("notification held back", **where(job), reason=reason, until=round(until, 3))
         self._held[reason].inc()
+        if self.order is not None:
+            self.order.held(job, until, reason)
         if self._notes is not None:
             self._notes.held(job.notification, job.attempts, reason, until)
         self._delayer.defer(job, until=until)
 
     def forward(self, job: Job) -> None:
         """Move a delayed record whose hop is due, but not its delivery, to its next tier."""
+        if self.order is not None:
+            self.order.moved(job)
         self._delayer.forward(job)
 
     def _count(self, tier: int) -> None:

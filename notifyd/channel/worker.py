@@ -37,6 +37,8 @@ from notifyd.channel.notes import Notes
 from notifyd.channel.outcomes import OutcomePublisher, reporting
 from notifyd.channel.pollloop import PollLoop, StopRequest
 from notifyd.channel.producer import AckedProducer
+from notifyd.channel.strict import StrictOrder
+from notifyd.channel.strictdelivery import StrictDeliverer
 from notifyd.config import delays, kafka
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
@@ -44,6 +46,7 @@ from notifyd.handlers import resolve_handler
 from notifyd.ledger.channelside import channel_ledger, guarded
 from notifyd.ledger.ledger import Ledger
 from notifyd.ledger.opening import LedgerUnavailable
+from notifyd.ledger.orderqueue import OrderQueues
 from notifyd.ledger.prefetch import batch_reader
 from notifyd.logs import configure_logging, kafka_logger
 from notifyd.metrics import channel_metrics, touch_channel
@@ -166,7 +169,10 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
                        notes=Notes.build(ledger=ledger, events=events), **callbacks)
         if ledger is None:
             return Deliverer(**options)
-        return LedgeredDeliverer(before_submit=batch_reader(ledger, channel=settings.name, log=log), **options)
+        reader = batch_reader(ledger, channel=settings.name, log=log)
+        if settings.ordering == "strict":
+            return StrictDeliverer(order=strict_order(ledger, log=log), before_submit=reader, **options)
+        return LedgeredDeliverer(before_submit=reader, **options)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics, delay_topics=waiting,
                          delay_consumer_config=kafka.delay_consumer(config.kafka, settings, logger=kafka_logger()),
@@ -187,6 +193,11 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
         if producer.flush(DLQ_FLUSH_TIMEOUT):
             log.warning("dlq, delay or fallback records still unacknowledged at exit; their messages will be redelivered")
         log.info("stopped")
+
+
+def strict_order(ledger: Ledger, *, log: Any) -> StrictOrder:
+    """The per-key order of a strict channel, its queues in ``ledger``'s storage."""
+    return StrictOrder(OrderQueues(ledger.store, channel=ledger.channel, finished=ledger.finished, log=log), log=log)
 
 
 def _outcome_publisher(config: Config, settings: ChannelSettings, *, log: Any) -> OutcomePublisher | None:

@@ -132,6 +132,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         fallback=_fallback(raw.get("fallback"), all_channels),
         delay_topic_prefix=raw.get("delay_topic_prefix"),
         respect_quiet_hours=raw.get("respect_quiet_hours", False),
+        ordering=raw.get("ordering", "default"),
     )
 
 

@@ -121,6 +121,8 @@ class ChannelSettings:
     fallback: Fallback | None = None
     # Hold a notification for a user in their quiet hours until the window ends (docs/scheduling.md).
     respect_quiet_hours: bool = False
+    # "strict": while a key has a notification waiting for a retry, later ones of that key wait behind it.
+    ordering: str = "default"
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,15 @@ def _ledger_problems(data: dict[str, Any], channels: dict[str, dict[str, Any]]) 
                "raise ledger.lease, or set ledger: off on this channel")
     return [(("channels", name, "timeout"), message.format(channel.get("timeout", 30.0), lease), False)
             for name, channel in channels.items()
-            if channel_uses_ledger(channel, data) and channel.get("timeout", 30.0) >= lease]
+            if channel_uses_ledger(channel, data) and channel.get("timeout", 30.0) >= lease] + _ordering_problems(
+        data, channels)
+
+
+def _ordering_problems(data: dict[str, Any], channels: dict[str, dict[str, Any]]) -> list[Problem]:
+    """Strict order keeps each key's queue in the ledger's storage: without one it could not hold across restarts."""
+    message = "ordering: strict needs the delivery ledger (its per-key queues live there); remove ledger: off"
+    return [(("channels", name, "ordering"), message, False) for name, channel in channels.items()
+            if channel.get("ordering") == "strict" and not channel_uses_ledger(channel, data)]
 
 
 def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

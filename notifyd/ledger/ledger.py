@@ -124,6 +124,14 @@ class Ledger:
         self._pending[notification_id] = Record(CLAIMED, self.owner, now, None, None, attempt, received_at)
         return SEND_IT
 
+    def finished(self, notification_id: str) -> bool:
+        """Whether ``notification_id`` was sent or given up (this process's unwritten decision first)."""
+        with self._lock:
+            record = self._pending.get(notification_id)
+        if record is None:
+            record = self.store.get(self.channel, notification_id)
+        return record is not None and record.state in (SENT, FAILED)
+
     def mark_sent(self, notification_id: str, provider_id: str | None, attempts: int, at: float) -> None:
         """Record that the provider accepted ``notification_id`` at ``at``."""
         self._after_send(notification_id, SENT, at, attempts, provider_id=provider_id)

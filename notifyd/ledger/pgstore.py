@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from notifyd.ledger import order
 from notifyd.ledger.decision import Record
 from notifyd.ledger.store import (
     CREATE_EVENTS,
@@ -56,11 +57,16 @@ class PostgresStore:
                 self._writer.execute(CREATE_INDEX)
                 self._writer.execute(CREATE_EVENTS)
                 self._writer.execute(CREATE_EVENTS_INDEX)
+                self._writer.execute(order.CREATE_ORDER_TABLE)
+                self._writer.execute(order.CREATE_ORDER_INDEX)
+                self._writer.execute(order.CREATE_ORDER_SEQUENCE)
             self._reader = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot open the PostgreSQL ledger: {exc}") from exc
         self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
-        self._select, self._upsert, self._prune = select_sql("%s"), upsert_sql("%s"), prune_sql("%s")
+        self._select, self._upsert = select_sql("%s"), upsert_sql("%s")
+        self._prune = (*prune_sql("%s"), order.prune_order_sql("%s"))
+        self._park = order.park_sql("%s", order.POSTGRES_NEXT_SEQ)
 
     def get(self, channel: str, notification_id: str) -> Record | None:
         """The record of one notification, or None."""
@@ -97,10 +103,34 @@ class PostgresStore:
         with self._write_lock, self._writer.transaction():
             return sum(self._writer.execute(sql, (before,)).rowcount for sql in self._prune)
 
+    def order_head(self, channel: str, key: str) -> order.Head | None:
+        """The head of a key's queue, or None when it is empty."""
+        with self._read_lock:
+            row = self._read(order.head_sql("%s"), (channel, key)).fetchone()
+        return None if row is None else order.Head(*row)
+
+    def order_park(self, channel: str, key: str, notification_id: str, due: float) -> None:
+        """Append an id to its key's queue (its seq from a sequence), or update its due."""
+        self._write_now(self._park, (channel, key, notification_id, due))
+
+    def order_touch(self, channel: str, key: str, notification_id: str, due: float) -> None:
+        """Update a queued id's due; nothing if it is not queued."""
+        self._write_now(order.touch_sql("%s"), (due, channel, key, notification_id))
+
+    def order_pop(self, channel: str, key: str, notification_id: str) -> None:
+        """Remove an id from its key's queue."""
+        self._write_now(order.pop_sql("%s"), (channel, key, notification_id))
+
     def close(self) -> None:
         """Close both connections."""
         self._reader.close()
         self._writer.close()
+
+    def _write_now(self, sql: str, params: tuple) -> None:
+        with self._write_lock:
+            self._writer = self._alive(self._writer)
+            with self._writer.transaction():
+                self._writer.execute(sql, params)
 
     def _read(self, sql: str, params: tuple) -> Any:
         """Run a query on the reading connection (its lock held)."""

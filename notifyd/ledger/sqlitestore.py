@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 
+from notifyd.ledger import order
 from notifyd.ledger.decision import SENT, Record
 from notifyd.ledger.store import (
     COLUMNS,
@@ -50,7 +51,9 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
         self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
-        self._select, self._upsert, self._prune = select_sql("?"), upsert_sql("?"), prune_sql("?")
+        self._select, self._upsert = select_sql("?"), upsert_sql("?")
+        self._prune = (*prune_sql("?"), order.prune_order_sql("?"))
+        self._park = order.park_sql("?", order.SQLITE_NEXT_SEQ)
         self._replace = f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     def get(self, channel: str, notification_id: str) -> Record | None:
@@ -78,6 +81,28 @@ class SqliteStore:
                 self._writer.executemany(self._upsert, others)
             if events:
                 self._writer.executemany(insert_event_sql("?"), events)
+
+    def order_head(self, channel: str, key: str) -> order.Head | None:
+        """The head of a key's queue, or None when it is empty."""
+        with self._read_lock:
+            row = self._reader.execute(order.head_sql("?"), (channel, key)).fetchone()
+        return None if row is None else order.Head(*row)
+
+    def order_park(self, channel: str, key: str, notification_id: str, due: float) -> None:
+        """Append an id to its key's queue (its next seq read in the same statement), or update its due."""
+        self._write_now(self._park, (channel, key, notification_id, channel, key, due))
+
+    def order_touch(self, channel: str, key: str, notification_id: str, due: float) -> None:
+        """Update a queued id's due; nothing if it is not queued."""
+        self._write_now(order.touch_sql("?"), (due, channel, key, notification_id))
+
+    def order_pop(self, channel: str, key: str, notification_id: str) -> None:
+        """Remove an id from its key's queue."""
+        self._write_now(order.pop_sql("?"), (channel, key, notification_id))
+
+    def _write_now(self, sql: str, params: tuple) -> None:
+        with self._write_lock, self._writer:
+            self._writer.execute(sql, params)
 
     def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
         """Every channel's record of one id, and its events."""
@@ -125,6 +150,8 @@ def _open(path: str) -> tuple[sqlite3.Connection, sqlite3.Connection]:
             _add_received_column(writer)
             writer.execute(CREATE_EVENTS)
             writer.execute(CREATE_EVENTS_INDEX)
+            writer.execute(order.CREATE_ORDER_TABLE)
+            writer.execute(order.CREATE_ORDER_INDEX)
         return writer, _connect(path)
     except sqlite3.Error:
         writer.close()

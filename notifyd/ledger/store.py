@@ -2,7 +2,8 @@
 
 A storage reads one record, writes a batch of rows (and of events: failed attempts,
 suppressed duplicates, outcomes other than sent, for ``notifyd trace``) in one
-transaction, and prunes old rows. A batched claim never overwrites a ``sent`` row another
+transaction, and prunes old rows. It also keeps the per-key queues of strict channels
+(``notifyd.ledger.order``), written at once rather than batched. A batched claim never overwrites a ``sent`` row another
 process wrote meanwhile.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from notifyd.ledger.decision import Record
+from notifyd.ledger.order import Head
 
 # (channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at, received_at)
 Row = tuple[str, str, str, str, float, float | None, str | None, int, float, float]
@@ -119,6 +121,18 @@ class Store(Protocol):
 
     def prune(self, before: float) -> int:
         """Delete rows untouched since ``before``; how many went."""
+
+    def order_head(self, channel: str, key: str) -> Head | None:
+        """The head of a key's queue (``notifyd.ledger.order``), or None when it is empty."""
+
+    def order_park(self, channel: str, key: str, notification_id: str, due: float) -> None:
+        """Append an id to its key's queue, or update its due if it is queued; committed on return."""
+
+    def order_touch(self, channel: str, key: str, notification_id: str, due: float) -> None:
+        """Update a queued id's due; nothing if it is not queued."""
+
+    def order_pop(self, channel: str, key: str, notification_id: str) -> None:
+        """Remove an id from its key's queue; committed on return."""
 
     def close(self) -> None:
         """Release the connections."""
