@@ -32,6 +32,7 @@ PREFETCH_MIN_KIB = 1024
 PREFETCH_KIB_PER_SLOT = 1      # a wider channel reads ahead more, in case its records are large
 PREFETCH_MIN_MESSAGES = 10_000  # the count limit never binds before the bytes at ~100 bytes a record
 PREFETCH_BACKOFF_MS = 10
+DELAY_FETCH_WAIT_MS = 100
 
 # librdkafka's producer refuses records over 1 MB by default, while its consumer reads
 # records up to receive.message.max.bytes (100 MB): without this, a large record the
@@ -87,9 +88,15 @@ def delay_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: An
 
     From the earliest whatever the channel's ``auto.offset.reset``: a tier's records are
     written before its group may ever have committed there, and every one must be read.
+    A resumed tier partition is fetched only once the fetch already waiting at the broker
+    returns, so that wait bounds how late a due record is read: 100 ms, not librdkafka's
+    500 (which made retries ~0.3 s late on average). A ``fetch.wait.max.ms`` in the
+    kafka or channel config still wins.
     """
-    return {**channel_consumer(kafka, channel, logger=logger), "group.id": delays.delay_group(channel),
-            "auto.offset.reset": "earliest"}
+    settings = {**channel_consumer(kafka, channel, logger=logger), "group.id": delays.delay_group(channel),
+                "auto.offset.reset": "earliest"}
+    settings.setdefault("fetch.wait.max.ms", DELAY_FETCH_WAIT_MS)
+    return settings
 
 
 def prefetch_defaults(concurrency: int) -> dict[str, Any]:

@@ -86,6 +86,25 @@ def test_a_retry_waits_its_scheduled_delay_then_dead_letters_with_its_history(ka
             if json.loads(m.value())["id"] == "fail-1"][-1] == b"2"
 
 
+def test_each_retry_is_read_within_a_fetch_wait_of_its_due_time(kafka: KafkaKit, unique, tmp_path: Path,
+                                                                start) -> None:
+    # Four waits of 1 s: each ends in a resumed tier partition, read once the fetch already
+    # waiting at the broker returns. At librdkafka's 500 ms that added 0-0.5 s to each wait
+    # (about 1 s over four); at the delay consumer's 100 ms, at most 0.1 s and the work.
+    topic, path = unique("tiers.precision"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    kafka.produce(topic, notification("fail-1"), key="k")
+    kafka.flush()
+    config = channel_config(kafka.bootstrap, c={"topics": [topic], "handler": HANDLER,
+                                                "options": {"path": str(path)}, "retry_schedule": ["1s"] * 4})
+    worker = start(config, "c")
+    wait_until(lambda: len(attempts(path).get("fail-1", [])) == 5, timeout=40, what="five attempts")
+    worker.finish()
+    times = [entry["at"] for entry in attempts(path)["fail-1"]]
+    late = [later - earlier - 1.0 for earlier, later in zip(times, times[1:])]
+    assert min(late) >= 0 and sum(late) < 0.6, f"late by {[round(t, 3) for t in late]} s"
+
+
 def test_the_providers_retry_after_chooses_the_delay(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
     topic, path = unique("tiers.retry-after"), tmp_path / "attempts.jsonl"
     kafka.create_topics(topic)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifyd.config.kafka import channel_consumer, dlq_producer, prefetch_defaults
+from notifyd.config.kafka import channel_consumer, delay_consumer, dlq_producer, prefetch_defaults
 from notifyd.config.settings import ChannelSettings, KafkaSettings
 
 KAFKA = KafkaSettings("b:9092")
@@ -31,6 +31,14 @@ def test_kafka_config_and_consumer_config_override_the_read_ahead() -> None:
     own = channel(consumer_config={"queued.min.messages": 100_000, "fetch.queue.backoff.ms": 1000})
     settings = channel_consumer(shared, own)
     assert (settings["queued.min.messages"], settings["fetch.queue.backoff.ms"]) == (100_000, 1000)
+
+
+def test_the_delay_consumer_waits_at_most_100_ms_at_the_broker_unless_told_otherwise() -> None:
+    assert "fetch.wait.max.ms" not in channel_consumer(KAFKA, channel())  # librdkafka's 500 for the sources
+    assert delay_consumer(KAFKA, channel())["fetch.wait.max.ms"] == 100
+    shared = KafkaSettings("b:9092", {"fetch.wait.max.ms": 20})
+    assert delay_consumer(shared, channel())["fetch.wait.max.ms"] == 20
+    assert delay_consumer(KAFKA, channel(consumer_config={"fetch.wait.max.ms": 300}))["fetch.wait.max.ms"] == 300
 
 
 def test_producers_get_no_consumer_read_ahead() -> None:
