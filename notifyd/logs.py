@@ -12,12 +12,15 @@ import structlog
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(level: str, *, redact: Callable[[str], str] | None = None, **context: Any) -> None:
+def configure_logging(level: str, *, redact: Callable[[str], str] | None = None,
+                      sample: Callable[..., Any] | None = None, **context: Any) -> None:
     """Send structlog output as one JSON object a line to stderr, each carrying ``context``.
 
     ``context`` (e.g. ``channel`` and ``member``) is added to every line of the process;
     fields bound on a logger or given in the call win over it. ``redact`` (the config's
-    secret redaction) is applied to every rendered line.
+    secret redaction) is applied to every rendered line. ``sample`` (a
+    ``notifyd.logsampling.LineSampler``) goes first, so a line it leaves out costs
+    nothing more; at level debug every line is logged.
     """
 
     def add_context(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -27,6 +30,7 @@ def configure_logging(level: str, *, redact: Callable[[str], str] | None = None,
 
     structlog.configure(
         processors=[
+            *([sample] if sample is not None and level.lower() != "debug" else []),
             structlog.contextvars.merge_contextvars,
             add_context,
             structlog.processors.add_log_level,

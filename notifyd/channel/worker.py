@@ -49,6 +49,7 @@ from notifyd.ledger.opening import LedgerUnavailable
 from notifyd.ledger.orderqueue import OrderQueues
 from notifyd.ledger.prefetch import batch_reader
 from notifyd.logs import configure_logging, kafka_logger
+from notifyd.logsampling import LineSampler
 from notifyd.metrics import channel_metrics, touch_channel
 from notifyd.recipients.preparation import Preparer, make_preparer
 
@@ -77,7 +78,7 @@ def run_channel_process(config: Config, channel: str, *, member: int = 0, status
     dump = _dump_stacks_on_sigusr1(stack_file)  # first: the signal's default action is to terminate
     # The supervisor blocks its signals while spawning, and a mask survives exec.
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    configure_logging(config.log_level, redact=config.redact, channel=channel, member=member)
+    configure_logging(config.log_level, redact=config.redact, sample=LineSampler(), channel=channel, member=member)
     stop = StopRequest()
     parent_pid = os.getppid()
     _install_signal_handlers(stop)
