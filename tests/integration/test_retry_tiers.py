@@ -6,6 +6,7 @@ Issue 20: a failed notification waits in the channel's delay topics, not in the 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def test_each_retry_is_read_within_a_fetch_wait_of_its_due_time(kafka: KafkaKit,
     wait_until(lambda: len(attempts(path).get("fail-1", [])) == 5, timeout=40, what="five attempts")
     worker.finish()
     times = [entry["at"] for entry in attempts(path)["fail-1"]]
-    late = [later - earlier - 1.0 for earlier, later in zip(times, times[1:])]
+    late = [later - earlier - 1.0 for earlier, later in pairwise(times)]
     assert min(late) >= 0 and sum(late) < 0.6, f"late by {[round(t, 3) for t in late]} s"
 
 
