@@ -78,28 +78,33 @@ class LineSampler:
             window.left_out += 1
             return None
 
-    def take_overdue(self) -> dict[str, int]:
-        """The left-out counts of windows that have ended, each reported here once."""
+    def take_overdue(self) -> tuple[dict[str, int], float | None]:
+        """The left-out counts of windows that have ended, each reported here once; and the
+        seconds until the first running window with lines left out ends (None if there is none)."""
         now = self._clock()
         with self._lock:
             overdue = {message: window.left_out for message, window in self._windows.items()
                        if window.left_out and now - window.start >= self._interval}
             for message in overdue:
                 self._windows[message].left_out = 0
+            running = [window.start + self._interval - now for window in self._windows.values() if window.left_out]
             self._timer = None
-        return overdue
-
-    def _report_later(self) -> None:
-        """At most one timer at a time; it reports what the windows ending before it left out."""
-        with self._lock:
-            if self._timer is not None:
-                return
-            self._timer = threading.Timer(self._interval, self.report)
-            self._timer.daemon = True
-        self._timer.start()
+        return overdue, min(running, default=None)
 
     def report(self) -> None:
         """Log one line per message whose ended window left lines out that no later line reported."""
+        overdue, pending = self.take_overdue()
         log = structlog.get_logger("notifyd.logsampling")
-        for message, count in self.take_overdue().items():
+        for message, count in overdue.items():
             log.info(LEFT_OUT, line=message, suppressed=count)
+        if pending is not None:  # lines left out since the timer was set, in a window still running
+            self._report_later(pending)
+
+    def _report_later(self, delay: float | None = None) -> None:
+        """At most one timer at a time; it reports what the windows ended by then left out."""
+        with self._lock:
+            if self._timer is not None:
+                return
+            timer = self._timer = threading.Timer(self._interval if delay is None else delay, self.report)
+        timer.daemon = True
+        timer.start()

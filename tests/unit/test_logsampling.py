@@ -50,10 +50,11 @@ def test_an_ended_window_reports_its_count_once_and_a_running_one_waits() -> Non
     sampler = LineSampler(first=1, clock=clock)
     for _ in range(4):
         sampler.admit(RETRY)
-    assert sampler.take_overdue() == {}
-    clock.now += 1.0
-    assert sampler.take_overdue() == {RETRY: 3}
-    assert sampler.take_overdue() == {}
+    clock.now += 0.25
+    assert sampler.take_overdue() == ({}, 0.75)  # running: to be looked at again when it ends
+    clock.now += 0.75
+    assert sampler.take_overdue() == ({RETRY: 3}, None)
+    assert sampler.take_overdue() == ({}, None)
     assert sampler.admit(RETRY) == 0  # reported already: the next line does not say it again
 
 
