@@ -166,7 +166,9 @@ class Attempts:
         self._mean = mean if self._mean is None else self._mean + _MEAN_WEIGHT * (mean - self._mean)
 
     def _timed_out(self) -> RetryableError:
-        return RetryableError(f"no answer within the channel timeout of {self.deadlines.limit:g} s")
+        error = RetryableError(f"no answer within the channel timeout of {self.deadlines.limit:g} s")
+        error.timed_out = True  # see timed_out()
+        return error
 
     def _ran_out(self, task: asyncio.Task[None]) -> bool:
         """Stop the attempt's deadline; True if it had passed and cancelled the attempt, and nothing else did.
@@ -243,3 +245,8 @@ class _Chunk:
         with self._lock:
             self._stopped = True
             return self._done
+
+
+def timed_out(outcome: BaseException | None) -> bool:
+    """Whether ``outcome`` is an attempt's timeout: its send was cut off, so no wrapper around the handler saw it end."""
+    return getattr(outcome, "timed_out", False) is True

@@ -19,7 +19,7 @@ from typing import Any
 
 from notifyd.api import Handler, RetryableError, SkipNotification
 from notifyd.channel.atonce import AtOnce
-from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts
+from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts, timed_out
 from notifyd.channel.backoff import retryable
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadletter import DeadLetterer, describe
@@ -50,7 +50,7 @@ class Deliverer(AtOnce):
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
                  gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None,
                  delay_topics: tuple[str, ...] = (), notes: Notes | None = None) -> None:
-        self._settings, self._log, self._redact = settings, log, redact
+        self._settings, self._log, self._redact, self._notes = settings, log, redact, notes
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
         self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
@@ -233,10 +233,16 @@ class Deliverer(AtOnce):
             job.attempts -= 1
             self.retries.retry(job, outcome)  # after the claim's lease, unless that process marks it sent
         elif retryable(outcome) and job.attempts <= self._settings.retries:
+            self._tell_timeout(job, outcome, final=False)
             self.retries.retry(job, outcome)
         else:
+            self._tell_timeout(job, outcome, final=True)
             self._release(job)
             self._give_up(job, outcome)
+
+    def _tell_timeout(self, job: Job, outcome: BaseException, *, final: bool) -> None:
+        if self._notes is not None and job.notification is not None and timed_out(outcome):
+            self._notes.timed_out(job.notification, job.attempts, final=final, error=str(outcome))
 
     def _hold_back(self, job: Job, held: HeldBack) -> None:
         """Park ``job``, which the preparer held back (quiet hours), until its hold ends."""

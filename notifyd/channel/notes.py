@@ -3,7 +3,8 @@
 The ledger's guard and the outcome reporter see every attempt, since they wrap the
 handler. Waits on the delay topics and expiries happen around it: a retry waiting in the
 tiers, a hold (``send_at``, quiet hours, a recipient cap), an expiry. Each is noted in the
-ledger, so ``notifyd trace`` shows it; an expiry is an outcome, so it is published too.
+ledger, so ``notifyd trace`` shows it; an expiry is an outcome, so it is published too. So
+is an attempt the channel's timeout cut off: the wrappers saw it cancelled, or never end.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class Notes:
         self._note(notification, EXPIRED, attempts, f"expires_at {iso(notification.expires_at or 0.0)}")
         if self._events is not None:
             self._events.publish(notification, o.EXPIRED, attempt=attempts)
+
+    def timed_out(self, notification: Notification, attempts: int, *, final: bool, error: str) -> None:
+        """An attempt cut off by the channel's timeout: the outcome reporter around the handler never saw it end."""
+        if self._events is not None:
+            self._events.publish(notification, o.DEAD_LETTERED if final else o.ATTEMPT_FAILED, attempt=attempts,
+                                 error=f"RetryableError: {error}")
 
     def _note(self, notification: Notification, kind: str, attempts: int, detail: str) -> None:
         if self._ledger is not None:

@@ -47,3 +47,31 @@ def test_every_outcome_is_published_keyed_by_notification_id(kafka: KafkaKit, un
     assert outcomes["ok-1"] == [("delivered", 1), ("duplicate_suppressed", 1)]
     assert outcomes["flaky-1"] == [("attempt_failed", 1), ("attempt_failed", 2), ("delivered", 3)]
     assert outcomes["perm-1"] == [("dead_lettered", 1)]
+
+
+@pytest.mark.parametrize("handler", ["tests.kit.handlers:AsyncHangs", "tests.kit.handlers:Hangs"])
+def test_an_attempt_the_timeout_cuts_off_is_published_too(kafka: KafkaKit, unique, tmp_path: Path, write_config,
+                                                          handler: str) -> None:
+    # The reporter wraps the handler's send: a coroutine cancelled by the timeout, or a call
+    # still hanging on a pool thread, never ended there, and published nothing.
+    topic, events = unique("outcomes.timeout"), unique("outcomes.timeout.events")
+    kafka.create_topics(topic, events)
+    config = write_config({
+        "kafka": {"bootstrap_servers": kafka.bootstrap, "config": dict(FAST_GROUP)}, "ledger": False,
+        "channels": {"c": {"topics": [topic], "group_id": unique("group"), "handler": handler,
+                           "options": {"path": str(tmp_path / "deliveries.jsonl")}, "events": events,
+                           "timeout": 0.5, "retries": 1, "backoff": {"initial": 0.01, "max": 0.05}}},
+    })
+    for notification_id in ("hang-1", "ok-1"):
+        kafka.produce(topic, json.dumps({"id": notification_id, "to": "a", "body": "b"}), key=notification_id)
+    kafka.flush()
+    worker = start_worker(config, tmp_path / "w.log")
+    try:
+        wait_until(lambda: len(kafka.read(events, 3, timeout=1.0)) == 3, timeout=45, what="three outcomes")
+    finally:
+        finish(worker)
+    values = [json.loads(record.value()) for record in kafka.read(events, 3)]
+    assert not [error for value in values for error in validator("outcome").iter_errors(value)]
+    hang = [(v["outcome"], v["attempt"], v.get("error", "")) for v in values if v["id"] == "hang-1"]
+    assert [(outcome, attempt) for outcome, attempt, _error in hang] == [("attempt_failed", 1), ("dead_lettered", 2)]
+    assert all("no answer within the channel timeout of 0.5 s" in error for _outcome, _attempt, error in hang)

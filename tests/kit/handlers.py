@@ -124,6 +124,19 @@ class Hangs(Recorder):
             self._forever.wait(3600)
 
 
+class AsyncHangs(Recorder):
+    """``Hangs`` with an ``async def send``: awaits for ever for ids starting with ``prefix``."""
+
+    def __init__(self, *, path: str, prefix: str = "hang") -> None:
+        super().__init__(path=path)
+        self.prefix = prefix
+
+    async def send(self, notification: Notification) -> None:
+        record(self.path, notification)
+        if notification.id.startswith(self.prefix):
+            await asyncio.sleep(3600)
+
+
 class Scripted(Recorder):
     """Behaves by id prefix: ``flaky`` fails twice, ``fail`` always, ``perm`` permanently, ``hang`` hangs."""
 
