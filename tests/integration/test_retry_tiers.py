@@ -91,7 +91,8 @@ def test_each_retry_is_read_within_a_fetch_wait_of_its_due_time(kafka: KafkaKit,
                                                                 start) -> None:
     # Four waits of 1 s: each ends in a resumed tier partition, read once the fetch already
     # waiting at the broker returns. At librdkafka's 500 ms that added 0-0.5 s to each wait
-    # (about 1 s over four); at the delay consumer's 100 ms, at most 0.1 s and the work.
+    # (1.2-1.3 s over four, measured); at the delay consumer's 100 ms, at most 0.1 s and the work
+    # (0.2 s over four).
     topic, path = unique("tiers.precision"), tmp_path / "attempts.jsonl"
     kafka.create_topics(topic)
     kafka.produce(topic, notification("fail-1"), key="k")
@@ -103,7 +104,7 @@ def test_each_retry_is_read_within_a_fetch_wait_of_its_due_time(kafka: KafkaKit,
     worker.finish()
     times = [entry["at"] for entry in attempts(path)["fail-1"]]
     late = [later - earlier - 1.0 for earlier, later in pairwise(times)]
-    assert min(late) >= 0 and sum(late) < 0.6, f"late by {[round(t, 3) for t in late]} s"
+    assert min(late) >= 0 and sum(late) < 0.8, f"late by {[round(t, 3) for t in late]} s"
 
 
 def test_the_providers_retry_after_chooses_the_delay(kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
