@@ -16,6 +16,21 @@ from tests.kit.workerprocess import finish, start_worker
 pytestmark = pytest.mark.kafka
 
 
+def published(kafka: KafkaKit, config: Path, tmp_path: Path, topic: str, events: str, ids: tuple[str, ...], *,
+              count: int) -> list:
+    """Produce ``ids`` (each its own key), run the channel until ``count`` outcome events are out, read them."""
+    for notification_id in ids:
+        kafka.produce(topic, json.dumps({"id": notification_id, "to": "a", "body": "b"}), key=notification_id)
+    kafka.flush()
+    worker = start_worker(config, tmp_path / "w.log")
+    try:
+        wait_until(lambda: len(kafka.read(events, count, timeout=1.0)) == count, timeout=45,
+                   what=f"{count} outcome events")
+    finally:
+        finish(worker)
+    return kafka.read(events, count)
+
+
 def test_every_outcome_is_published_keyed_by_notification_id(kafka: KafkaKit, unique, tmp_path: Path,
                                                              write_config) -> None:
     topic, events, group = unique("outcomes"), unique("outcomes.events"), unique("group")
@@ -28,16 +43,8 @@ def test_every_outcome_is_published_keyed_by_notification_id(kafka: KafkaKit, un
                            "retries": 3, "backoff": {"initial": 0.01, "max": 0.05},
                            "consumer_config": {"auto.commit.interval.ms": 200}}},
     })
-    for notification_id in ("ok-1", "flaky-1", "perm-1", "ok-1"):  # the second ok-1: a duplicate
-        kafka.produce(topic, json.dumps({"id": notification_id, "to": "a", "body": "b"}), key=notification_id)
-    kafka.flush()
-    worker = start_worker(config, tmp_path / "w.log")
-    try:
-        # flaky-1's third attempt comes back from a delay topic after its source offset is done
-        wait_until(lambda: len(kafka.read(events, 6, timeout=1.0)) == 6, timeout=45, what="all six outcomes")
-    finally:
-        finish(worker)
-    records = kafka.read(events, 6)
+    # the second ok-1: a duplicate; flaky-1's third attempt comes back from a delay topic
+    records = published(kafka, config, tmp_path, topic, events, ("ok-1", "flaky-1", "perm-1", "ok-1"), count=6)
     outcomes = defaultdict(list)
     for record in records:
         value = json.loads(record.value())
@@ -62,15 +69,8 @@ def test_an_attempt_the_timeout_cuts_off_is_published_too(kafka: KafkaKit, uniqu
                            "options": {"path": str(tmp_path / "deliveries.jsonl")}, "events": events,
                            "timeout": 0.5, "retries": 1, "backoff": {"initial": 0.01, "max": 0.05}}},
     })
-    for notification_id in ("hang-1", "ok-1"):
-        kafka.produce(topic, json.dumps({"id": notification_id, "to": "a", "body": "b"}), key=notification_id)
-    kafka.flush()
-    worker = start_worker(config, tmp_path / "w.log")
-    try:
-        wait_until(lambda: len(kafka.read(events, 3, timeout=1.0)) == 3, timeout=45, what="three outcomes")
-    finally:
-        finish(worker)
-    values = [json.loads(record.value()) for record in kafka.read(events, 3)]
+    records = published(kafka, config, tmp_path, topic, events, ("hang-1", "ok-1"), count=3)
+    values = [json.loads(record.value()) for record in records]
     assert not [error for value in values for error in validator("outcome").iter_errors(value)]
     hang = [(v["outcome"], v["attempt"], v.get("error", "")) for v in values if v["id"] == "hang-1"]
     assert [(outcome, attempt) for outcome, attempt, _error in hang] == [("attempt_failed", 1), ("dead_lettered", 2)]
