@@ -7,11 +7,18 @@ handed to the tiers is parked; each attempt first looks at its key's head, and o
 is not the head is appended and held back (reason ``ordering``, no attempt used up); an
 outcome pops. A store that fails is logged, never raised: the notification waits and
 looks again, or (a failed park or pop) its key may lose its order for once.
+
+A storage that may wait on the network (PostgreSQL) is read and written on one thread of
+its own, off the event loop, in the order of the calls: a look queued after a park sees
+it, and a slow or unreachable server stalls only the strict channel's order, never its
+poll loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from notifyd.channel.job import Job, where
@@ -26,11 +33,22 @@ class StrictOrder:
 
     def __init__(self, queues: OrderQueues, *, log: Any, clock: Any = time.time) -> None:
         self._queues, self._log, self._clock = queues, log, clock
+        # One thread: its queue keeps the calls in order (a look after the park it must see).
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-order") if queues.blocking else None
 
     @property
     def blocking(self) -> bool:
-        """Whether a look may wait on the network: then it runs off the event loop."""
-        return self._queues.blocking
+        """Whether a look may wait on the network: then it goes through ``look``, off the event loop."""
+        return self._io is not None
+
+    async def look(self, job: Job) -> float | None:
+        """``turn`` on the storage's thread, after the writes asked for before it."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, self.turn, job)
+
+    def close(self) -> None:
+        """Wait for the writes asked for so far (before the storage closes)."""
+        if self._io is not None:
+            self._io.shutdown(wait=True)
 
     def turn(self, job: Job) -> float | None:
         """None: attempt ``job`` now; else it was appended to its key's queue and waits until then (epoch seconds)."""
@@ -69,6 +87,12 @@ class StrictOrder:
             self._write(job, "pop", lambda: self._queues.pop(key, job.notification.id))
 
     def _write(self, job: Job, what: str, write: Any) -> None:
+        if self._io is not None:
+            self._io.submit(self._write_now, job, what, write)
+        else:
+            self._write_now(job, what, write)
+
+    def _write_now(self, job: Job, what: str, write: Any) -> None:
         try:
             write()
         except Exception as exc:  # never lose the message over its order; a stale head is dropped later

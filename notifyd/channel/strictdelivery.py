@@ -4,12 +4,12 @@ The look is at attempt time, not when a batch arrives: a job queued in memory be
 of its key that has just failed (and been parked) looks when the scheduler starts it, and
 waits behind it. The batch paths past the scheduler (``notifyd.channel.atonce``) would skip
 that look, so a strict channel always takes the scheduled path. With PostgreSQL the look
-runs on a thread, off the event loop; with SQLite it is a local read, done in place.
+runs on the order's thread, off the event loop, after the parks and pops asked for before it;
+with SQLite it is a local read, done in place.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +46,7 @@ class StrictDeliverer(LedgeredDeliverer):
             self._start_in_turn(job, self._order.turn(job))
 
     async def _look_then_start(self, job: Job) -> None:
-        self._start_in_turn(job, await asyncio.to_thread(self._order.turn, job))
+        self._start_in_turn(job, await self._order.look(job))
         if self._for_pool:  # a pool job leaves in a chunk; outside _start_ready, this one alone
             jobs, self._for_pool = self._for_pool, []
             self._spawn_chunk(jobs)

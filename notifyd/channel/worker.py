@@ -161,6 +161,7 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
     sender = reporting(guarded(handler, ledger, settings, config.redact), events, retries=settings.retries,
                        redact=config.redact)
     failover = failover_factory(settings, producer=producer, inline=inline, pool=pool, log=log)
+    order = strict_order(ledger, log=log) if ledger is not None and settings.ordering == "strict" else None
     if gate is not None and failover is not None:
         gate.divertible = lambda job: not came_through_fallback(job)
 
@@ -171,8 +172,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
         if ledger is None:
             return Deliverer(**options)
         reader = batch_reader(ledger, channel=settings.name, log=log)
-        if settings.ordering == "strict":
-            return StrictDeliverer(order=strict_order(ledger, log=log), before_submit=reader, **options)
+        if order is not None:
+            return StrictDeliverer(order=order, before_submit=reader, **options)
         return LedgeredDeliverer(before_submit=reader, **options)
 
     poll_loop = PollLoop(consumer_config=consumer_config, topics=settings.topics, delay_topics=waiting,
@@ -187,6 +188,8 @@ async def _consume(config: Config, settings: ChannelSettings, *, handler: Handle
         if inline is not None:
             await close_handler(inline[0], timeout=HANDLER_CLOSE_TIMEOUT, log=log)
         pool.stop()
+        if order is not None:
+            order.close()  # its last parks and pops, before the storage closes
         if ledger is not None:
             ledger.close()  # after the pool: no send is left to mark
         if events is not None and events.flush(DLQ_FLUSH_TIMEOUT):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -171,6 +174,39 @@ def test_an_unreadable_queue_holds_the_notification_back_and_a_failed_write_is_o
     broken = job("b")
     order.parked(broken, NOW + 5)
     order.finished(job("c", delayed=True))
+
+
+class SlowServer(SqliteStore):
+    """A storage on the network (like PostgreSQL) whose writes wait until the test lets them through."""
+
+    blocking = True
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.let_through = threading.Event()
+
+    def order_park(self, *args: Any) -> None:
+        assert self.let_through.wait(10), "the test never let the write through"
+        super().order_park(*args)
+
+
+def test_a_storage_on_the_network_is_written_off_the_loop_and_a_later_look_sees_the_write(tmp_path: Path) -> None:
+    store = SlowServer(str(tmp_path / "ledger.sqlite3"))
+    q, clock = queues(tmp_path, store=store)
+    order = StrictOrder(q, log=LOG, clock=clock)
+    head, follower = job("a"), job("b")
+
+    async def park_then_look() -> float | None:
+        order.parked(head, NOW + 5)  # returns at once: the server has not taken the write yet
+        assert q.turn(b"k", "a") == (None, False), "the loop waited for the park"
+        looking = asyncio.ensure_future(order.look(follower))  # queued behind the park
+        await asyncio.sleep(0)
+        store.let_through.set()
+        return await asyncio.wait_for(looking, 10)
+
+    assert asyncio.run(park_then_look()) == NOW + 5
+    order.close()
+    assert q.turn(b"k", "b") == (NOW + 5, True)
 
 
 def test_strict_ordering_needs_the_ledger(tmp_path: Path) -> None:
