@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable
 
 from confluent_kafka import KafkaException, Producer
@@ -36,17 +37,23 @@ def notification_id(index: int) -> str:
     return f"n-{index}"
 
 
+def random_id(_index: int) -> str:
+    """A UUIDv4, as many services make them: each lands on a random page of the ledger's index."""
+    return str(uuid.uuid4())
+
+
 def _every(index: int) -> bool:
     return True
 
 
-def notification(index: int, **data: float) -> bytes:
-    """A small notification (~150 bytes of JSON), like a typical email event."""
-    return json.dumps({"id": notification_id(index), "to": f"user{index % USERS}@example.com", "subject": "Your code",
+def notification(index: int, *, ids: Callable[[int], str] = notification_id, **data: float) -> bytes:
+    """A small notification (~150 bytes of JSON), like a typical email event; ``ids`` makes its id."""
+    return json.dumps({"id": ids(index), "to": f"user{index % USERS}@example.com", "subject": "Your code",
                        "body": f"Your sign-in code is {index % 1_000_000:06d}.", "data": data}).encode()
 
 
-def fill(bootstrap: str, topic: str, count: int, *, keep: Callable[[int], bool] = _every) -> int:
+def fill(bootstrap: str, topic: str, count: int, *, keep: Callable[[int], bool] = _every,
+         ids: Callable[[int], str] = notification_id) -> int:
     """Produce the first ``count`` notifications that ``keep`` (by index) as fast as the broker takes them.
 
     Returns how many were produced.
@@ -55,7 +62,7 @@ def fill(bootstrap: str, topic: str, count: int, *, keep: Callable[[int], bool] 
                          "queue.buffering.max.messages": 500_000, "compression.type": "none"})
     kept = [index for index in range(count) if keep(index)]
     for index in kept:
-        _produce(producer, topic, index, notification(index))
+        _produce(producer, topic, index, notification(index, ids=ids))
     _flush(producer)
     return len(kept)
 

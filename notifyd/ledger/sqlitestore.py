@@ -36,6 +36,11 @@ from notifyd.ledger.store import (
 
 BUSY_TIMEOUT_MS = 10_000
 OPEN_RETRY_DELAY = 0.05
+# The writer's page cache (16 MiB at most, SQLite's default 2 MiB) and checkpoint interval
+# (10,000 WAL pages, ~40 MB, against 1,000). With random ids (UUIDv4) each batch touches pages
+# all over the index: at 300,000 rows a write cost 13-16 us of CPU a row with SQLite's defaults,
+# 8-11 with these (bench case 6, "ledger writes"). Sequential ids gain nothing, and lose nothing.
+WRITER_PRAGMAS = ("PRAGMA cache_size=-16384", "PRAGMA wal_autocheckpoint=10000")
 
 
 class SqliteStore:
@@ -43,11 +48,13 @@ class SqliteStore:
 
     blocking = False
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, writer_pragmas: tuple[str, ...] = WRITER_PRAGMAS) -> None:
         self.path = path
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self._writer, self._reader = _open_when_free(path)
+            for pragma in writer_pragmas:
+                self._writer.execute(pragma)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the SQLite ledger {path}: {exc}") from exc
         self._read_lock, self._write_lock = threading.Lock(), threading.Lock()
