@@ -22,10 +22,10 @@ from typing import Any
 import yaml
 
 from bench import feed
-from notifyd.ledger.sqlitestore import WRITER_PRAGMAS, SqliteStore
 from bench.context import Bench, Row
 from bench.daemon import Daemon, watch, write_config
 from bench.stats import rate, ratio
+from notifyd.ledger.sqlitestore import WRITER_PRAGMAS, SqliteStore
 
 PARTITIONS = 4
 DELAY, SLOW_CONCURRENCY = 0.05, 64
