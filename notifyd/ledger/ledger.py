@@ -84,10 +84,10 @@ class Ledger:
         """
         for start in range(0, len(ids), PREFETCH_CHUNK):
             chunk = ids[start:start + PREFETCH_CHUNK]
-            found = self.store.get_many(self.channel, chunk)
+            read: dict[str, Record | None] = dict.fromkeys(chunk)  # None: not in the ledger
+            read.update(self.store.get_many(self.channel, chunk))
             with self._lock:
-                for key in chunk:
-                    self._fresh[key] = found.get(key)
+                self._fresh.update(read)
 
     def claim(self, notification_id: str, *, attempt: int) -> Verdict:
         """Decide whether to send ``notification_id`` now, and claim it if so."""
