@@ -49,9 +49,15 @@ CREATE_EVENTS = f"""CREATE TABLE IF NOT EXISTS {EVENTS} (
 CREATE_EVENTS_INDEX = f"CREATE INDEX IF NOT EXISTS {EVENTS}_id ON {EVENTS} (id)"
 
 
-def insert_event_sql(placeholder: str) -> str:
-    """The batched write of events."""
-    return f"INSERT INTO {EVENTS} (channel, id, at, kind, attempt, detail) VALUES ({', '.join([placeholder] * 6)})"
+def insert_event_sql(placeholder: str, rows: int = 1) -> str:
+    """The batched write of events, ``rows`` of them a statement."""
+    return f"INSERT INTO {EVENTS} (channel, id, at, kind, attempt, detail) VALUES {values_sql(placeholder, 6, rows)}"
+
+
+def values_sql(placeholder: str, width: int, rows: int) -> str:
+    """``rows`` parenthesised tuples of ``width`` parameter markers, for a multi-row ``VALUES``."""
+    row = f"({', '.join([placeholder] * width)})"
+    return ", ".join([row] * rows)
 
 
 def trace_sql(placeholder: str) -> tuple[str, str]:
@@ -61,13 +67,13 @@ def trace_sql(placeholder: str) -> tuple[str, str]:
             f"SELECT channel, id, at, kind, attempt, detail FROM {EVENTS} WHERE id = {placeholder} ORDER BY at")
 
 
-def upsert_sql(placeholder: str) -> str:
-    """The batched write; ``placeholder`` is the driver's parameter marker (``?`` or ``%s``).
+def upsert_sql(placeholder: str, rows: int = 1) -> str:
+    """The batched write, ``rows`` records a statement; ``placeholder`` is the driver's marker (``?`` or ``%s``).
 
     ``received_at`` is written with a new row only: it is when the channel first claimed the id.
     """
-    marks = ", ".join([placeholder] * 10)
-    return (f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({marks}) ON CONFLICT (channel, id) DO UPDATE SET "
+    return (f"INSERT INTO {TABLE} ({COLUMNS}) VALUES {values_sql(placeholder, 10, rows)} "
+            "ON CONFLICT (channel, id) DO UPDATE SET "
             "state = excluded.state, owner = excluded.owner, claimed_at = excluded.claimed_at, "
             "sent_at = excluded.sent_at, provider_id = excluded.provider_id, attempts = excluded.attempts, "
             f"updated_at = excluded.updated_at WHERE excluded.state = 'sent' OR {TABLE}.state <> 'sent'")

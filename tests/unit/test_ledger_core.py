@@ -276,3 +276,23 @@ def test_the_sqlite_writer_keeps_a_bigger_cache_and_checkpoints_less_often(tmp_p
         assert store._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10000
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("count", [1, 199, 200, 201, 450])
+def test_a_batch_is_written_many_records_a_statement_and_reads_back_whole(tmp_path: Path, count: int) -> None:
+    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))
+    sent = [("c", f"s{i}", SENT, "p1", 1.0, 2.0, f"prov-{i}", 1, 3.0, 1.0) for i in range(count)]
+    retried = [("c", f"r{i}", SENT, "p1", 1.0, 2.0, None, 2, 3.0, 1.0) for i in range(count)]
+    claimed = [("c", f"k{i}", CLAIMED, "p1", 1.0, None, None, 1, 3.0, 1.0) for i in range(count)]
+    events = [("c", f"r{i}", 1.5, "attempt_failed", 1, "503") for i in range(count)]
+    try:
+        store.put(sent + retried + claimed, events)
+        ids = [row[1] for row in sent + retried + claimed]
+        found = {key: record for start in range(0, len(ids), 500)
+                 for key, record in store.get_many("c", ids[start:start + 500]).items()}
+        assert len(found) == 3 * count
+        assert found[f"s{count - 1}"].provider_id == f"prov-{count - 1}"
+        assert found[f"r{count - 1}"].attempts == 2 and found[f"k{count - 1}"].state == CLAIMED
+        assert len(store.trace(f"r{count - 1}")[1]) == 1
+    finally:
+        store.close()
