@@ -242,7 +242,7 @@ class Deliverer(AtOnce):
 
     def _tell_timeout(self, job: Job, outcome: BaseException, *, final: bool) -> None:
         if self._notes is not None and job.notification is not None and timed_out(outcome):
-            self._notes.timed_out(job.notification, job.attempts, final=final, error=str(outcome))
+            self._notes.timed_out(job.notification, job.attempts, final=final, error=outcome)
 
     def _hold_back(self, job: Job, held: HeldBack) -> None:
         """Park ``job``, which the preparer held back (quiet hours), until its hold ends."""

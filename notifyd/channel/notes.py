@@ -45,11 +45,11 @@ class Notes:
         if self._events is not None:
             self._events.publish(notification, o.EXPIRED, attempt=attempts)
 
-    def timed_out(self, notification: Notification, attempts: int, *, final: bool, error: str) -> None:
+    def timed_out(self, notification: Notification, attempts: int, *, final: bool, error: BaseException) -> None:
         """An attempt cut off by the channel's timeout: the outcome reporter around the handler never saw it end."""
         if self._events is not None:
             self._events.publish(notification, o.DEAD_LETTERED if final else o.ATTEMPT_FAILED, attempt=attempts,
-                                 error=f"RetryableError: {error}")
+                                 error=o.error_text(error))
 
     def _note(self, notification: Notification, kind: str, attempts: int, detail: str) -> None:
         if self._ledger is not None:

@@ -72,7 +72,7 @@ class OutcomeReporter:
             return
         final = isinstance(error, PermanentError) or notification.attempt > self._retries
         self._publisher.publish(notification, o.DEAD_LETTERED if final else o.ATTEMPT_FAILED,
-                                error=self._redact(f"{type(error).__name__}: {error}"))
+                                error=self._redact(o.error_text(error)))
 
 
 class SyncReporter(OutcomeReporter):

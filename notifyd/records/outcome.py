@@ -22,6 +22,11 @@ def outcome_record(*, notification_id: str, channel: str, outcome: str, attempt:
     return orjson.dumps(record)
 
 
+def error_text(error: BaseException) -> str:
+    """A failed attempt's ``error`` detail: the exception's class and message."""
+    return f"{type(error).__name__}: {error}"
+
+
 def iso(at: float) -> str:
     """``at`` (Unix seconds) as ISO 8601 UTC with milliseconds."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
