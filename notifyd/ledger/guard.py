@@ -17,6 +17,7 @@ from typing import Any
 from notifyd.api import Handler, Notification, PermanentError, RetryableError, SkipNotification
 from notifyd.ledger.decision import DUPLICATE, HELD, SEND_IT, Verdict
 from notifyd.ledger.ledger import Ledger
+from notifyd.records.outcome import error_text
 
 DUPLICATE_REASON = "duplicate"
 
@@ -73,7 +74,7 @@ class _Guard:
         if isinstance(error, SkipNotification):
             self.ledger.note(notification.id, "skipped", attempt=attempt, detail=error.reason)
         else:
-            detail = self._redact(f"{type(error).__name__}: {error}")
+            detail = self._redact(error_text(error))
             self.ledger.note(notification.id, "attempt_failed", attempt=attempt, detail=detail)
         if isinstance(error, (PermanentError, SkipNotification)) or attempt > self._retries:
             if not isinstance(error, SkipNotification):
