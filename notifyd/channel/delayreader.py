@@ -22,7 +22,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from notifyd.channel.delaygate import DelayGate
 from notifyd.channel.delivery import Deliverer
-from notifyd.channel.fetching import BATCH_SIZE, LOGGED_BY_LIBRDKAFKA, POLL_TIMEOUT, commit_offsets, fetch_ready
+from notifyd.channel.fetching import (
+    BATCH_SIZE,
+    LOGGED_BY_LIBRDKAFKA,
+    POLL_TIMEOUT,
+    close_consumer,
+    commit_offsets,
+    fetch_ready,
+)
 from notifyd.channel.job import Job
 from notifyd.channel.lag import LagGauge
 from notifyd.channel.offsets import OffsetTracker
@@ -80,7 +87,7 @@ class DelayReader:
         """Commit what is finished and leave the group (after ``run`` returned and the poll loop drained)."""
         await self._commit_now_on_io(self._tracker.committable(self._rebalancer.owned))
         self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
-        await self._call(self._consumer.close)
+        await close_consumer(self._consumer, after=self._io, log=self._log)
         self._io.shutdown(wait=False)
 
     def store(self, offsets: Offsets) -> None:

@@ -1,7 +1,10 @@
-"""Consumer calls the poll loop and the delay reader share: taking fetched messages, committing offsets."""
+"""Consumer calls the poll loop and the delay reader share: taking fetched messages, committing, closing."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -11,6 +14,9 @@ POLL_TIMEOUT = 0.1
 # Connection failures librdkafka logs itself (a FAIL line, through the ``logger`` setting);
 # error_cb gets each one again, which doubled every reconnect attempt of an outage.
 LOGGED_BY_LIBRDKAFKA = frozenset({KafkaError._TRANSPORT, KafkaError._RESOLVE})
+# A close takes well under a second: a last revocation and a LeaveGroup. The supervisor
+# allows as long (STOP_GRACE) past the drain before it kills a stopping process anyway.
+CLOSE_TIMEOUT = 5.0
 
 
 def fetch_ready(consumer: Consumer, size: int, timeout: float) -> list[Message]:
@@ -35,3 +41,38 @@ def commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int], log:
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError._NO_OFFSET:
             log.warning("commit failed; uncommitted work will be redelivered", error=str(exc))
+
+
+async def close_consumer(consumer: Consumer, *, after: Executor | None, log: Any,
+                         timeout: float = CLOSE_TIMEOUT) -> None:
+    """Leave the group and close ``consumer``; after ``timeout``, give up waiting and say so.
+
+    librdkafka's close waits for the group's rebalance to finish, and a close while an
+    assignment arrives is a known way for it to hang for good (librdkafka #4527). CI once
+    hung for an hour in a test that stops a channel within its first poll, where the
+    assignment does arrive inside the close. Offsets are committed before this, so a
+    close given up only leaves the partitions to the session timeout. The close runs on a daemon
+    thread of its own, not an executor's: those are joined at interpreter exit, and a
+    hung one would hold the process for ever. It still starts only once the calls queued
+    on ``after`` (the consumer's I/O executor) have run, in order as before.
+    """
+    closed: Future[None] = Future()
+    threading.Thread(target=_close_into, args=(consumer, closed, after), name="notifyd-close", daemon=True).start()
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(closed), timeout)
+    except TimeoutError:
+        log.warning("the consumer did not close in time; its partitions move after the session timeout",
+                    timeout=timeout)
+
+
+def _close_into(consumer: Consumer, closed: Future[None], after: Executor | None) -> None:
+    if not closed.set_running_or_notify_cancel():
+        return
+    try:
+        if after is not None:
+            after.submit(lambda: None).result()
+        consumer.close()
+    except Exception as exc:  # handed to the waiting loop, which raises it
+        closed.set_exception(exc)
+    else:
+        closed.set_result(None)

@@ -20,7 +20,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from notifyd.channel import lifecycle
 from notifyd.channel.delayreader import DelayReader
 from notifyd.channel.delivery import Deliverer
-from notifyd.channel.fetching import BATCH_SIZE, LOGGED_BY_LIBRDKAFKA, POLL_TIMEOUT, commit_offsets, fetch_ready
+from notifyd.channel.fetching import (
+    BATCH_SIZE,
+    LOGGED_BY_LIBRDKAFKA,
+    POLL_TIMEOUT,
+    close_consumer,
+    commit_offsets,
+    fetch_ready,
+)
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.channel.job import Job
 from notifyd.channel.lag import LagGauge, starts_at_end
@@ -93,7 +100,7 @@ class PollLoop:
                 await self._drain()
             finally:
                 await self._close_delays()
-            await self._call(self._consumer.close)
+            await close_consumer(self._consumer, after=self._io, log=self._log)
         self._io.shutdown(wait=False)
         return exit_code
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from notifyd.channel.fetching import fetch_ready
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from notifyd.channel.fetching import close_consumer, fetch_ready
+
+LOG = structlog.get_logger("tests.fetch")
 
 
 class QueuedConsumer:
@@ -36,3 +47,52 @@ def test_nothing_within_the_timeout_and_a_batch_of_one():
     one = QueuedConsumer([], ["a"])
     assert fetch_ready(one, 1, 0.1) == ["a"]
     assert one.calls == [(1, 0), (1, 0.1)]
+
+
+class ClosingConsumer:
+    """``close`` waits until ``release`` is set, then raises ``error`` if one is given."""
+
+    def __init__(self, *, release: threading.Event, error: Exception | None = None) -> None:
+        self.release, self.error, self.closed_on = release, error, None
+
+    def close(self) -> None:
+        self.closed_on = threading.current_thread()
+        self.release.wait()
+        if self.error is not None:
+            raise self.error
+
+
+def test_a_close_that_never_returns_is_given_up_after_its_timeout_on_a_thread_that_cannot_hold_the_exit():
+    release = threading.Event()
+    consumer = ClosingConsumer(release=release)
+    started = time.monotonic()
+    with capture_logs() as logs:
+        asyncio.run(close_consumer(consumer, after=None, log=LOG, timeout=0.2))
+    assert time.monotonic() - started < 5
+    assert consumer.closed_on.daemon and consumer.closed_on.is_alive()
+    assert [e["event"] for e in logs] == ["the consumer did not close in time; its partitions move after the session timeout"]
+    release.set()
+
+
+def test_a_close_that_finishes_is_waited_for_and_its_error_raised():
+    release = threading.Event()
+    release.set()
+    with capture_logs() as logs:
+        asyncio.run(close_consumer(ClosingConsumer(release=release), after=None, log=LOG, timeout=5))
+    assert logs == []
+    with pytest.raises(RuntimeError, match="broker handle destroyed"):
+        asyncio.run(close_consumer(ClosingConsumer(release=release, error=RuntimeError("broker handle destroyed")),
+                                   after=None, log=LOG, timeout=5))
+
+
+def test_the_close_starts_only_after_the_calls_queued_on_the_consumers_executor():
+    order, io = [], ThreadPoolExecutor(1)
+    io.submit(lambda: (time.sleep(0.1), order.append("queued resume")))
+
+    class Recording:
+        def close(self) -> None:
+            order.append("close")
+
+    asyncio.run(close_consumer(Recording(), after=io, log=LOG, timeout=5))
+    io.shutdown()
+    assert order == ["queued resume", "close"]
