@@ -14,6 +14,7 @@ its own; ``DelayGate`` holds back partitions whose head is not due.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -65,6 +66,7 @@ class DelayReader:
         self._paused = False
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Read until ``stop``; each turn takes what fits in the poll loop's read-ahead buffer."""
@@ -79,12 +81,37 @@ class DelayReader:
             if self._lag.due():
                 await self._lag.update(self._consumer, self._tracker, list(self._rebalancer.owned), self._call)
 
+    def start(self) -> None:
+        """Read on the running loop, in a task of its own, until ``finish``."""
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    def raise_if_crashed(self) -> None:
+        """Raise what ended the reader before its time: then the channel process crashes (and restarts)."""
+        if self._task is not None and self._task.done():
+            self._task.result()
+
+    async def finish(self, *, until: float) -> None:
+        """Stop reading, let the current turn end, then commit and leave the group (``close``)."""
+        self.stop()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            await self.close(until=until)
+
     def stop(self) -> None:
         """Take no more records: ``run`` returns after its current turn."""
         self._stopping = True
 
-    async def close(self) -> None:
-        """Commit what is finished and leave the group (after ``run`` returned and the poll loop drained)."""
+    async def close(self, *, until: float = 0.0) -> None:
+        """Commit what is finished and leave the group (after ``run`` returned and the poll loop drained).
+
+        A first join still under way is waited for until ``until`` (monotonic), as the
+        poll loop's drain waits for its own (``Rebalancer.joining``). What it fetches
+        meanwhile is dropped: its offsets are never stored, so it is read again.
+        """
+        while self._rebalancer.joining and time.monotonic() < until:
+            await self._call(self._consumer.consume, 1, POLL_TIMEOUT)
         await self._commit_now_on_io(self._tracker.committable(self._rebalancer.owned))
         self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
         await close_consumer(self._consumer, after=self._io, log=self._log)

@@ -47,14 +47,14 @@ async def close_consumer(consumer: Consumer, *, after: Executor | None, log: Any
                          timeout: float = CLOSE_TIMEOUT) -> None:
     """Leave the group and close ``consumer``; after ``timeout``, give up waiting and say so.
 
-    librdkafka's close waits for the group's rebalance to finish, and a close while an
-    assignment arrives is a known way for it to hang for good (librdkafka #4527). CI once
-    hung for an hour in a test that stops a channel within its first poll, where the
-    assignment does arrive inside the close. Offsets are committed before this, so a
-    close given up only leaves the partitions to the session timeout. The close runs on a daemon
-    thread of its own, not an executor's: those are joined at interpreter exit, and a
-    hung one would hold the process for ever. It still starts only once the calls queued
-    on ``after`` (the consumer's I/O executor) have run, in order as before.
+    librdkafka's close waits for the group: a last revocation, the offsets, a LeaveGroup.
+    Offsets are committed before this, so a close given up only leaves the partitions to
+    the session timeout. The close runs on a daemon thread of its own, not an executor's:
+    those are joined at interpreter exit, and a hung one would hold the process for ever.
+    It still starts only once the calls queued on ``after`` (the consumer's I/O executor)
+    have run, in order as before. A hang inside a rebalance callback holds the GIL, which
+    no timeout here can undo: callers close only once the first join is over
+    (``Rebalancer.joining``).
     """
     closed: Future[None] = Future()
     threading.Thread(target=_close_into, args=(consumer, closed, after), name="notifyd-close", daemon=True).start()

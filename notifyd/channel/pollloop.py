@@ -17,17 +17,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from notifyd.channel import lifecycle
+from notifyd.channel import fetching, lifecycle
 from notifyd.channel.delayreader import DelayReader
 from notifyd.channel.delivery import Deliverer
-from notifyd.channel.fetching import (
-    BATCH_SIZE,
-    LOGGED_BY_LIBRDKAFKA,
-    POLL_TIMEOUT,
-    close_consumer,
-    commit_offsets,
-    fetch_ready,
-)
+from notifyd.channel.fetching import BATCH_SIZE, LOGGED_BY_LIBRDKAFKA, POLL_TIMEOUT, commit_offsets, fetch_ready
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
 from notifyd.channel.job import Job
 from notifyd.channel.lag import LagGauge, starts_at_end
@@ -82,7 +75,7 @@ class PollLoop:
                                       assigned=self._assigned, released=self._lag.removed, topics=topics,
                                       listener=rebalance_listener)  # flow control's share of the rate
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._delay_task: asyncio.Task[None] | None = None
+        self._drain_deadline = 0.0  # none yet: a stop that skipped the drain waits for nothing
 
     async def run(self) -> int:
         """Poll until stopped, then drain and leave the group; returns the exit code."""
@@ -91,7 +84,8 @@ class PollLoop:
         rebalancer = self._rebalancer
         self._consumer.subscribe(list(self._topics), on_assign=rebalancer.on_assign, on_revoke=rebalancer.on_revoke,
                                  on_lost=rebalancer.on_lost)
-        self._delay_task = asyncio.get_running_loop().create_task(self._delays.run()) if self._delays else None
+        if self._delays is not None:
+            self._delays.start()
         with self._outage.filtering(self._client_log):
             try:
                 exit_code = await self._poll_until_stopped()
@@ -99,8 +93,9 @@ class PollLoop:
                     self._delays.stop()  # no new delayed work while draining
                 await self._drain()
             finally:
-                await self._close_delays()
-            await close_consumer(self._consumer, after=self._io, log=self._log)
+                if self._delays is not None:  # once the deliveries have drained
+                    await self._delays.finish(until=self._drain_deadline)
+            await fetching.close_consumer(self._consumer, after=self._io, log=self._log)
         self._io.shutdown(wait=False)
         return exit_code
 
@@ -181,8 +176,8 @@ class PollLoop:
         self._log.warning("consumer error", error=str(error))
 
     def _housekeeping(self) -> None:
-        if self._delay_task is not None and self._delay_task.done():
-            self._delay_task.result()  # the delay reader crashed: so does the channel process (and restarts)
+        if self._delays is not None:
+            self._delays.raise_if_crashed()
         self._producer.poll()  # DLQ and delay-topic acknowledgements
         self._store(self._tracker.take_moved())
         self._inflight.set(self._deliverer.running)
@@ -214,11 +209,12 @@ class PollLoop:
 
     async def _drain(self) -> None:
         self._status.send(lifecycle.EVENT_DRAINING)
-        deadline = time.monotonic() + self._shutdown_timeout
+        deadline = self._drain_deadline = time.monotonic() + self._shutdown_timeout
         self._log.info("draining", unfinished=self._tracker.unfinished())
-        while time.monotonic() < deadline and self._busy(None):
+        # A stop during the group's first join waits for its assignment too (Rebalancer.joining).
+        while time.monotonic() < deadline and (self._busy(None) or self._rebalancer.joining):
             await self._set_paused(True)
-            await self._call(self._consumer.consume, 1, POLL_TIMEOUT)  # serves rebalance callbacks
+            await self._serve_callbacks()
             self._housekeeping()
         left = self._tracker.unfinished()
         if self._busy(None):
@@ -228,6 +224,12 @@ class PollLoop:
             self._log.info("stopping with work waiting for retries; it will be redelivered", unfinished=left)
         await self._commit(self._tracker.committable(self._owned()))
         self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
+
+    async def _serve_callbacks(self) -> None:
+        """One ``consume`` for the group's callbacks; a message it returns is dropped (never stored: read again)."""
+        for message in await self._call(self._consumer.consume, 1, POLL_TIMEOUT):
+            if message.error() is not None:  # a missing topic ends a first join that waits for it
+                self._consumer_error(message.error(), message.topic())
 
     def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
         """Deliveries running or DLQ and delay writes unacknowledged (those of any partition: cheap and rare)."""
@@ -242,16 +244,6 @@ class PollLoop:
 
     def _commit_now(self, offsets: dict[tuple[str, int], int]) -> None:
         commit_offsets(self._consumer, offsets, self._log)
-
-    async def _close_delays(self) -> None:
-        """Stop the delay reader once the deliveries have drained, then commit its offsets and close it."""
-        if self._delay_task is None:
-            return
-        self._delays.stop()
-        try:
-            await self._delay_task
-        finally:
-            await self._delays.close()
 
     def _delay_room(self) -> int:
         """The delay reader's room: the buffer's, plus a batch of its own.

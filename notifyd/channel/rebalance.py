@@ -50,6 +50,17 @@ class Rebalancer:
         self.assignment_changed = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def joining(self) -> bool:
+        """Whether the member's first assignment is still to come (some subscribed topic exists).
+
+        A consumer must not be closed then: the assignment would arrive inside ``close()``,
+        where confluent-kafka's rebalance callback calls librdkafka's assign with the GIL
+        held, and that call has waited for good (librdkafka #4527): every thread of the
+        process stopped with it, so nothing but a SIGKILL ended it.
+        """
+        return not self._ever_assigned and not self.missing_topics >= self._topics
+
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not partitions and self._ever_assigned:  # a cooperative rebalance that gave this member nothing new
             return

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections import defaultdict
 from multiprocessing import Pipe
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -15,6 +17,7 @@ from structlog.testing import capture_logs
 
 from notifyd.channel import lifecycle, pollloop
 from notifyd.channel.pollloop import StopRequest
+from notifyd.channel.rebalance import Rebalancer
 from notifyd.channel.worker import serve
 from notifyd.exitcodes import ExitCode
 from tests.kit.handlers import read_records
@@ -214,6 +217,27 @@ def test_a_memory_limit_passed_drains_and_asks_for_a_recycle(kafka: KafkaKit, un
         "topics": [topic], "handler": "tests.kit.handlers:Recorder", "options": {"path": str(tmp_path / "x")},
         "memory_limit_mb": 1})
     assert serve(config, "big", stop=StopRequest()) == ExitCode.RECYCLE
+
+
+def test_a_channel_stopped_during_its_first_join_takes_its_assignments_before_closing(
+        kafka: KafkaKit, unique, tmp_path: Path, monkeypatch) -> None:
+    # An assignment served inside close() has hung the whole process: confluent-kafka calls
+    # librdkafka's assign there with the GIL held. The memory limit stops at the first poll.
+    topic, served_on = unique("worker.firstjoin"), []
+    kafka.create_topics(topic)
+    on_assign = Rebalancer.on_assign
+
+    def recording(self: Rebalancer, consumer: Any, partitions: list) -> None:
+        served_on.append(threading.current_thread().name)
+        on_assign(self, consumer, partitions)
+
+    monkeypatch.setattr(Rebalancer, "on_assign", recording)
+    config = channel_config(kafka.bootstrap, quick={
+        "topics": [topic], "handler": "tests.kit.handlers:Recorder", "options": {"path": str(tmp_path / "x")},
+        "memory_limit_mb": 1})
+    assert serve(config, "quick", stop=StopRequest()) == ExitCode.RECYCLE
+    # Once each, for the source topics' consumer and the delay topics', both on their I/O threads.
+    assert sorted(name.split("_")[0] for name in served_on) == ["notifyd-delay", "notifyd-poll"], served_on
 
 
 def test_a_handler_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:

@@ -56,3 +56,20 @@ async def test_a_revocation_on_the_io_thread_waits_for_the_partitions_running_wo
     await wait_until_async(lambda: not thread.is_alive(), timeout=5, what="the revocation to finish")
     assert len(asked) == 4 and asked[0] == {PARTITION}
     assert committed == [{PARTITION: 3}]
+
+
+def test_a_member_is_joining_until_its_first_assignment_or_until_no_subscribed_topic_exists() -> None:
+    def subscribed(*topics: str) -> Rebalancer:
+        return Rebalancer(tracker=OffsetTracker(), commit=lambda _offsets: None, busy=lambda _partitions: False,
+                          serve_dlq=lambda: None, revoke_timeout=0.0, log=structlog.get_logger("test"), topics=topics)
+
+    assigned = subscribed("t")
+    assert assigned.joining
+    assigned.on_assign(None, [])  # the group settled and left it nothing: that is an assignment too
+    assert not assigned.joining
+    missing = subscribed("t", "u")
+    missing.topic_missing("t")
+    assert missing.joining  # "u" may still be assigned
+    missing.topic_missing("u")
+    assert not missing.joining
+    assert not subscribed().joining
