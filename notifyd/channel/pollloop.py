@@ -211,8 +211,10 @@ class PollLoop:
         self._status.send(lifecycle.EVENT_DRAINING)
         deadline = self._drain_deadline = time.monotonic() + self._shutdown_timeout
         self._log.info("draining", unfinished=self._tracker.unfinished())
-        # A stop during the group's first join waits for its assignment too (Rebalancer.joining).
-        while time.monotonic() < deadline and (self._busy(None) or self._rebalancer.joining):
+        # A stop during the group's first join waits for its assignment too (Rebalancer.joining),
+        # unless every broker is down: then none can come.
+        while time.monotonic() < deadline and (
+                self._busy(None) or (self._rebalancer.joining and not self._outage.active)):
             await self._set_paused(True)
             await self._serve_callbacks()
             self._housekeeping()
