@@ -93,8 +93,8 @@ class PollLoop:
                     self._delays.stop()  # no new delayed work while draining
                 await self._drain()
             finally:
-                if self._delays is not None:  # once the deliveries have drained
-                    await self._delays.finish(until=self._drain_deadline)
+                if self._delays is not None:  # once the deliveries have drained; no join wait if none can come
+                    await self._delays.finish(until=0.0 if self._outage.active else self._drain_deadline)
             await fetching.close_consumer(self._consumer, after=self._io, log=self._log)
         self._io.shutdown(wait=False)
         return exit_code

@@ -23,7 +23,7 @@ from notifyd.exitcodes import ExitCode
 from tests.kit.handlers import read_records
 from tests.kit.kafka import KafkaKit
 from tests.kit.wait import wait_until
-from tests.kit.worker import channel_config, delivered_ids, notification
+from tests.kit.worker import Worker, channel_config, delivered_ids, notification
 
 pytestmark = pytest.mark.kafka
 QUICK_BACKOFF = {"initial": 0.01, "max": 0.05}
@@ -238,6 +238,16 @@ def test_a_channel_stopped_during_its_first_join_takes_its_assignments_before_cl
     assert serve(config, "quick", stop=StopRequest()) == ExitCode.RECYCLE
     # Once each, for the source topics' consumer and the delay topics', both on their I/O threads.
     assert sorted(name.split("_")[0] for name in served_on) == ["notifyd-delay", "notifyd-poll"], served_on
+
+
+def test_a_channel_stopped_with_every_broker_down_does_not_wait_for_a_join(tmp_path: Path) -> None:
+    config = channel_config("127.0.0.1:1", down={  # nothing listens there
+        "topics": ["t"], "handler": "tests.kit.handlers:Recorder", "options": {"path": str(tmp_path / "x")}})
+    assert config.shutdown_timeout == 10
+    with capture_logs() as logs:
+        worker = Worker(config, "down")
+        wait_until(lambda: any(e["event"] == "every broker is down" for e in logs), what="the outage")
+        assert worker.finish(timeout=8) == ExitCode.OK  # within the shutdown timeout: no join waited for
 
 
 def test_a_handler_that_cannot_load_is_a_config_error(tmp_path: Path) -> None:
