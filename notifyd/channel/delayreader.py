@@ -103,7 +103,7 @@ class DelayReader:
         """Take no more records: ``run`` returns after its current turn."""
         self._stopping = True
 
-    async def close(self, *, until: float = 0.0) -> None:
+    async def close(self, *, until: float) -> None:
         """Commit what is finished and leave the group (after ``run`` returned and the poll loop drained).
 
         A first join still under way is waited for until ``until`` (monotonic), as the
