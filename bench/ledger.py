@@ -25,7 +25,9 @@ from bench import feed
 from bench.context import Bench, Row
 from bench.daemon import Daemon, watch, write_config
 from bench.stats import rate, ratio
+from notifyd.ledger.decision import SENT, Record
 from notifyd.ledger.sqlitestore import WRITER_PRAGMAS, SqliteStore
+from notifyd.ledger.store import Batch
 
 PARTITIONS = 4
 DELAY, SLOW_CONCURRENCY = 0.05, 64
@@ -56,11 +58,12 @@ def one_rate(bench: Bench, *, mode: str, handler: tuple[str, dict[str, Any]], co
 def write_cost(directory: Path, *, ids: Callable[[int], str], pragmas: tuple[str, ...]) -> float:
     """CPU microseconds a row of ``SqliteStore.put``, over ``WRITE_ROWS`` sent rows in a new file."""
     store = SqliteStore(str(directory / f"writes-{time.monotonic_ns()}.sqlite3"), writer_pragmas=pragmas)
-    rows = [("c", ids(i), "sent", "bench-host:1:owner", 1.0, 2.0, None, 1, 3.0, 1.0) for i in range(WRITE_ROWS)]
+    owner = "bench-host:1:owner"
+    rows = [(ids(i), Record(SENT, owner, 1.0, 2.0, None, 1, 1.0)) for i in range(WRITE_ROWS)]
     try:
         started = time.process_time()
         for start in range(0, WRITE_ROWS, WRITE_BATCH):
-            store.put(rows[start:start + WRITE_BATCH], [])
+            store.put(Batch("c", owner, 3.0, dict(rows[start:start + WRITE_BATCH])), [])
         return (time.process_time() - started) / WRITE_ROWS * 1e6
     finally:
         store.close()

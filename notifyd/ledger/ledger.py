@@ -28,7 +28,7 @@ from notifyd.ledger.decision import (
     decide,
     prune_before,
 )
-from notifyd.ledger.store import Event, Row, Store
+from notifyd.ledger.store import Batch, Event, Store
 
 PRUNE_INTERVAL = 3600.0
 PREFETCH_FRESH = 1.0  # seconds a batch read answers the first attempts of its notifications
@@ -185,7 +185,8 @@ class Ledger:
         if not batch and not events:
             return
         try:
-            self.store.put(self._rows(batch), events)
+            # The storages write ``received_at`` with a new row only: an older row keeps its own.
+            self.store.put(Batch(self.channel, self.owner, self._clock(), batch), events)
         except Exception as exc:  # kept, not lost: the next flush tries again
             self._log.warning("ledger write failed; will retry", error=str(exc), rows=len(batch))
             self._keep(batch, events)
@@ -201,12 +202,6 @@ class Ledger:
             self._flusher.join()
         self.flush()
         self.store.close()
-
-    def _rows(self, batch: dict[str, Record]) -> list[Row]:
-        now = self._clock()
-        # The storages write ``received_at`` with a new row only: an older row keeps its own.
-        return [(self.channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, now,
-                 r.received_at) for key, r in batch.items()]
 
     def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
         with self._lock:

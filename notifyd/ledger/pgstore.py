@@ -18,13 +18,14 @@ from notifyd.ledger.store import (
     CREATE_TABLE,
     RECEIVED_COLUMN,
     TABLE,
+    Batch,
     Event,
-    Row,
     StoreUnavailable,
     insert_event_sql,
     prune_sql,
     record_of,
     records_by_id,
+    rows_of,
     select_many_sql,
     select_sql,
     trace_sql,
@@ -79,12 +80,12 @@ class PostgresStore:
             rows = self._read(select_many_sql("%s", len(ids)), (channel, *ids)).fetchall()
         return records_by_id(rows)
 
-    def put(self, rows: list[Row], events: list[Event]) -> None:
-        """Write ``rows`` and ``events`` in one transaction."""
+    def put(self, batch: Batch, events: list[Event]) -> None:
+        """Write ``batch`` and ``events`` in one transaction."""
         with self._write_lock:
             self._writer = self._alive(self._writer)
         with self._write_lock, self._writer.transaction(), self._writer.cursor() as cursor:
-            cursor.executemany(self._upsert, rows)
+            cursor.executemany(self._upsert, rows_of(batch))
             if events:
                 cursor.executemany(insert_event_sql("%s"), events)
 

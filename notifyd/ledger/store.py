@@ -9,13 +9,29 @@ process wrote meanwhile.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from notifyd.ledger.decision import Record
 from notifyd.ledger.order import Head
 
 # (channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at, received_at)
 Row = tuple[str, str, str, str, float, float | None, str | None, int, float, float]
+
+
+class Batch(NamedTuple):
+    """What one flush of a ledger writes: its records by id, of one channel and owner, all updated ``at``."""
+
+    channel: str
+    owner: str
+    at: float
+    records: dict[str, Record]
+
+
+def rows_of(batch: Batch) -> list[Row]:
+    """A batch's records as the table's rows."""
+    channel, at = batch.channel, batch.at
+    return [(channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, at, r.received_at)
+            for key, r in batch.records.items()]
 
 TABLE = "notifyd_ledger"
 COLUMNS = "channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at, received_at"
@@ -119,8 +135,8 @@ class Store(Protocol):
     def get_many(self, channel: str, ids: list[str]) -> dict[str, Record]:
         """The records of those of ``ids`` the ledger holds, in one query."""
 
-    def put(self, rows: list[Row], events: list[Event]) -> None:
-        """Write ``rows`` and ``events`` in one transaction."""
+    def put(self, batch: Batch, events: list[Event]) -> None:
+        """Write ``batch`` and ``events`` in one transaction."""
 
     def trace(self, notification_id: str) -> tuple[list[tuple[str, Record]], list[Event]]:
         """Every channel's record of one id, and its events."""

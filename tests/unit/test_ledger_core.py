@@ -32,6 +32,7 @@ from notifyd.ledger.guard import DuplicateSuppressed, guard
 from notifyd.ledger.ledger import Ledger
 from notifyd.ledger.opening import LedgerUnavailable, open_ledger, owner_gone
 from notifyd.ledger.sqlitestore import SqliteStore
+from notifyd.ledger.store import Batch
 
 LOG = structlog.get_logger("test")
 
@@ -278,16 +279,31 @@ def test_the_sqlite_writer_keeps_a_bigger_cache_and_checkpoints_less_often(tmp_p
         store.close()
 
 
+def test_a_batch_binds_its_channel_owner_and_time_once_and_a_record_of_another_owner_keeps_its_own(
+        tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))
+    mine, theirs = Record(SENT, "p1", 1.0, 2.0, "prov-a", 1, 0.5), Record(SENT, "p2", 1.5, 2.5, None, 1, 1.5)
+    try:
+        store.put(Batch("c", "p1", 3.0, {"a": mine, "b": theirs}), [])
+        assert store.get("c", "a") == mine._replace(received_at=None)  # get reads no received_at
+        assert store.get("c", "b") == theirs._replace(received_at=None)
+        assert [record.received_at for _, record in store.trace("a")[0]] == [0.5]
+        updated = store._reader.execute("SELECT id, updated_at FROM notifyd_ledger ORDER BY id").fetchall()
+        assert updated == [("a", 3.0), ("b", 3.0)]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("count", [1, 199, 200, 201, 450])
 def test_a_batch_is_written_many_records_a_statement_and_reads_back_whole(tmp_path: Path, count: int) -> None:
     store = SqliteStore(str(tmp_path / "ledger.sqlite3"))
-    sent = [("c", f"s{i}", SENT, "p1", 1.0, 2.0, f"prov-{i}", 1, 3.0, 1.0) for i in range(count)]
-    retried = [("c", f"r{i}", SENT, "p1", 1.0, 2.0, None, 2, 3.0, 1.0) for i in range(count)]
-    claimed = [("c", f"k{i}", CLAIMED, "p1", 1.0, None, None, 1, 3.0, 1.0) for i in range(count)]
+    sent = {f"s{i}": Record(SENT, "p1", 1.0, 2.0, f"prov-{i}", 1, 1.0) for i in range(count)}
+    retried = {f"r{i}": Record(SENT, "p1", 1.0, 2.0, None, 2, 1.0) for i in range(count)}
+    claimed = {f"k{i}": Record(CLAIMED, "p1", 1.0, None, None, 1, 1.0) for i in range(count)}
     events = [("c", f"r{i}", 1.5, "attempt_failed", 1, "503") for i in range(count)]
     try:
-        store.put(sent + retried + claimed, events)
-        ids = [row[1] for row in sent + retried + claimed]
+        store.put(Batch("c", "p1", 3.0, {**sent, **retried, **claimed}), events)
+        ids = [*sent, *retried, *claimed]
         found = {key: record for start in range(0, len(ids), 500)
                  for key, record in store.get_many("c", ids[start:start + 500]).items()}
         assert len(found) == 3 * count

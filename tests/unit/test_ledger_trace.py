@@ -14,9 +14,11 @@ import structlog
 from notifyd.api import Notification, PermanentError, RetryableError
 from notifyd.cli import main
 from notifyd.exitcodes import ExitCode
+from notifyd.ledger.decision import Record
 from notifyd.ledger.guard import DuplicateSuppressed, guard
 from notifyd.ledger.ledger import Ledger
 from notifyd.ledger.sqlitestore import SqliteStore
+from notifyd.ledger.store import Batch
 from tests.unit.test_ledger_core import Counting
 
 
@@ -91,7 +93,7 @@ def test_a_ledger_file_from_before_received_at_gets_the_column(tmp_path: Path) -
         old.execute("INSERT INTO notifyd_ledger VALUES ('sms', 'o-1', 'sent', 'h', 1.0, 2.0, NULL, 1, 2.0)")
     old.close()
     store = SqliteStore(str(path))
-    store.put([("sms", "o-2", "sent", "h", 3.0, 4.0, None, 1, 4.0, 3.0)], [])
+    store.put(Batch("sms", "h", 4.0, {"o-2": Record("sent", "h", 3.0, 4.0, None, 1, 3.0)}), [])
     (_, old_row), = store.trace("o-1")[0]
     (_, new_row), = store.trace("o-2")[0]
     store.close()
