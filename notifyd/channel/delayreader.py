@@ -113,7 +113,7 @@ class DelayReader:
         while self._rebalancer.joining and time.monotonic() < until:
             await self._call(self._consumer.consume, 1, POLL_TIMEOUT)
         await self._commit_now_on_io(self._tracker.committable(self._rebalancer.owned))
-        self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
+        self._rebalancer.revoke_timeout = 0.0  # leaving the group revokes: nothing is left worth waiting for
         await close_consumer(self._consumer, after=self._io, log=self._log)
         self._io.shutdown(wait=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -17,6 +18,7 @@ LOGGED_BY_LIBRDKAFKA = frozenset({KafkaError._TRANSPORT, KafkaError._RESOLVE})
 # A close takes well under a second: a last revocation and a LeaveGroup. The supervisor
 # allows as long (STOP_GRACE) past the drain before it kills a stopping process anyway.
 CLOSE_TIMEOUT = 5.0
+LEAVE_TIMEOUT = 3.0  # of CLOSE_TIMEOUT: the revocation an unsubscribe starts; the close itself gets the rest
 
 
 def fetch_ready(consumer: Consumer, size: int, timeout: float) -> list[Message]:
@@ -54,7 +56,7 @@ async def close_consumer(consumer: Consumer, *, after: Executor | None, log: Any
     It still starts only once the calls queued on ``after`` (the consumer's I/O executor)
     have run, in order as before. A hang inside a rebalance callback holds the GIL, which
     no timeout here can undo: callers close only once the first join is over
-    (``Rebalancer.joining``).
+    (``Rebalancer.joining``), and the group is left before the close (``leave_group``).
     """
     closed: Future[None] = Future()
     threading.Thread(target=_close_into, args=(consumer, closed, after), name="notifyd-close", daemon=True).start()
@@ -71,8 +73,25 @@ def _close_into(consumer: Consumer, closed: Future[None], after: Executor | None
     try:
         if after is not None:
             after.submit(lambda: None).result()
+        leave_group(consumer, LEAVE_TIMEOUT)
         consumer.close()
     except Exception as exc:  # handed to the waiting loop, which raises it
         closed.set_exception(exc)
     else:
         closed.set_result(None)
+
+
+def leave_group(consumer: Consumer, timeout: float) -> None:
+    """Unsubscribe, and serve the group's callbacks until nothing is assigned (or ``timeout``), before a close.
+
+    A rebalance callback served inside ``close()`` has hung for good: confluent-kafka calls
+    librdkafka's assign there with the GIL held (librdkafka #4527, #4884), and every thread
+    of the process stopped with it. Served by ``consume``, which lets the GIL go, the last
+    revocation, and an assignment still on its way, cannot do that; the close then has
+    nothing left to revoke. This is the workaround librdkafka's maintainers give. Messages
+    fetched meanwhile are dropped: their offsets are never stored, so they are read again.
+    """
+    consumer.unsubscribe()
+    deadline = time.monotonic() + timeout
+    while consumer.assignment() and time.monotonic() < deadline:
+        consumer.consume(1, POLL_TIMEOUT)

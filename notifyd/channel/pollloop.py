@@ -225,7 +225,7 @@ class PollLoop:
         elif left:
             self._log.info("stopping with work waiting for retries; it will be redelivered", unfinished=left)
         await self._commit(self._tracker.committable(self._owned()))
-        self._rebalancer.revoke_timeout = 0.0  # close() revokes: nothing is left worth waiting for
+        self._rebalancer.revoke_timeout = 0.0  # leaving the group revokes: nothing is left worth waiting for
 
     async def _serve_callbacks(self) -> None:
         """One ``consume`` for the group's callbacks; a message it returns is dropped (never stored: read again)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import traceback
 from collections import defaultdict
 from multiprocessing import Pipe
 from pathlib import Path
@@ -238,6 +239,29 @@ def test_a_channel_stopped_during_its_first_join_takes_its_assignments_before_cl
     assert serve(config, "quick", stop=StopRequest()) == ExitCode.RECYCLE
     # Once each, for the source topics' consumer and the delay topics', both on their I/O threads.
     assert sorted(name.split("_")[0] for name in served_on) == ["notifyd-delay", "notifyd-poll"], served_on
+
+
+def test_a_stopped_channel_leaves_its_group_before_closing_so_no_revocation_runs_inside_close(
+        kafka: KafkaKit, unique, tmp_path: Path, monkeypatch) -> None:
+    # A rebalance callback served inside close() can hang with the GIL held (librdkafka #4527,
+    # #4884): an assignment still on its way when a member leaves, say. Each consumer
+    # unsubscribes first and takes its last revocation from consume() (fetching.leave_group).
+    topic, revoked_in = unique("worker.leave"), []
+    kafka.create_topics(topic)
+    on_revoke = Rebalancer.on_revoke
+
+    def recording(self: Rebalancer, consumer: Any, partitions: list) -> None:
+        if partitions:
+            revoked_in.append({frame.name for frame in traceback.extract_stack()})
+        on_revoke(self, consumer, partitions)
+
+    monkeypatch.setattr(Rebalancer, "on_revoke", recording)
+    config = channel_config(kafka.bootstrap, leaving={
+        "topics": [topic], "handler": "tests.kit.handlers:Recorder", "options": {"path": str(tmp_path / "x")},
+        "memory_limit_mb": 1})
+    assert serve(config, "leaving", stop=StopRequest()) == ExitCode.RECYCLE
+    # The source topics' consumer and the delay topics': each revoked once, from leave_group.
+    assert len(revoked_in) == 2 and all("leave_group" in names for names in revoked_in), revoked_in
 
 
 def test_a_channel_stopped_with_every_broker_down_does_not_wait_for_a_join(tmp_path: Path) -> None:

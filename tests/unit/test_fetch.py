@@ -49,7 +49,17 @@ def test_nothing_within_the_timeout_and_a_batch_of_one():
     assert one.calls == [(1, 0), (1, 0.1)]
 
 
-class ClosingConsumer:
+class Unassigned:
+    """A consumer that holds no partitions: leaving its group is one ``unsubscribe``."""
+
+    def unsubscribe(self) -> None:
+        pass
+
+    def assignment(self) -> list:
+        return []
+
+
+class ClosingConsumer(Unassigned):
     """``close`` waits until ``release`` is set, then raises ``error`` if one is given."""
 
     def __init__(self, *, release: threading.Event, error: Exception | None = None) -> None:
@@ -89,10 +99,48 @@ def test_the_close_starts_only_after_the_calls_queued_on_the_consumers_executor(
     order, io = [], ThreadPoolExecutor(1)
     io.submit(lambda: (time.sleep(0.1), order.append("queued resume")))
 
-    class Recording:
+    class Recording(Unassigned):
         def close(self) -> None:
             order.append("close")
 
     asyncio.run(close_consumer(Recording(), after=io, log=LOG, timeout=5))
     io.shutdown()
     assert order == ["queued resume", "close"]
+
+
+class Leaving:
+    """A consumer whose revocation comes with its ``revoked_at``-th ``consume`` after ``unsubscribe``."""
+
+    def __init__(self, revoked_at: int) -> None:
+        self.revoked_at, self.calls, self.assigned = revoked_at, [], ["t[0]"]
+
+    def unsubscribe(self) -> None:
+        self.calls.append("unsubscribe")
+
+    def assignment(self) -> list:
+        return self.assigned
+
+    def consume(self, size: int, timeout: float) -> list:
+        self.calls.append("consume")
+        if self.calls.count("consume") == self.revoked_at:
+            self.assigned = []
+        return []
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def test_the_group_is_left_before_the_close_so_no_rebalance_callback_runs_inside_it():
+    # librdkafka #4527/#4884: a callback served inside close() can hang with the GIL held.
+    consumer = Leaving(revoked_at=2)
+    asyncio.run(close_consumer(consumer, after=None, log=LOG, timeout=5))
+    assert consumer.calls == ["unsubscribe", "consume", "consume", "close"]
+
+
+def test_a_revocation_that_never_comes_is_waited_for_until_the_leave_timeout_then_the_consumer_closes(
+        monkeypatch):
+    monkeypatch.setattr("notifyd.channel.fetching.LEAVE_TIMEOUT", 0.3)
+    consumer, started = Leaving(revoked_at=0), time.monotonic()
+    asyncio.run(close_consumer(consumer, after=None, log=LOG, timeout=5))
+    assert 0.3 <= time.monotonic() - started < 2
+    assert consumer.calls[0] == "unsubscribe" and consumer.calls[-1] == "close"
