@@ -33,6 +33,7 @@ def rows_of(batch: Batch) -> list[Row]:
     return [(channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, at, r.received_at)
             for key, r in batch.records.items()]
 
+
 TABLE = "notifyd_ledger"
 COLUMNS = "channel, id, state, owner, claimed_at, sent_at, provider_id, attempts, updated_at, received_at"
 
