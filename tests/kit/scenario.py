@@ -43,7 +43,8 @@ class Deliveries:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.counts: Counter[str] = Counter()
-        self.pids: list[int] = []      # the pid of each delivery, in file order
+        self.ids: list[str] = []       # the id of each delivery, in file order
+        self.pids: list[int] = []      # and the pid that delivered it
         self.times: list[float] = []   # and when it happened (handler clock)
         self._offset = 0
 
@@ -65,6 +66,7 @@ class Deliveries:
                 except json.JSONDecodeError:
                     continue
             self.counts[record["id"]] += 1
+            self.ids.append(record["id"])
             self.pids.append(record["pid"])
             self.times.append(record["at"])
         return self

@@ -29,6 +29,13 @@ def sent_in_ledger(path: Path) -> int:
         return connection.execute("SELECT count(*) FROM notifyd_ledger WHERE state = 'sent'").fetchone()[0]
 
 
+def marked_by(path: Path, pid: int) -> set[str]:
+    """The ids the ledger has as sent by the process ``pid`` (its owner name is ``host:pid:nonce``)."""
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT id, owner FROM notifyd_ledger WHERE state = 'sent'").fetchall()
+    return {key for key, owner in rows if owner.split(":")[1] == str(pid)}
+
+
 def settled(deliveries: Deliveries) -> int:
     """Deliveries once the handler file stops growing (the killed processes' last writes are in)."""
     seen: list[int] = []
@@ -82,6 +89,44 @@ def test_sigkill_of_the_whole_daemon_with_the_ledger(kafka, unique, tmp_path, wr
     assert not tally.lost
     assert tally.duplicates <= in_flight, "a notification the ledger had as sent was sent again"
     assert second.stop() == 0
+
+
+def test_sigkill_of_a_channel_process_with_the_ledger(kafka, unique, tmp_path, write_config, daemon, figures):
+    # The supervisor restarts the process; its successor gets the partitions once the group
+    # drops the dead member, and redelivers what was not committed.
+    topic, group, out, ledger = unique("lchild"), unique("g"), tmp_path / "child.jsonl", tmp_path / "ledger.sqlite3"
+    kafka.create_topics(topic, partitions=2)
+    config = write_config(daemon_config(kafka.bootstrap, {
+        "child": channel(topic, out, group_id=group, concurrency=16, options={"delay": 0.005}),
+    }, ledger={"path": str(ledger)}))
+    ids = [f"lc-{i}" for i in range(TOTAL)]
+    running = daemon(config)
+    running.wait_ready()
+    produce(kafka, topic, ids)
+    deliveries = Deliveries(out)
+    wait_until(lambda: deliveries.distinct() >= TOTAL // 3, what="a third delivered")
+
+    victim = running.child_pids("child")[0]
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.time()
+    # Read at once: a re-send of one of these by the successor would overwrite its owner.
+    marked = marked_by(ledger, victim)
+    wait_until(lambda: len(running.child_pids("child")) == 2, what="the supervisor restarting the process")
+    wait_until(lambda: deliveries.distinct() == TOTAL, timeout=90, what="every notification after the restart")
+    done_after = time.time() - killed_at
+    by_victim = {key for key, pid in zip(deliveries.refresh().ids, deliveries.pids) if pid == victim}
+    after = [at for at, pid in zip(deliveries.times, deliveries.pids) if pid != victim]
+    suppressed = running.metric("notifyd_duplicates_suppressed_total", channel="child")
+
+    tally = Tally.of(ids, deliveries.counts)
+    in_flight = len(by_victim - marked)
+    figures.add("ledger on, channel process kill: SIGKILL of the one delivering process, restarted by the "
+                "supervisor", messages=TOTAL, delivered_before_kill=len(by_victim), in_flight_at_kill=in_flight,
+                lost=len(tally.lost), duplicates=tally.duplicates, duplicates_suppressed=int(suppressed),
+                first_delivery_after_kill_s=min(after) - killed_at, all_delivered_after_kill_s=done_after)
+    assert not tally.lost
+    assert tally.duplicates <= in_flight, "a notification the ledger had as sent was sent again"
+    assert running.stop() == 0
 
 
 def test_cut_broker_connection_with_the_ledger(proxied_kafka, unique, tmp_path, write_config, daemon, figures):
