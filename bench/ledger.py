@@ -59,11 +59,13 @@ def write_cost(directory: Path, *, ids: Callable[[int], str], pragmas: tuple[str
     """CPU microseconds a row of ``SqliteStore.put``, over ``WRITE_ROWS`` sent rows in a new file."""
     store = SqliteStore(str(directory / f"writes-{time.monotonic_ns()}.sqlite3"), writer_pragmas=pragmas)
     owner = "bench-host:1:owner"
-    rows = [(ids(i), Record(SENT, owner, 1.0, 2.0, None, 1, 1.0)) for i in range(WRITE_ROWS)]
+    batches = [Batch("c", owner, 3.0, {ids(i): Record(SENT, owner, 1.0, 2.0, None, 1, 1.0)
+                                       for i in range(start, min(start + WRITE_BATCH, WRITE_ROWS))})
+               for start in range(0, WRITE_ROWS, WRITE_BATCH)]
     try:
         started = time.process_time()
-        for start in range(0, WRITE_ROWS, WRITE_BATCH):
-            store.put(Batch("c", owner, 3.0, dict(rows[start:start + WRITE_BATCH])), [])
+        for batch in batches:
+            store.put(batch, [])
         return (time.process_time() - started) / WRITE_ROWS * 1e6
     finally:
         store.close()
