@@ -52,6 +52,8 @@ class Ledger:
         self._flush_interval, self._log, self._clock = flush_interval, log, clock
         self._lock = threading.Lock()
         self._pending: dict[str, Record] = {}  # written at the next flush
+        self._writing: dict[str, Record] = {}  # the flush being written now: not yet in the storage
+        self._writes = 0                       # flushes finished: a batch read that spans one may be stale
         self._events: list[Event] = []         # likewise
         self._inflight: set[str] = set()       # a send of this process is running now (claimed, no outcome yet)
         # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
@@ -88,10 +90,28 @@ class Ledger:
         """
         for start in range(0, len(ids), PREFETCH_CHUNK):
             chunk = ids[start:start + PREFETCH_CHUNK]
+            writes = self._writes
             read: dict[str, Record | None] = dict.fromkeys(chunk)  # None: not in the ledger
             read.update(self.store.get_many(self.channel, chunk))
             with self._lock:
-                self._fresh.update(read)
+                self._keep_read(read, stale=self._writes != writes)
+
+    def _keep_read(self, read: dict[str, Record | None], *, stale: bool) -> None:
+        """Keep a batch read for first claims, except what it may have read before this process wrote it.
+
+        A read that a flush finished during may predate that flush's rows: it is dropped, and
+        those claims read one by one. An id this process has decided about and not written is
+        left out: once written, the read would answer for it with what the storage held before.
+        Under the lock.
+        """
+        if stale:
+            return
+        pending, writing = self._pending, self._writing
+        if pending.keys().isdisjoint(read) and writing.keys().isdisjoint(read):  # nearly always
+            self._fresh.update(read)
+        else:
+            self._fresh.update((key, record) for key, record in read.items()
+                               if key not in pending and key not in writing)
 
     def claim(self, notification_id: str, *, attempt: int) -> Verdict:
         """Decide whether to send ``notification_id`` now, and claim it if so."""
@@ -112,6 +132,8 @@ class Ledger:
     def _known(self, notification_id: str, attempt: int) -> Record | None | object:
         """What this process knows already (its own unwritten decision, else a fresh batch read); under the lock."""
         record = self._pending.get(notification_id, _UNREAD)
+        if record is _UNREAD:
+            record = self._writing.get(notification_id, _UNREAD)
         if record is _UNREAD and attempt == 1:  # a retry reads again: time has passed
             record = self._fresh.pop(notification_id, _UNREAD)
             if record is _UNREAD:
@@ -133,7 +155,7 @@ class Ledger:
     def finished(self, notification_id: str) -> bool:
         """Whether ``notification_id`` was sent or given up (this process's unwritten decision first)."""
         with self._lock:
-            record = self._pending.get(notification_id)
+            record = self._pending.get(notification_id) or self._writing.get(notification_id)
         if record is None:
             record = self.store.get(self.channel, notification_id)
         return record is not None and record.state in (SENT, FAILED)
@@ -182,6 +204,7 @@ class Ledger:
         with self._lock:
             batch, self._pending = self._pending, {}
             events, self._events = self._events, []
+            self._writing = batch  # claims and batch reads still see it until it is in the storage
         if not batch and not events:
             return
         try:
@@ -189,9 +212,10 @@ class Ledger:
             self.store.put(Batch(self.channel, self.owner, self._clock(), batch), events)
         except Exception as exc:  # kept, not lost: the next flush tries again
             self._log.warning("ledger write failed; will retry", error=str(exc), rows=len(batch))
-            self._keep(batch, events)
+            self._written(batch, events)
             self._problem = f"ledger write failed: {exc}"
         else:
+            self._written()
             self._problem = None
         self._next_probe = time.monotonic() + PROBE_INTERVAL
 
@@ -203,13 +227,21 @@ class Ledger:
         self.flush()
         self.store.close()
 
-    def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
+    def _written(self, failed: dict[str, Record] | None = None, events: list[Event] | None = None) -> None:
+        """The flush being written is over; what of it ``failed`` goes back for the next one, in one lock."""
         with self._lock:
-            self._events[:0] = events[-FLUSH_RETRY_LIMIT:]
-            for key, record in batch.items():
-                self._pending.setdefault(key, record)  # a newer decision about the same id wins
-            while len(self._pending) > FLUSH_RETRY_LIMIT:
-                self._pending.pop(next(iter(self._pending)))
+            self._writing = {}
+            self._writes += 1
+            if failed is not None:
+                self._keep(failed, events or [])
+
+    def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
+        """Put a batch that failed to be written back before newer decisions; under the lock."""
+        self._events[:0] = events[-FLUSH_RETRY_LIMIT:]
+        for key, record in batch.items():
+            self._pending.setdefault(key, record)  # a newer decision about the same id wins
+        while len(self._pending) > FLUSH_RETRY_LIMIT:
+            self._pending.pop(next(iter(self._pending)))
 
     def _flush_loop(self) -> None:
         while not self._stopping.wait(self._flush_interval):

@@ -134,6 +134,58 @@ def test_an_attempt_repeated_after_a_provider_failure_is_not_held_by_its_own_cla
     ledger.close()
 
 
+def test_a_batch_read_taken_before_this_processs_mark_was_written_never_sends_again(tmp_path: Path) -> None:
+    # Seen under load: the next consume batch's read came while the first copy's mark was
+    # unwritten, found nothing, and answered the second copy's claim after the flush.
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    ledger.claim("n", attempt=1)
+    ledger.mark_sent("n", None, 1, clock.now)
+    ledger.prefetch(["n", "other"])
+    ledger.flush()
+    assert ledger.claim("n", attempt=1).action == DUPLICATE
+    ledger.close()
+
+
+def test_while_a_flush_is_being_written_its_marks_answer_claims_and_batch_reads_wait(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    ledger.claim("n", attempt=1)
+    ledger.mark_sent("n", None, 1, clock.now)
+    during_the_write = []
+    real_put = ledger.store.put
+
+    def slow_put(batch: Batch, events: list) -> None:
+        during_the_write.append(ledger.claim("n", attempt=1).action)
+        ledger.prefetch(["n"])  # reads the storage before the batch is in it
+        real_put(batch, events)
+
+    ledger.store.put = slow_put
+    ledger.flush()
+    assert during_the_write == [DUPLICATE]
+    assert ledger.claim("n", attempt=1).action == DUPLICATE
+    ledger.close()
+
+
+def test_a_batch_read_that_a_flush_finished_during_is_not_kept(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    real_get_many = ledger.store.get_many
+
+    def get_many_then_a_flush(channel: str, ids: list[str]) -> dict:
+        read = real_get_many(channel, ids)
+        ledger.claim("n", attempt=1)
+        ledger.mark_sent("n", None, 1, clock.now)
+        ledger.flush()  # written after the read: the read holds nothing of it
+        return read
+
+    ledger.store.get_many = get_many_then_a_flush
+    ledger.prefetch(["n"])
+    ledger.store.get_many = real_get_many
+    assert ledger.claim("n", attempt=1).action == DUPLICATE
+    ledger.close()
+
+
 def test_a_failing_storage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
     ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
     ledger.claim("n", attempt=1)
