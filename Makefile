@@ -17,7 +17,7 @@ run: $(VENV)/.installed
 	$(BIN)/notifyd quickstart
 
 test: $(VENV)/.installed postgres-binaries
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The PostgreSQL tests start a throwaway server (tests/kit/postgres.py): install Debian's
 # postgresql when initdb is missing and we may (root, apt), so they run instead of skipping.

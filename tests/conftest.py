@@ -20,12 +20,23 @@ from tests.kit.kafka import KafkaKit
 from tests.kit.postgres import postgres_bin, running_postgres
 from tests.kit.smtp import SmtpServer, running_smtp_server
 
+pytest_plugins = ["tests.kit.figureplugin"]
+
+
+# Run one after another on one xdist worker (``make test`` runs two): the reliability
+# scenarios time gaps and recoveries, so two of them must not share the cores; the
+# quickstart and the default-listener test both want the metrics port 9464.
+SERIAL_GROUP = pytest.mark.xdist_group("serial")
+SERIAL_PATHS = ("tests/reliability/", "tests/integration/test_quickstart.py")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses the broker ``kafka``, so ``-m "not kafka"`` runs without one."""
     for item in items:
         if "kafka_bootstrap" in item.fixturenames:
             item.add_marker(pytest.mark.kafka)
+        if item.nodeid.startswith(SERIAL_PATHS):
+            item.add_marker(SERIAL_GROUP)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,45 +1,14 @@
-"""The reliability suite's figures: the fixture scenarios add them to, per-test durations, print and write."""
+"""The reliability suite's own broker behind a proxy; its figures are a plugin (tests/kit/figureplugin.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from notifyd.tools.devbroker import EmbeddedBroker, free_port
-from tests.kit.figures import Figures
 from tests.kit.kafka import KafkaKit
 from tests.kit.proxy import TcpProxy
-
-DURATIONS = "durations: seconds per test (pytest call phase)"
-_figures = Figures(merged=frozenset({DURATIONS}))
-_written: list[Path | None] = []
-
-
-@pytest.fixture(scope="session")
-def figures() -> Figures:
-    """Where scenarios put their numbers; written to the results folder at the end (tests/kit/figures.py)."""
-    return _figures
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and "tests/reliability/" in report.nodeid:
-        outcome = "" if report.passed else f" ({report.outcome})"
-        _figures.add(DURATIONS, **{report.nodeid.rpartition("/")[2]: f"{report.duration:.1f}{outcome}"})
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    if set(_figures.sections) - {DURATIONS}:
-        _written.append(_figures.write())
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    for name in sorted(_figures.sections):
-        terminalreporter.write_line("")
-        terminalreporter.write(_figures.render(name))
-    for path in _written:
-        terminalreporter.write_line(f"reliability figures written to {path}")
 
 
 @pytest.fixture
