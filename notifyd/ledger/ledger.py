@@ -85,8 +85,10 @@ class Ledger:
     def prefetch(self, ids: list[str]) -> None:
         """Read the records of a batch about to be delivered in one query; their first claims use it.
 
-        One ``SELECT ... IN`` of 500 ids costs ~0.2 us an id against ~4 us for one query
-        each: at a no-op channel's rate, the difference between half its speed and a fifth.
+        One ``SELECT ... IN`` of 500 ids cost 1.8 us an id against 8.6 us for one query each
+        (ids not yet in a ledger of 200,000 rows, 2026-12-05; a parameter of ``json_each``
+        instead of 500 bound ones costs the same): at a no-op channel's rate, the difference
+        between half its speed and a fifth.
         """
         for start in range(0, len(ids), PREFETCH_CHUNK):
             chunk = ids[start:start + PREFETCH_CHUNK]
