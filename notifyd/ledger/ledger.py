@@ -238,7 +238,7 @@ class Ledger:
                 self._keep(failed, events or [])
 
     def _keep(self, batch: dict[str, Record], events: list[Event]) -> None:
-        """Put a batch that failed to be written back before newer decisions; under the lock."""
+        """Put back a batch that failed to be written, for the next flush; under the lock."""
         self._events[:0] = events[-FLUSH_RETRY_LIMIT:]
         for key, record in batch.items():
             self._pending.setdefault(key, record)  # a newer decision about the same id wins

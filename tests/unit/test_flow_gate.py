@@ -94,10 +94,13 @@ def test_a_throttling_answer_pauses_everyone_for_its_retry_after() -> None:
 
 
 def test_the_rate_limit_spaces_attempts() -> None:
+    # Timed from the bucket's start, not from the first call: a first call that ran late
+    # after its grant (a loaded machine) shortened the span by that much.
+    started = time.monotonic()
     gate = make_gate(rate_limit=RateLimit(per_second=50, burst=1))
     provider = Provider(failures=0, error=RetryableError())
     run_jobs(gate, provider, 11)
-    assert provider.calls[-1] - provider.calls[0] >= 10 / 50 - 0.01
+    assert provider.calls[-1] - started >= 10 / 50 - 0.001  # asyncio may wake a timer a clock tick early
 
 
 def test_a_job_whose_partition_went_while_it_waited_is_not_attempted() -> None:
