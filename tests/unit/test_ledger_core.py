@@ -63,6 +63,12 @@ def make_ledger(path: Path, *, owner: str, clock: Clock, lease: float = 10.0) ->
                   flush_interval=60.0, log=LOG, clock=clock)
 
 
+def deliver_once(ledger: Ledger, notification_id: str, *, at: float) -> None:
+    """Claim ``notification_id`` and mark it sent at ``at``, as its first delivery does."""
+    ledger.claim(notification_id, attempt=1)
+    ledger.mark_sent(notification_id, None, 1, at)
+
+
 def test_claims_and_marks_reach_other_processes_at_the_flush(tmp_path: Path) -> None:
     clock, path = Clock(), tmp_path / "ledger.sqlite3"
     first, second = make_ledger(path, owner="p1", clock=clock), make_ledger(path, owner="p2", clock=clock)
@@ -139,8 +145,7 @@ def test_a_batch_read_taken_before_this_processs_mark_was_written_never_sends_ag
     # unwritten, found nothing, and answered the second copy's claim after the flush.
     clock = Clock()
     ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
-    ledger.claim("n", attempt=1)
-    ledger.mark_sent("n", None, 1, clock.now)
+    deliver_once(ledger, "n", at=clock.now)
     ledger.prefetch(["n", "other"])
     ledger.flush()
     assert ledger.claim("n", attempt=1).action == DUPLICATE
@@ -150,8 +155,7 @@ def test_a_batch_read_taken_before_this_processs_mark_was_written_never_sends_ag
 def test_while_a_flush_is_being_written_its_marks_answer_claims_and_batch_reads_wait(tmp_path: Path) -> None:
     clock = Clock()
     ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
-    ledger.claim("n", attempt=1)
-    ledger.mark_sent("n", None, 1, clock.now)
+    deliver_once(ledger, "n", at=clock.now)
     during_the_write = []
     real_put = ledger.store.put
 
@@ -174,8 +178,7 @@ def test_a_batch_read_that_a_flush_finished_during_is_not_kept(tmp_path: Path) -
 
     def get_many_then_a_flush(channel: str, ids: list[str]) -> dict:
         read = real_get_many(channel, ids)
-        ledger.claim("n", attempt=1)
-        ledger.mark_sent("n", None, 1, clock.now)
+        deliver_once(ledger, "n", at=clock.now)
         ledger.flush()  # written after the read: the read holds nothing of it
         return read
 
