@@ -30,8 +30,9 @@ SERIAL_GROUP = pytest.mark.xdist_group("serial")
 SERIAL_PATHS = ("tests/reliability/", "tests/integration/test_quickstart.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the group marks into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses the broker ``kafka``, so ``-m "not kafka"`` runs without one."""
+    """Mark every test that uses the broker ``kafka`` (``-m "not kafka"`` runs without one); group the serial ones."""
     for item in items:
         if "kafka_bootstrap" in item.fixturenames:
             item.add_marker(pytest.mark.kafka)

@@ -28,7 +28,8 @@ def figures() -> Figures:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and "tests/reliability/" in report.nodeid:
         outcome = "" if report.passed else f" ({report.outcome})"
-        _figures.add(DURATIONS, **{report.nodeid.rpartition("/")[2]: f"{report.duration:.1f}{outcome}"})
+        test = report.nodeid.rpartition("/")[2].removesuffix("@serial")  # xdist's group suffix (tests/conftest.py)
+        _figures.add(DURATIONS, **{test: f"{report.duration:.1f}{outcome}"})
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
