@@ -35,6 +35,9 @@ def test_an_interrupt_during_start_up_stops_the_daemon_and_the_broker(signum: in
         wait_until(lambda: stderr.find('"event": "supervisor started"'), timeout=60, what="the daemon's start")
         quickstart.send_signal(signum)
         exit_code = quickstart.wait(timeout=60)
+    except AssertionError as failure:
+        failure.add_note(_tails(stdout, stderr))
+        raise
     finally:
         left_running = _stop_all(quickstart, stdout, stderr)
     assert not left_running
@@ -52,6 +55,9 @@ def test_a_terminal_ctrl_c_stops_the_daemon_before_the_broker() -> None:
         wait_until(lambda: stdout.find("==> running; Ctrl-C stops"), timeout=120, what="the running line")
         os.killpg(quickstart.pid, signal.SIGINT)
         exit_code = quickstart.wait(timeout=60)
+    except AssertionError as failure:
+        failure.add_note(_tails(stdout, stderr))
+        raise
     finally:
         _stop_all(quickstart, stdout, stderr)
     assert exit_code == 0
@@ -100,6 +106,11 @@ def _stop_all(quickstart: subprocess.Popen[str], stdout: _Lines, stderr: _Lines)
     for pid in left_running:
         os.kill(pid, signal.SIGKILL)
     return left_running
+
+
+def _tails(stdout: _Lines, stderr: _Lines) -> str:
+    """What the quickstart and its daemon printed last: a timed-out wait says why."""
+    return f"quickstart stdout:\n{stdout.text()[-2000:]}\nquickstart stderr:\n{stderr.text()[-4000:]}"
 
 
 def _left_running(bootstrap: str) -> list[int]:
