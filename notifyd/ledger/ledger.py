@@ -53,7 +53,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._pending: dict[str, Record] = {}  # written at the next flush
         self._writing: dict[str, Record] = {}  # the flush being written now: not yet in the storage
-        self._writes = 0                       # flushes finished: a batch read that spans one may be stale
+        self._writes = 0                       # flushes of records finished: a batch read spanning one may be stale
         self._events: list[Event] = []         # likewise
         self._inflight: set[str] = set()       # a send of this process is running now (claimed, no outcome yet)
         # Batch reads, kept for at most two PREFETCH_FRESH periods: the flusher rotates them.
@@ -232,8 +232,9 @@ class Ledger:
     def _written(self, failed: dict[str, Record] | None = None, events: list[Event] | None = None) -> None:
         """The flush being written is over; what of it ``failed`` goes back for the next one, in one lock."""
         with self._lock:
+            if self._writing:  # rows went in (or may have): a batch read this spanned may predate them
+                self._writes += 1
             self._writing = {}
-            self._writes += 1
             if failed is not None:
                 self._keep(failed, events or [])
 

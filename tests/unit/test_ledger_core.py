@@ -189,6 +189,26 @@ def test_a_batch_read_that_a_flush_finished_during_is_not_kept(tmp_path: Path) -
     ledger.close()
 
 
+def test_a_batch_read_that_only_events_were_written_during_is_kept(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    real_get_many = ledger.store.get_many
+    reads_one_by_one = []
+
+    def get_many_then_an_event_flush(channel: str, ids: list[str]) -> dict:
+        read = real_get_many(channel, ids)
+        ledger.note("other", "attempt_failed", attempt=1)
+        ledger.flush()  # no record written: the read is as good as before
+        return read
+
+    ledger.store.get_many = get_many_then_an_event_flush
+    ledger.prefetch(["n"])
+    ledger.store.get_many = real_get_many
+    ledger.store.get = lambda *args: reads_one_by_one.append(args)
+    assert ledger.claim("n", attempt=1).action == SEND and reads_one_by_one == []
+    ledger.close()
+
+
 def test_a_failing_storage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
     ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=Clock())
     ledger.claim("n", attempt=1)
