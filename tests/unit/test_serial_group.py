@@ -2,8 +2,8 @@
 
 It broke twice without a failure anywhere: the group mark was added after xdist had read
 the marks, and pytest 9.2 ignores the node id xdist rewrites (pytest-xdist#1386). The
-reliability scenarios then ran on both workers at once, and the quickstart's daemon lost
-the metrics port to the default-listener test.
+reliability scenarios then ran on both workers at once, and the default-listener test could
+take the metrics port between the quickstart's check and its daemon's bind.
 """
 
 from __future__ import annotations
