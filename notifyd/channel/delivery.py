@@ -224,6 +224,11 @@ class Deliverer(AtOnce):
         return RetryableError(f"{type(exc).__name__}: {describe(exc)}")
 
     def _settle(self, job: Job, outcome: BaseException | None) -> None:
+        if outcome is not None:
+            # Nothing reads a failed attempt's traceback. Kept, it ties the exception to the frame
+            # that caught it (``outcome = exc``) in a cycle only the GC frees, the job with it: at
+            # 150 failures a second (bench case 8), a 5 ms young collection every few seconds.
+            outcome.__traceback__ = None
         if outcome is None or isinstance(outcome, SkipNotification):
             self._release(job)
             self._on_finished(job)
