@@ -28,8 +28,9 @@ def figures() -> Figures:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and "tests/reliability/" in report.nodeid:
         outcome = "" if report.passed else f" ({report.outcome})"
-        test = report.nodeid.rpartition("/")[2].removesuffix("@serial")  # xdist's group suffix (tests/conftest.py)
-        _figures.add(DURATIONS, **{test: f"{report.duration:.1f}{outcome}"})
+        # From the location, not the node id: xdist's --dist loadgroup appends the group to that.
+        path, _line, test = report.location
+        _figures.add(DURATIONS, **{f"{Path(path).name}::{test}": f"{report.duration:.1f}{outcome}"})
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
