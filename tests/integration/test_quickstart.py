@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from notifyd.commands import quickstart
 from tests.kit.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,20 @@ def test_a_terminal_ctrl_c_stops_the_daemon_before_the_broker() -> None:
     assert exit_code == 0
     assert '"event": "supervisor stopped"' in stderr.text()
     assert '"level": "error"' not in stderr.text(), stderr.text()[-3000:]
+
+
+def test_a_broker_port_taken_after_it_was_chosen_is_traded_for_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bound but not listening: the quickstart's check finds nothing there, and Tansu's bind fails,
+    # which is what a port taken between that check and the bind looks like.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(quickstart, "PREFERRED_BROKER_PORT", taken.getsockname()[1])
+        broker = quickstart._start_broker()
+        try:
+            assert broker.port != taken.getsockname()[1]
+            socket.create_connection(("127.0.0.1", broker.port), timeout=5).close()
+        finally:
+            broker.stop()
 
 
 def _start_quickstart() -> tuple[subprocess.Popen[str], _Lines, _Lines]:
