@@ -32,6 +32,9 @@ PREFETCH_MIN_KIB = 1024
 PREFETCH_KIB_PER_SLOT = 1      # a wider channel reads ahead more, in case its records are large
 PREFETCH_MIN_MESSAGES = 10_000  # the count limit never binds before the bytes at ~100 bytes a record
 PREFETCH_BACKOFF_MS = 10
+# The delay consumer's wait at the broker: a resumed tier partition is read once the fetch
+# waiting there returns. Never less: it fetches every tier partition (ten tiers: ten times
+# the source's), and a channel's 10 ms for low latency made it 100 fetches a second of them.
 DELAY_FETCH_WAIT_MS = 100
 
 # librdkafka's producer refuses records over 1 MB by default, while its consumer reads
@@ -90,12 +93,14 @@ def delay_consumer(kafka: KafkaSettings, channel: ChannelSettings, *, logger: An
     written before its group may ever have committed there, and every one must be read.
     A resumed tier partition is fetched only once the fetch already waiting at the broker
     returns, so that wait bounds how late a due record is read: 100 ms, not librdkafka's
-    500 (which made retries ~0.3 s late on average). A ``fetch.wait.max.ms`` in the
-    kafka or channel config still wins.
+    500 (which made retries ~0.3 s late on average). A longer ``fetch.wait.max.ms`` in the
+    kafka or channel config wins; a shorter one, set for the source topics' latency, does not.
     """
     settings = {**channel_consumer(kafka, channel, logger=logger), "group.id": delays.delay_group(channel),
                 "auto.offset.reset": "earliest"}
-    settings.setdefault("fetch.wait.max.ms", DELAY_FETCH_WAIT_MS)
+    wait = settings.get("fetch.wait.max.ms", DELAY_FETCH_WAIT_MS)
+    shorter = str(wait).isdigit() and int(wait) < DELAY_FETCH_WAIT_MS  # what is not a number, librdkafka refuses
+    settings["fetch.wait.max.ms"] = DELAY_FETCH_WAIT_MS if shorter else wait
     return settings
 
 
