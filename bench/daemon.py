@@ -131,8 +131,12 @@ class Daemon:
         """PIDs of the channel processes started so far."""
         return [event["pid"] for event in self.events("channel process started")]
 
-    def assigned(self) -> set[str]:
-        """Partitions the daemon's channel processes own now, as ``topic[n]``."""
+    def assigned(self, topic: str | None = None) -> set[str]:
+        """Partitions the daemon's channel processes own now, as ``topic[n]``: of ``topic`` only, when given.
+
+        Without a topic the channels' delay-tier partitions count too: their consumers log
+        their assignments with the same event.
+        """
         owned: set[str] = set()
         for line in self.log_path.read_text(errors="replace").splitlines():
             if '"partitions assigned"' in line or '"partitions revoked"' in line or '"partitions lost"' in line:
@@ -142,7 +146,7 @@ class Daemon:
                     continue
                 names = set(event.get("partitions", []))
                 owned = owned | names if event["event"] == "partitions assigned" else owned - names
-        return owned
+        return owned if topic is None else {name for name in owned if name.startswith(f"{topic}[")}
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM, then SIGKILL if it does not drain in time."""

@@ -77,7 +77,7 @@ def run_mode(bench: Bench, *, percent: int, kind: str) -> dict[str, Any]:
     try:
         daemon.start().wait_ready()
         if kind == "steady":
-            _wait(lambda: sum(p.startswith(topic + "[") for p in daemon.assigned()) == partitions, 30,
+            _wait(lambda: len(daemon.assigned(topic)) == partitions, 30,
                   "the channel was never assigned its partitions")
             feed.steady(bench.bootstrap, topic, per_second=PER_SECOND, seconds=bench.sizes.latency_seconds,
                         keep=keep)

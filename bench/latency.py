@@ -47,7 +47,7 @@ def one_run(bench: Bench, consumer_config: dict[str, int]) -> list[float]:
     daemon = Daemon(write_config(workdir / "notifyd.yaml", bootstrap=bench.bootstrap, channels=channels), workdir)
     try:
         daemon.start().wait_ready()
-        _wait_assigned(daemon, PARTITIONS)
+        _wait_assigned(daemon, topic, PARTITIONS)
         count = feed.steady(bench.bootstrap, topic, per_second=PER_SECOND, seconds=bench.sizes.latency_seconds)
         watch([daemon], count, timeout=60, period=WATCH_PERIOD)
     finally:
@@ -81,9 +81,9 @@ def _steady_part(latencies: list[float]) -> list[float]:
     return latencies[int(len(latencies) * WARM_UP):]
 
 
-def _wait_assigned(daemon: Daemon, partitions: int, timeout: float = 30.0) -> None:
+def _wait_assigned(daemon: Daemon, topic: str, partitions: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while len(daemon.assigned()) < partitions:
+    while len(daemon.assigned(topic)) < partitions:
         if time.monotonic() > deadline:
             raise TimeoutError("the channel was never assigned its partitions")
         time.sleep(0.1)

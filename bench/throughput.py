@@ -221,7 +221,7 @@ def scaled_rate(bench: Bench, daemons: int, count: int) -> float:
             running.append(Daemon(config, workdir).start())
         for daemon in running:
             daemon.wait_ready()
-        _wait_balanced(running, PARTITIONS)
+        _wait_balanced(running, topic, PARTITIONS)
         feed.fill(bench.bootstrap, topic, count)
         gate.touch()
         return rate(watch(running, count, timeout=300))
@@ -230,15 +230,15 @@ def scaled_rate(bench: Bench, daemons: int, count: int) -> float:
             daemon.stop()
 
 
-def _wait_balanced(daemons: list[Daemon], partitions: int, timeout: float = 60.0) -> None:
-    """Until every daemon owns some partitions and together they own them all, once each."""
+def _wait_balanced(daemons: list[Daemon], topic: str, partitions: int, timeout: float = 60.0) -> None:
+    """Until every daemon owns some of ``topic``'s partitions and together they own them all, once each."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        owned = [daemon.assigned() for daemon in daemons]
+        owned = [daemon.assigned(topic) for daemon in daemons]
         if all(owned) and sum(map(len, owned)) == partitions == len(set().union(*owned)):
             return
         time.sleep(0.1)
-    raise TimeoutError(f"the group did not settle: {[sorted(d.assigned()) for d in daemons]}")
+    raise TimeoutError(f"the group did not settle: {[sorted(d.assigned(topic)) for d in daemons]}")
 
 
 def case_scaling(bench: Bench) -> list[Row]:
