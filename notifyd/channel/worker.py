@@ -84,6 +84,7 @@ def run_channel_process(config: Config, channel: str, *, member: int = 0, status
     _install_signal_handlers(stop)
     _die_with_parent()
     allocator.cap_arenas()  # before the first thread: librdkafka's, the pool's
+    allocator.fix_mmap_threshold()
     _tune_gc()
     try:
         return serve(config, channel, stop=stop, member=member, status=status, parent_pid=parent_pid)
