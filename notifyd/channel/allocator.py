@@ -38,9 +38,7 @@ def cap_arenas(arenas: int = ARENAS) -> None:
 
     A ``MALLOC_ARENA_MAX`` set in the environment wins.
     """
-    libc = _glibc()
-    if libc is not None and "MALLOC_ARENA_MAX" not in os.environ:
-        libc.mallopt(M_ARENA_MAX, arenas)
+    _mallopt(M_ARENA_MAX, arenas, unless="MALLOC_ARENA_MAX")
 
 
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> None:
@@ -48,9 +46,14 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> None:
 
     A ``MALLOC_MMAP_THRESHOLD_`` set in the environment wins.
     """
+    _mallopt(M_MMAP_THRESHOLD, threshold, unless="MALLOC_MMAP_THRESHOLD_")
+
+
+def _mallopt(parameter: int, value: int, *, unless: str) -> None:
+    """Set one of glibc's malloc parameters, unless the environment variable ``unless`` already did."""
     libc = _glibc()
-    if libc is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        libc.mallopt(M_MMAP_THRESHOLD, threshold)
+    if libc is not None and unless not in os.environ:
+        libc.mallopt(parameter, value)
 
 
 def trim() -> None:
