@@ -52,8 +52,18 @@ class AtOnce:
         key, and a delivered one never needs the scheduler: for a quick handler that
         bookkeeping was a third of the channel's cost per message. A job that does not
         simply succeed takes a slot and its key, as if the scheduler had started it, and
-        is settled as usual; from there on, the rest of the batch is scheduled.
+        is settled as usual; from there on, the rest of the batch is scheduled. With flow
+        control, the batch passes the gate on one tab (``FlowGate.open_tab``).
         """
+        if self._gate is None:
+            return self._deliver_each_at_once(jobs)
+        self._gate.open_tab(len(jobs))
+        try:
+            return self._deliver_each_at_once(jobs)
+        finally:
+            self._gate.close_tab()
+
+    def _deliver_each_at_once(self, jobs: list[Job]) -> int:
         for index, job in enumerate(jobs):
             if not self._scheduler.idle:
                 return index

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -20,8 +21,11 @@ from confluent_kafka import Message
 from notifyd.api import Handler, Notification, PermanentError, RetryableError
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.delivery import Deliverer
+from notifyd.channel.flow.gate import FlowGate
+from notifyd.channel.flow.policy import FlowPolicy
 from notifyd.channel.job import Job
-from notifyd.config.settings import BackoffPolicy, ChannelSettings
+from notifyd.config.settings import BackoffPolicy, BreakerPolicy, ChannelSettings, RateLimit
+from notifyd.metrics import flow_metrics
 from notifyd.metrics import channel_metrics
 from notifyd.recipients.preparation import needs_preparation
 from tests.kit.loops import on_a_loop
@@ -72,7 +76,7 @@ class Channel:
     """A Deliverer over ``handler`` and what it reports back."""
 
     def __init__(self, handler: Handler, *, concurrency: int = 4, retries: int = 2, timeout: float = 30.0,
-                 log: Any = None) -> None:
+                 log: Any = None, gate: FlowGate | None = None) -> None:
         self.finished: list[Job] = []
         self.prepared_on: list[int] = []
         self.revoked = False
@@ -83,7 +87,7 @@ class Channel:
         self.deliverer = Deliverer(settings=settings, handler=handler, prepare=self.prepare, pool=self.pool,
                                    producer=None, metrics=channel_metrics(), log=log or structlog.get_logger("test"),
                                    redact=str, on_finished=self.finished.append,
-                                   is_current=lambda _job: not self.revoked)
+                                   is_current=lambda _job: not self.revoked, gate=gate)
 
     def prepare(self, notification: Notification) -> Notification:
         self.prepared_on.append(threading.get_ident())
@@ -125,6 +129,18 @@ async def test_a_non_blocking_handler_is_called_on_the_loop_thread_and_never_rea
     assert {sent[2] for sent in handler.sent} == {threading.get_ident()}
     assert channel.pool.calls == 0 and not channel.deliverer.busy()
     assert channel.deliverer.running == 0
+
+
+@on_a_loop
+async def test_an_inline_batch_passes_the_rate_limit_on_one_tab_and_the_rest_waits_for_tokens() -> None:
+    handler = Inline()
+    policy = FlowPolicy(RateLimit(per_second=50, burst=3), BreakerPolicy(), now=time.monotonic())
+    gate = FlowGate(policy, channel="paths", metrics=flow_metrics(), log=structlog.get_logger("test"))
+    channel = Channel(handler, gate=gate)
+    channel.submit(*(plain(n) for n in range(6)), key=None)
+    assert [sent[0] for sent in handler.sent] == ["n0", "n1", "n2"]  # the burst, inside submit()
+    await channel.wait_finished(6)
+    assert sorted(sent[0] for sent in handler.sent) == [f"n{n}" for n in range(6)]
 
 
 @on_a_loop

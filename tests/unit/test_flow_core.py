@@ -45,6 +45,24 @@ def test_bucket_rate_change_keeps_saved_tokens_up_to_the_new_burst() -> None:
     assert [bucket.take(0.0) for _ in range(3)] == [True, True, False]
 
 
+def test_bucket_takes_what_it_has_up_to_the_count_and_takes_back_what_was_not_used() -> None:
+    bucket = TokenBucket(10.0, 5.0, now=0.0)
+    assert bucket.take_up_to(3, 0.0) == 3
+    assert bucket.take_up_to(10, 0.0) == 2
+    assert bucket.take_up_to(10, 0.0) == 0
+    bucket.give_back(4)
+    assert bucket.take_up_to(10, 0.0) == 4
+    assert bucket.take_up_to(10, 0.25) == 2  # the rate refilled 2.5: whole tokens only
+    bucket.give_back(100)
+    assert bucket.take_up_to(100, 0.25) == 5  # never beyond the burst
+
+
+def test_bucket_owing_reserved_tokens_admits_no_batch() -> None:
+    bucket = TokenBucket(10.0, 1.0, now=0.0)
+    bucket.reserve(0.0), bucket.reserve(0.0)
+    assert bucket.take_up_to(5, 0.05) == 0
+
+
 @pytest.mark.parametrize(("owned", "total", "members", "share"), [
     (2, 6, 3, 1 / 3), (6, 6, 3, 1.0), (1, 4, 2, 0.25), (0, 6, 3, 1 / 3), (3, 0, 2, 0.5),
 ])
@@ -108,6 +126,19 @@ def test_breaker_opens_after_failures_in_a_row() -> None:
     assert breaker.state == CLOSED
     assert breaker.record(FAILURE, 4.0, probe=False) == OPEN
     assert breaker.admit(4.0) == pytest.approx(5.0)
+
+
+def test_breaker_counts_successes_at_once_as_it_counts_them_one_by_one() -> None:
+    one_by_one, at_once = CircuitBreaker(_policy()), CircuitBreaker(_policy())
+    for breaker in (one_by_one, at_once):
+        for i in range(4):
+            breaker.record(FAILURE, 1.0, probe=False)
+    for _ in range(3):
+        one_by_one.record(SUCCESS, 2.0, probe=False)
+    at_once.record_successes(3, 2.0)
+    for breaker in (one_by_one, at_once):  # the successes ended the run of failures
+        assert breaker.record(FAILURE, 2.5, probe=False) is None and breaker.state == CLOSED
+    assert vars(one_by_one) == vars(at_once)
 
 
 def test_breaker_opens_on_the_failure_ratio_over_the_window() -> None:

@@ -111,6 +111,65 @@ def test_a_job_whose_partition_went_while_it_waited_is_not_attempted() -> None:
     assert len(provider.calls) == 1
 
 
+class InlineProvider:
+    """A sync handler's attempts, as delivery runs them inline: ``errors[i]`` is the i-th attempt's outcome."""
+
+    def __init__(self, errors: dict[int, BaseException]) -> None:
+        self.errors, self.calls = errors, 0
+
+    def attempt(self, job: Job) -> BaseException | None:
+        job.attempts += 1
+        self.calls += 1
+        return self.errors.get(self.calls - 1)
+
+
+NOT_NOW = object()
+
+
+def run_tab(gate: FlowGate, provider: InlineProvider, count: int) -> list:
+    """A batch delivered on the spot, on one tab, as ``AtOnce._deliver_at_once`` does."""
+    gate.open_tab(count)
+    try:
+        return [gate.run_inline(Job(), provider.attempt, not_now=NOT_NOW) for _ in range(count)]
+    finally:
+        gate.close_tab()
+
+
+def test_a_batch_on_one_tab_is_held_to_the_tokens_there_and_gives_back_the_rest() -> None:
+    gate = make_gate(rate_limit=RateLimit(per_second=0.001, burst=5))
+    provider = InlineProvider({})
+    assert run_tab(gate, provider, 8) == [None] * 5 + [NOT_NOW] * 3
+    assert provider.calls == 5
+    assert run_tab(gate, provider, 1) == [NOT_NOW]  # all five spent: the tab took none ahead
+    rested = make_gate(rate_limit=RateLimit(per_second=0.001, burst=5))
+    rested.open_tab(3)
+    rested.close_tab()  # nothing attempted: every token goes back
+    assert run_tab(rested, InlineProvider({}), 6) == [None] * 5 + [NOT_NOW]
+
+
+def test_a_failure_on_a_tab_is_counted_after_the_successes_before_it() -> None:
+    # Two failures in a row open this circuit: the successes between them must reach the breaker first.
+    gate = make_gate(breaker=BreakerPolicy(consecutive_failures=2, min_attempts=1000))
+    error = RetryableError("503")
+    outcomes = run_tab(gate, InlineProvider({1: error, 3: error}), 5)
+    assert outcomes == [None, error, None, error, None]
+    assert gate.try_pass()  # still closed
+    opened = run_tab(gate, InlineProvider({0: error, 1: error}), 4)
+    # The failure that opened it is the provider's (attempted again later), and the rest waits.
+    assert opened == [error, NOT_NOW, NOT_NOW, NOT_NOW]
+
+
+def test_a_throttling_answer_on_a_tab_holds_the_rest_of_the_batch() -> None:
+    gate = make_gate(rate_limit=RateLimit(per_second=1000))
+    provider = InlineProvider({1: RetryableError("429", retry_after=30, throttled=True)})
+    jobs = [Job() for _ in range(4)]
+    gate.open_tab(4)
+    outcomes = [gate.run_inline(job, provider.attempt, not_now=NOT_NOW) for job in jobs]
+    gate.close_tab()
+    assert outcomes == [None, NOT_NOW, NOT_NOW, NOT_NOW] and provider.calls == 2
+    assert jobs[1].attempts == 0  # the provider's answer, not the notification's: not counted
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0

@@ -54,6 +54,15 @@ class CircuitBreaker:
                 return self._open(now)
         return None
 
+    def record_successes(self, count: int, now: float) -> None:
+        """Count ``count`` successes at once, as ``count`` calls of ``record(SUCCESS, now, probe=False)`` would."""
+        if self.state != CLOSED or not count:
+            return
+        if int(now) != self._second:
+            self._next_second(int(now))
+        self._in_a_row = 0
+        self._attempts += count
+
     def _probed(self, verdict: str, now: float) -> str | None:
         if verdict == SUCCESS:
             self.state, self._in_a_row = CLOSED, 0

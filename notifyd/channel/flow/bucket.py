@@ -25,6 +25,18 @@ class TokenBucket:
         self._tokens -= 1.0
         return True
 
+    def take_up_to(self, count: int, now: float) -> int:
+        """Take as many whole tokens as are there now, up to ``count``; how many were taken."""
+        if self._tokens < count:
+            self._refill(now)
+        taken = min(count, int(self._tokens)) if self._tokens >= 1.0 else 0
+        self._tokens -= taken
+        return taken
+
+    def give_back(self, count: int) -> None:
+        """Return ``count`` tokens taken and not used (never beyond the burst)."""
+        self._tokens = min(self.burst, self._tokens + count)
+
     def reserve(self, now: float) -> float:
         """Take the next token, borrowing it if need be; seconds until it is really there.
 

@@ -65,6 +65,8 @@ class FlowGate:
         self.divertible: Callable[[Any], bool] | None = None
         self._opened_at: float | None = None
         self._next_metrics = 0.0
+        self._tab = 0  # inline attempts admitted ahead, with the batch being delivered (open_tab)
+        self._tab_successes = 0  # of those, succeeded and not yet counted by the breaker
         self._report(clock())
 
     async def run(self, job: Any, attempt: Callable[[Any], Awaitable[BaseException | None]], *,
@@ -102,15 +104,47 @@ class FlowGate:
         For handlers called on the event loop: an attempt that cannot start at once, or
         whose failure was the provider's, goes to ``run`` in a task of its own.
         """
-        if self._limiter is not None and (capped := self._capped(job)) is not None:
-            return capped
-        if not self.try_pass():
-            return not_now
-        outcome = attempt(job)
+        if self._tab:  # admitted with its batch: a success costs a count
+            self._tab -= 1
+            outcome = attempt(job)
+            if outcome is None:
+                self._tab_successes += 1
+                return None
+            self.close_tab()  # the successes before it are counted first; what it changes holds the rest
+        else:
+            if self._limiter is not None and (capped := self._capped(job)) is not None:
+                return capped
+            if not self.try_pass():
+                return not_now
+            outcome = attempt(job)
         if not self.observe(outcome):
             return outcome
         job.attempts -= 1
         return not_now
+
+    def open_tab(self, count: int) -> None:
+        """Admit up to ``count`` inline attempts at once, for a batch delivered on the spot; ``close_tab`` after it.
+
+        Passing the gate attempt by attempt (a clock reading, the policy's checks, the
+        breaker's count) cost ~1.1 us an attempt, a sixth of a no-op delivery. A batch
+        that nothing holds back pays it once. The tokens are taken now, as attempts
+        passing one by one within the same moment would take them. A recipient limit
+        is checked notification by notification, so its channel keeps doing that.
+        """
+        if self._limiter is None:
+            self._tab = self._policy.admit_up_to(count, self._clock())
+
+    def close_tab(self) -> None:
+        """End the batch's tab: give back the tokens it did not use, count its successes."""
+        now = self._clock()
+        self._policy.give_back(self._tab)
+        self._tab = 0
+        if self._tab_successes:
+            if self._policy.breaker is not None:
+                self._policy.breaker.record_successes(self._tab_successes, now)
+            self._tab_successes = 0
+        if now >= self._next_metrics:
+            self._report(now)
 
     def _capped(self, job: Any) -> SkipNotification | HeldBack | None:
         """The skip (or hold) of a notification over its recipient's ``recipient_limit``; None if within it."""

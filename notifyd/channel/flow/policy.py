@@ -41,13 +41,28 @@ class FlowPolicy:
 
     def admit_now(self, now: float) -> bool:
         """Whether an attempt may start at once; takes its token if so (the hot path: kept lean)."""
-        if (self.breaker is not None and self.breaker.state != CLOSED) or now < self.aimd.paused_until:
+        if self._held_back(now):
             return False
-        if self.bucket is None:
+        return self.bucket is None or self.bucket.take(now)
+
+    def admit_up_to(self, count: int, now: float) -> int:
+        """How many of the next ``count`` attempts may start at once; their tokens are taken."""
+        if self._held_back(now):
+            return 0
+        return count if self.bucket is None else self.bucket.take_up_to(count, now)
+
+    def give_back(self, count: int) -> None:
+        """Tokens taken by ``admit_up_to`` for attempts that did not start."""
+        if self.bucket is not None and count:
+            self.bucket.give_back(count)
+
+    def _held_back(self, now: float) -> bool:
+        """Whether the circuit or a throttling pause holds every attempt back; follows the AIMD factor if not."""
+        if (self.breaker is not None and self.breaker.state != CLOSED) or now < self.aimd.paused_until:
             return True
-        if self._factor != 1.0 or self.aimd.slowed:
+        if self.bucket is not None and (self._factor != 1.0 or self.aimd.slowed):
             self._tune(now)
-        return self.bucket.take(now)
+        return False
 
     def next_step(self, now: float) -> Step:
         """The next move of an attempt that could not start at once."""
