@@ -52,7 +52,7 @@ class DelayReader:
         self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-delay")
         self._gate = DelayGate(consumer=self._consumer, io=self._io, channel=channel, log=log,
-                               dispatch=tracker.dispatch, forward=deliverer.retries.forward)
+                               dispatch=tracker.dispatch, forward=deliverer.retries.forward, submit=deliverer.submit)
         self._lag = LagGauge(metrics.consumer_lag, channel, from_end=False)
         self._rebalancer = Rebalancer(tracker=tracker, commit=self._commit_now, busy=busy,  # the poll loop's
                                       serve_dlq=producer.poll, revoke_timeout=revoke_timeout, log=log,

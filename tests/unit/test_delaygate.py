@@ -1,4 +1,4 @@
-"""The DelayGate over a recording consumer: hold, rewind, resume, hop or deliver (no broker needed)."""
+"""The DelayGate over a recording consumer: hold, keep, rewind, resume, hop or deliver (no broker needed)."""
 
 from __future__ import annotations
 
@@ -48,33 +48,73 @@ def record(offset: int, *, hop_due: float, due: float, attempts: int = 2) -> Mes
                    headers=[("trace", b"t"), *dh.encode(state)])
 
 
-def gate(consumer: RecordingConsumer, io: ThreadPoolExecutor, clock: list[float],
-         forwarded: list[Job]) -> DelayGate:
+def gate(consumer: RecordingConsumer, io: ThreadPoolExecutor, clock: list[float], forwarded: list[Job],
+         submitted: list[Job] | None = None, **options: int) -> DelayGate:
     return DelayGate(consumer=consumer, io=io, channel="c", log=structlog.get_logger("test"),
-                     dispatch=lambda _partition, _offset: 7, forward=forwarded.append, clock=lambda: clock[0])
+                     dispatch=lambda _partition, _offset: 7, forward=forwarded.append,
+                     submit=(submitted if submitted is not None else []).extend, clock=lambda: clock[0], **options)
+
+
+async def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 3
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)
 
 
 @on_a_loop
-async def test_a_record_not_due_holds_its_partition_until_it_is_then_rewinds_and_resumes() -> None:
-    consumer, forwarded, clock = RecordingConsumer(), [], [NOW]
+async def test_a_held_partition_keeps_what_was_read_delivers_each_record_when_due_then_reads_on() -> None:
+    consumer, forwarded, clock, submitted = RecordingConsumer(), [], [NOW], []
     with ThreadPoolExecutor(1, thread_name_prefix="io") as io:
-        tiers = gate(consumer, io, clock, forwarded)
+        tiers = gate(consumer, io, clock, forwarded, submitted)
         jobs: list[Job] = []
-        for message in (record(5, hop_due=NOW + 0.3, due=NOW + 0.3), record(6, hop_due=NOW + 0.4, due=NOW + 0.4)):
+        for message in (record(5, hop_due=NOW + 0.2, due=NOW + 0.2), record(6, hop_due=NOW + 0.3, due=NOW + 0.3)):
             tiers.accept(message, TIER, jobs)
-        assert jobs == [] and forwarded == []  # the second is dropped: it is read again after the resume
-        await asyncio.sleep(0.1)
-        assert consumer.calls == [("pause", *TIER, -1001), ("seek", *TIER, 5)]
-        deadline = time.monotonic() + 2
-        while len(consumer.calls) < 4:
-            assert time.monotonic() < deadline, consumer.calls
-            await asyncio.sleep(0.02)
-        assert consumer.calls[2:] == [("seek", *TIER, 5), ("resume", *TIER, -1001)]
-        assert consumer.threads == {"io_0"}  # never the loop's thread
+        assert jobs == [] and forwarded == [] and submitted == []
+        await wait_for(lambda: consumer.calls, "the pause")
+        assert consumer.calls == [("pause", *TIER, -1001)]  # no rewind: what was read after the head is kept
+        clock[0] = NOW + 0.2
+        await wait_for(lambda: submitted, "the head, once due")
+        assert [job.message.offset() for job in submitted] == [5] and consumer.calls == [("pause", *TIER, -1001)]
         clock[0] = NOW + 0.3
-        tiers.accept(record(5, hop_due=NOW + 0.3, due=NOW + 0.3), TIER, jobs)
-    assert len(jobs) == 1 and jobs[0].attempts == 2 and jobs[0].delayed.source_offset == 45
-    assert jobs[0].first_failed_at == NOW - 10 and jobs[0].generation == 7
+        await wait_for(lambda: len(consumer.calls) == 3, "the rewind and the resume")
+        assert consumer.threads == {"io_0"}  # never the loop's thread
+    assert [job.message.offset() for job in submitted] == [5, 6]
+    assert consumer.calls[1:] == [("seek", *TIER, 7), ("resume", *TIER, -1001)]  # read on after the kept ones
+    assert submitted[0].attempts == 2 and submitted[0].delayed.source_offset == 45
+    assert submitted[0].first_failed_at == NOW - 10 and submitted[0].generation == 7
+
+
+@on_a_loop
+async def test_beyond_the_cap_records_are_dropped_and_read_again_from_the_first_dropped() -> None:
+    consumer, forwarded, clock, submitted = RecordingConsumer(), [], [NOW], []
+    with ThreadPoolExecutor(1, thread_name_prefix="io") as io:
+        tiers = gate(consumer, io, clock, forwarded, submitted, keep_at_most=2)
+        for offset in (5, 6, 7, 8):
+            tiers.accept(record(offset, hop_due=NOW + 0.1, due=NOW + 0.1), TIER, [])
+        other = ("c.delay.1s", 1)
+        tiers.accept(record(3, hop_due=NOW + 0.1, due=NOW + 0.1), other, [])  # the cap is reached: not even kept
+        clock[0] = NOW + 0.1
+        await wait_for(lambda: len(consumer.calls) == 6, "both rewinds and resumes")
+    assert [job.message.offset() for job in submitted] == [5, 6]
+    assert ("seek", *TIER, 7) in consumer.calls and ("seek", *other, 3) in consumer.calls
+
+
+@on_a_loop
+async def test_a_revoked_partition_gives_back_what_was_kept_of_it() -> None:
+    consumer, forwarded, clock, submitted = RecordingConsumer(), [], [NOW], []
+    with ThreadPoolExecutor(1, thread_name_prefix="io") as io:
+        tiers = gate(consumer, io, clock, forwarded, submitted, keep_at_most=2)
+        for offset in (5, 6):
+            tiers.accept(record(offset, hop_due=NOW + 60, due=NOW + 60), TIER, [])
+        tiers.forget([TIER])
+        other = ("c.delay.1s", 1)
+        for offset in (3, 4):
+            tiers.accept(record(offset, hop_due=NOW + 0.1, due=NOW + 0.1), other, [])
+        clock[0] = NOW + 0.1
+        await wait_for(lambda: ("resume", *other, -1001) in consumer.calls, "the resume")
+    assert [job.message.offset() for job in submitted] == [3, 4]  # both kept: the revoked ones' room was free
+    assert ("seek", *other, 5) in consumer.calls and ("resume", *TIER, -1001) not in consumer.calls
 
 
 @on_a_loop
