@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 
 from notifyd.config import delays
+from notifyd.config.clientconfig import client_config_problems
 from notifyd.config.fallbacks import fallback_problems
 from notifyd.config.findings import Path
 from notifyd.config.statedir import channel_uses_ledger, ledger_place_problems
@@ -44,6 +45,8 @@ def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] |
             problems += [(path, message, False) for path, message in ledger_place_problems(
                 data, base_dir=base_dir, environ=environ)]
     problems += [(path, message, False) for path, message in fallback_problems(sound, data["channels"])]
+    if not any(p[:2] == ("kafka", "config") or p[-1:] == ("consumer_config",) for p, _, _ in problems):
+        problems += client_config_problems({**data, "channels": sound})
     if isinstance(data.get("directory"), dict) and not any(p[:1] == ("directory",) for p, _, _ in problems):
         problems += _directory_problems(data["directory"], base_dir)
     elif "directory" not in data:
@@ -103,6 +106,7 @@ def semantic_problems(
     yield from _backoff_problems(channels)
     yield from _topic_problems(channels)
     yield from _group_problems(channels)
+    yield from _delay_problems(channels)
     for name, channel in channels.items():
         yield from _handler_problems(("channels", name), channel, allowed)
         if isinstance(channel.get("fallback"), dict):  # an inline handler: checked as the channel's own
@@ -195,6 +199,49 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
 def _delay_topics(name: str, channel: dict[str, Any]) -> list[str]:
     prefix = channel.get("delay_topic_prefix") or delays.default_prefix(channel.get("group_id", f"notifyd.{name}"))
     return [delays.tier_topic(prefix, delay) for delay in delays.TIER_DELAYS]
+
+
+def _delay_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
+    """Delay topics or a delay group two channels share: each would deliver the other's retries."""
+    topic_owner: dict[str, str] = {}
+    for name, channel in channels.items():
+        topics = _delay_topics(name, channel)
+        other = next((topic_owner[topic] for topic in topics if topic in topic_owner), None)
+        if other is not None:
+            yield _prefix_problem(name, channel, f"channel {other!r} has the same delay topics ({topics[0]}, ...); "
+                                                 "each channel would deliver the other's retries")
+        for topic in topics:
+            topic_owner.setdefault(topic, name)
+    yield from _delay_group_problems(channels)
+    for name, channel in channels.items():
+        for key in ("dlq", "events"):
+            topic = channel.get(key)
+            if topic in topic_owner:
+                yield ("channels", name, key), f"{topic!r} is a delay topic of channel {topic_owner[topic]!r}", False
+        if channel.get("events") and channel.get("events") == channel.get("dlq"):
+            message = "the events topic is the channel's DLQ: dlq inspect and replay would read outcome records"
+            yield ("channels", name, "events"), message, False
+
+
+def _prefix_problem(name: str, channel: dict[str, Any], message: str) -> Problem:
+    if "delay_topic_prefix" in channel:
+        return ("channels", name, "delay_topic_prefix"), message, False
+    return ("channels", name), message + "; set delay_topic_prefix", True
+
+
+def _delay_group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
+    """A channel's group that is another channel's delay group (``<group>.delay``, which reads its tiers)."""
+    delay_group_of = {f"{_group(name, channel)}.delay": name for name, channel in channels.items()}
+    for name, channel in channels.items():
+        other = delay_group_of.get(_group(name, channel))
+        if other is not None and other != name:
+            message = (f"consumer group {_group(name, channel)!r} is the one that reads the delay topics of "
+                       f"channel {other!r}")
+            yield ("channels", name, "group_id"), message, False
+
+
+def _group(name: str, channel: dict[str, Any]) -> str:
+    return channel.get("group_id", f"notifyd.{name}")
 
 
 def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

@@ -90,6 +90,29 @@ def test_a_delay_topic_consumed_by_a_channel_is_refused() -> None:
                         "consumed by channel 'other'; set delay_topic_prefix"]
 
 
+def test_two_channels_sharing_delay_topics_are_refused() -> None:
+    # Copying a channel that sets delay_topic_prefix: the copy would deliver the original's retries.
+    _, findings = channel("    delay_topic_prefix: mail.wait\n"
+                          "  copy:\n    topics: [notify.copy]\n    handler: log\n    delay_topic_prefix: mail.wait\n")
+    assert findings == ["f.yaml:10:25: channels.copy.delay_topic_prefix: channel 'email' has the same delay topics "
+                        "(mail.wait.1s, ...); each channel would deliver the other's retries"]
+
+
+def test_a_group_that_reads_another_channels_delay_topics_is_refused() -> None:
+    _, findings = channel("  other:\n    topics: [notify.other]\n    handler: log\n    group_id: notifyd.email.delay\n")
+    assert findings == ["f.yaml:9:15: channels.other.group_id: consumer group 'notifyd.email.delay' is the one that "
+                        "reads the delay topics of channel 'email'"]
+
+
+def test_a_dlq_or_events_topic_on_a_delay_topic_or_on_the_dlq_is_refused() -> None:
+    _, findings = channel("    events: notifyd.email.delay.5s\n")
+    assert findings == ["f.yaml:6:13: channels.email.events: 'notifyd.email.delay.5s' is a delay topic of channel "
+                        "'email'"]
+    _, findings = channel("    dlq: notify.email.dlq\n    events: notify.email.dlq\n")
+    assert findings == ["f.yaml:7:13: channels.email.events: the events topic is the channel's DLQ: dlq inspect "
+                        "and replay would read outcome records"]
+
+
 @pytest.mark.parametrize(("remaining", "hop"), [
     (5.0, Hop(1, 1005.0)), (7.0, Hop(1, 1005.0)), (86400.0 * 30, Hop(9, 1000 + 28800.0)), (0.4, Hop(0, 1000.4)),
     (1.0, Hop(0, 1001.0)), (119.9, Hop(2, 1030.0)), (0.005, None), (-3.0, None)])
