@@ -179,3 +179,21 @@ def test_cli_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["validate-config", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["validate-config"]) == 2
+
+
+def test_librdkafka_refuses_a_misspelt_or_bad_client_setting_before_any_channel_starts() -> None:
+    text = VALID.replace('  bootstrap_servers: "localhost:9092"\n',
+                         '  bootstrap_servers: "localhost:9092"\n  config:\n    heartbeat.interval.mss: 1000\n')
+    assert findings_of(text) == ['f.yaml:4:5: kafka.config.heartbeat.interval.mss: No such configuration property: '
+                                 '"heartbeat.interval.mss"']
+    text = VALID + "    consumer_config: {session.timeout.ms: abc}\n"
+    assert findings_of(text) == ['f.yaml:8:43: channels.email.consumer_config.session.timeout.ms: Invalid value for '
+                                 'configuration property "session.timeout.ms"']
+
+
+def test_client_settings_naming_files_of_the_daemons_host_are_not_opened() -> None:
+    # A CI job validates the file without the certificates the daemon's host has.
+    text = VALID.replace('  bootstrap_servers: "localhost:9092"\n', '  bootstrap_servers: "localhost:9092"\n'
+                         '  config: {security.protocol: SSL, ssl.ca.location: /nowhere/ca.pem}\n')
+    config, findings = check_text(text, "f.yaml", {})
+    assert findings == [] and config is not None
