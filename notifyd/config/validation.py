@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,7 +31,7 @@ def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] |
     ``environ`` (default ``os.environ``) picks the default state directory, which must be
     writable when ``writes_state``.
     """
-    problems = list(schema_problems(data))
+    problems = list(schema_problems(data)) + list(_non_finite_problems(data, ()))
     if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
         return problems
     broken_channels = {p[1] for p, _, _ in problems if len(p) > 1 and p[0] == "channels"}
@@ -52,6 +53,18 @@ def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] |
     elif "directory" not in data:
         problems += _quiet_hours_problems(sound)
     return problems
+
+
+def _non_finite_problems(data: Any, path: Path) -> Iterator[Problem]:
+    """YAML's .nan and .inf: JSON Schema's bounds compare false with NaN, and no setting means either."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, f"{data!r} is not a finite number", False
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite_problems(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _non_finite_problems(value, (*path, index))
 
 
 def schema_problems(data: Any) -> Iterator[Problem]:

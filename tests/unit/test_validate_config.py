@@ -197,3 +197,20 @@ def test_client_settings_naming_files_of_the_daemons_host_are_not_opened() -> No
                          '  config: {security.protocol: SSL, ssl.ca.location: /nowhere/ca.pem}\n')
     config, findings = check_text(text, "f.yaml", {})
     assert findings == [] and config is not None
+
+
+def test_nan_and_infinity_are_refused_wherever_a_number_goes() -> None:
+    # JSON Schema's bounds compare false with NaN: a NaN retry delay once left a notification stuck.
+    text = VALID + "    retry_schedule: [.nan, 5s]\n    timeout: .inf\n"
+    assert findings_of(text) == ["f.yaml:8:22: channels.email.retry_schedule[0]: nan is not a finite number",
+                                 "f.yaml:9:14: channels.email.timeout: inf is not a finite number"]
+
+
+@pytest.mark.parametrize("port", ["65536", "99999"])
+def test_a_metrics_port_beyond_65535_is_refused(port: str) -> None:
+    # It used to pass, then end `notifyd run` with an OverflowError and exit 1 (systemd restarts that).
+    text = VALID + f"metrics: {{listen: '127.0.0.1:{port}'}}\n"
+    assert findings_of(text) == [f"f.yaml:8:19: metrics.listen: '127.0.0.1:{port}' is not a host:port address, the "
+                                 "port up to 65535 (e.g. 127.0.0.1:9464)"]
+    text = VALID + "metrics: {listen: '[::1]:65535'}\n"
+    assert check_text(text, "f.yaml", {})[1] == []
