@@ -27,6 +27,7 @@ from notifyd.tools.runner import (
     admin_client,
     channel_of,
     dlq_of,
+    positive_count,
     probe,
     run_tool,
 )
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect = actions.add_parser("inspect", help="list dead letters (no consumer group, nothing committed)",
                                  epilog=EXIT_CODES_HELP)
     _add_selection_arguments(inspect)
-    inspect.add_argument("--limit", type=int, default=100, help="show the newest N (default: 100)")
+    inspect.add_argument("--limit", type=positive_count, default=100, help="show the newest N (default: 100)")
     inspect.add_argument("--format", choices=("table", "json"), default="table")
     inspect.set_defaults(func=lambda args: run_tool(args, lambda config: inspect_dlq(config, args)))
 

@@ -44,12 +44,13 @@ def _rfc3339(text: str) -> float:
     try:
         # RFC 3339 allows a lower-case 't' and 'z'; fromisoformat only the upper-case ones.
         moment = datetime.fromisoformat(text.strip().upper())
-    except ValueError as exc:
-        raise BadMoment(f"{text!r} is not an RFC 3339 time: {exc}") from None
+    except ValueError as exc:  # its words about the calendar (30 February) help; its echo of the upper-cased text not
+        detail = "" if str(exc).startswith("Invalid isoformat string") else f": {exc}"
+        raise BadMoment(f"{text!r} is not an RFC 3339 time{detail}") from None
     if moment.tzinfo is None:
         # A local time without an offset means a different instant on every host.
         raise BadMoment(f"{text!r} has no UTC offset (add Z or +HH:MM)")
-    return moment.timestamp()
+    return _epoch_number(moment.timestamp())  # 9999-12-31T23:59:59-01:00 is in the year 10000
 
 
 def moment_fields(document: Mapping[str, Any]) -> dict[str, float]:

@@ -8,6 +8,7 @@ and talk to its brokers with a deadline, so an unreachable broker is an error af
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -39,8 +40,30 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config`` and ``--timeout``, the options of every operator command."""
     parser.add_argument("--config", default=None, metavar="PATH",
                         help=f"config file (default: $NOTIFYD_CONFIG, else {DEFAULT_CONFIG_PATH})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"give up on an unresponsive broker after this long (default: {DEFAULT_TIMEOUT:g})")
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds over 0 (``nan`` or ``-1`` reached librdkafka before)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds over 0")
+    return seconds
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number over 0."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number over 0")
+    return count
 
 
 def run_tool(args: argparse.Namespace, work: Callable[[Config], int]) -> int:

@@ -24,7 +24,10 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     """
     age = _AGE.match(text)
     if age:
-        return now - timedelta(seconds=float(age.group(1)) * _UNIT_SECONDS[age.group(2)])
+        try:
+            return now - timedelta(seconds=float(age.group(1)) * _UNIT_SECONDS[age.group(2)])
+        except OverflowError:
+            raise BadTime(f"{text!r} reaches back before the year 1") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -54,9 +57,9 @@ def parse_ahead(text: str, *, now: float) -> float:
     A time without an offset is refused: when to send is never guessed from the host's zone.
     """
     ahead = _AHEAD.match(text)
-    if ahead:
-        return now + float(ahead.group(1)) * _UNIT_SECONDS[ahead.group(2).lower()]
     try:
+        if ahead:
+            return parse_moment(now + float(ahead.group(1)) * _UNIT_SECONDS[ahead.group(2).lower()])
         return parse_moment(float(text) if _EPOCH.match(text) else text)
     except BadMoment as exc:
         raise BadTime(f"{exc}; give RFC 3339 with an offset (2026-12-04T09:00:00Z), epoch seconds, "

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from notifyd.cli import main
 from notifyd.records import dlqheaders as h
 from notifyd.tools.replay import DlqRecord, Selection, plan_replay, replayed_headers
 from notifyd.tools.timespec import BadTime, parse_time
@@ -57,6 +58,8 @@ def test_parse_time():
     assert parse_time("2026-11-24T08:00", now=now) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     with pytest.raises(BadTime):
         parse_time("last tuesday", now=now)
+    with pytest.raises(BadTime):  # an OverflowError and a traceback before
+        parse_time("9999999w", now=now)
 
 
 def test_a_dead_letter_without_its_value_is_skipped_with_where_the_original_is():
@@ -67,3 +70,12 @@ def test_a_dead_letter_without_its_value_is_skipped_with_where_the_original_is()
     assert [r.offset for r in plan.replay] == [8]
     (skipped, why), = plan.skipped
     assert skipped.offset == 7 and "50001 bytes" in why and "orig[2] offset 41" in why
+
+
+@pytest.mark.parametrize("argv", [
+    ["dlq", "inspect", "--channel", "c", "--limit", "0"], ["dlq", "inspect", "--channel", "c", "--limit", "-5"],
+    ["dlq", "inspect", "--channel", "c", "--timeout", "nan"], ["status", "--timeout", "-1"],
+])
+def test_a_count_or_a_timeout_that_is_not_over_0_is_a_usage_error(argv, capsys):
+    # --limit 0 printed "(no dead letters)" with exit 0; --timeout nan ended in a traceback.
+    assert main(argv) == 2 and "over 0" in capsys.readouterr().err
