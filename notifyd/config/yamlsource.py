@@ -42,6 +42,10 @@ class YamlProblem(Exception):
         self.message, self.line, self.column, self.path = message, line, column, path
 
 
+# Values of one file, aliases expanded: a config holds hundreds; "billion laughs" a billion.
+MAX_VALUES = 100_000
+
+
 def _position(mark: yaml.Mark | None) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
@@ -71,16 +75,35 @@ class _NodeWalker:
         self.loader = loader
         self.positions = Positions()
         self.problems: list[YamlProblem] = []
+        self._values = 0
+        self._open: set[int] = set()  # the collections being built: an alias to one of them is a cycle
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.positions.values[path] = _position(node.start_mark)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+        self._count(node)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return self._collection(node, path)
         if isinstance(node, yaml.ScalarNode) and node.style is None:
             self.positions.plain_scalars.add(path)
         return self.loader.construct_object(node, deep=True)
+
+    def _count(self, node: yaml.Node) -> None:
+        """Stop at ``MAX_VALUES`` values, aliases expanded: "billion laughs" took 5.6 GB and a minute."""
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise YamlProblem(f"the file expands to more than {MAX_VALUES:,} values (aliases of aliases?)",
+                              *_position(node.start_mark))
+
+    def _collection(self, node: yaml.Node, path: Path) -> Any:
+        if id(node) in self._open:  # `a: &a [*a]` recursed until a RecursionError
+            raise YamlProblem("an alias refers to a collection that contains it", *_position(node.start_mark))
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+        finally:
+            self._open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         own_pairs = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")

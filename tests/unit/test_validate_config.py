@@ -214,3 +214,12 @@ def test_a_metrics_port_beyond_65535_is_refused(port: str) -> None:
                                  "port up to 65535 (e.g. 127.0.0.1:9464)"]
     text = VALID + "metrics: {listen: '[::1]:65535'}\n"
     assert check_text(text, "f.yaml", {})[1] == []
+
+
+def test_a_recursive_alias_and_an_alias_bomb_are_findings_not_crashes() -> None:
+    # The first was a RecursionError traceback; the second ("billion laughs") took 5.6 GB and a minute.
+    assert findings_of("a: &a [*a]\n") == ["f.yaml:1:4: (root): an alias refers to a collection that contains it"]
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 9))
+    (finding,) = findings_of(bomb)
+    assert finding.endswith("(root): the file expands to more than 100,000 values (aliases of aliases?)")
