@@ -107,6 +107,27 @@ def test_trace_without_a_ledger_is_a_usage_error(tmp_path: Path, capsys) -> None
     assert "no channel of this config uses a delivery ledger" in capsys.readouterr().err
 
 
+def test_trace_reads_notifyd_config_and_narrows_to_one_channel(config_and_ledger, capsys, monkeypatch) -> None:
+    config, ledger = config_and_ledger
+    guard(Counting(), ledger, retries=3, on_duplicate=lambda: None).send(Notification(id="t-3", channel="sms"))
+    ledger.close()
+    monkeypatch.setenv("NOTIFYD_CONFIG", str(config))
+    assert main(["trace", "t-3", "--channel", "sms", "--format", "json"]) == ExitCode.OK
+    assert {s["channel"] for s in json.loads(capsys.readouterr().out)["history"]} == {"sms"}
+    assert main(["trace", "t-3", "--channel", "email"]) == ExitCode.USAGE
+    assert "no channel 'email'" in capsys.readouterr().err
+
+
+def test_trace_of_a_ledger_that_is_not_there_says_so_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    # Run as another user (another state directory), it made an empty ledger and reported "no record".
+    missing = tmp_path / "state" / "ledger.sqlite3"
+    config = tmp_path / "notifyd.yaml"
+    config.write_text(f"kafka: {{bootstrap_servers: x}}\nledger: {{path: {missing}}}\n"
+                      "channels: {sms: {topics: [t], handler: log, ledger: on}}\n")
+    assert main(["trace", "t-1", "--config", str(config)]) == ExitCode.USAGE
+    assert f"no ledger at {missing}" in capsys.readouterr().err and not missing.parent.exists()
+
+
 def test_the_command_line_never_imports_prometheus_client_before_run_sets_its_directory() -> None:
     # prometheus_client picks its value storage when imported: a command module importing
     # it (trace opens ledgers) made the supervisor's own series vanish from /metrics.
