@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 def send(config: Config, args: argparse.Namespace) -> int:
     """Send what ``args`` describe; prints each id sent."""
-    notifications = _from_file(args) if args.file else [_from_flags(args)]
+    notifications = _from_file(args) if args.file else [_checked(_from_flags(args))]
     _schedule(notifications, args)
     _check_topic(config, args)
     try:
@@ -106,6 +106,15 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
             fields["data"] = json.loads(args.data)
         except json.JSONDecodeError as exc:
             raise ToolError(f"--data is not valid JSON: {exc}", exit_code=ExitCode.BAD_INPUT) from None
+    return fields
+
+
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    """The flags' notification, refused before the broker is asked anything (as ``--file`` lines are)."""
+    document = {key: value for key, value in fields.items() if value is not None}
+    problems = notification_problems({"id": "-", **document})  # without --id, the publisher names it
+    if problems:
+        raise ToolError(f"invalid notification: {'; '.join(problems)}", exit_code=ExitCode.BAD_INPUT)
     return fields
 
 

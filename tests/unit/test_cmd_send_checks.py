@@ -1,0 +1,23 @@
+"""``notifyd send`` refuses a bad notification from flags before it asks the broker anything."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from notifyd.cli import main
+from notifyd.exitcodes import ExitCode
+
+
+@pytest.mark.parametrize("flags", [["--body", "hi"], ["--to", "a@b", "--body", "hi", "--id", ""],
+                                   ["--to", "a@b", "--body", "hi", "--category", "bad/cat"]])
+def test_a_bad_notification_from_flags_is_refused_without_a_broker(tmp_path: Path, flags, capsys) -> None:
+    # It used to wait --timeout for the broker (nothing listens on port 1) and exit 3.
+    config = tmp_path / "notifyd.yaml"
+    config.write_text("kafka: {bootstrap_servers: '127.0.0.1:1'}\n"
+                      "channels: {email: {topics: [t], handler: log, ledger: off}}\n")
+    started = time.monotonic()
+    assert main(["send", "--config", str(config), "--channel", "email", "--timeout", "30", *flags]) == ExitCode.BAD_INPUT
+    assert "invalid notification" in capsys.readouterr().err and time.monotonic() - started < 10
