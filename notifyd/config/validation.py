@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handl
 from notifyd.recipients import directory, templates
 from notifyd.schemas import validator
 
+# schemas/notifyd.schema.json's topic pattern: a delay topic's name is made from the group's.
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # A problem before it is placed in the file: (key path, message, points at the key?).
 Problem = tuple[Path, str, bool]
 
@@ -219,6 +222,10 @@ def _delay_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
     topic_owner: dict[str, str] = {}
     for name, channel in channels.items():
         topics = _delay_topics(name, channel)
+        bad = next((topic for topic in topics if not TOPIC_NAME.match(topic)), None)
+        if bad is not None:
+            yield _prefix_problem(name, channel, f"its delay topic {bad!r} is not a valid Kafka topic name "
+                                                 "(1-249 of A-Z a-z 0-9 . _ -)")
         other = next((topic_owner[topic] for topic in topics if topic in topic_owner), None)
         if other is not None:
             yield _prefix_problem(name, channel, f"channel {other!r} has the same delay topics ({topics[0]}, ...); "

@@ -214,11 +214,11 @@ def settings_problems(raw: Mapping[str, Any], base_dir: str) -> Iterator[tuple[t
         return
     path = os.path.join(base_dir, raw["path"])
     if not os.path.isfile(path):
-        yield ("path",), f"file {path!r} does not exist"
+        yield ("path",), f"{path!r} is a directory, not a file" if os.path.isdir(path) else f"file {path!r} does not exist"
     elif kind == "file":
         try:
             users = load_users_file(path)
-        except (OSError, TypeError, yaml.YAMLError) as exc:
+        except (OSError, TypeError, UnicodeDecodeError, yaml.YAMLError) as exc:  # not UTF-8: the users file's fault
             yield ("path",), f"cannot read users from {path!r}: {exc}"
             return
         yield from _schedule_problems(path, users.values())

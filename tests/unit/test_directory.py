@@ -109,6 +109,8 @@ def config_with(directory: str) -> str:
 def test_validate_config_checks_the_directory(tmp_path: Path, sqlite_db: Path) -> None:
     (tmp_path / "users.yaml").write_text(USERS_YAML)
     (tmp_path / "empty.db").write_bytes(b"")
+    (tmp_path / "latin1.yaml").write_bytes("users: {u: {email: caf\xe9@example.org}}\n".encode("latin-1"))
+    (tmp_path / "folder").mkdir()
     config_path = str(tmp_path / "notifyd.yaml")
     config, findings = check_text(config_with("{type: file, path: users.yaml, cache_ttl: 5}"), config_path, {})
     assert findings == [] and config.directory == DirectorySettings("file", str(tmp_path / "users.yaml"), None, 5.0)
@@ -120,6 +122,10 @@ def test_validate_config_checks_the_directory(tmp_path: Path, sqlite_db: Path) -
         " opt_outs (see notifyd.recipients.directory.create_sqlite_schema)",
         "{type: postgres}": "2:12: directory: 'dsn' is a required property",
         "{type: file}": "2:12: directory: 'path' is a required property",
+        # It named the config file ("cannot read notifyd.yaml") and said nothing of where.
+        "{type: file, path: latin1.yaml}": "2:31: directory.path: cannot read users from '{tmp}/latin1.yaml': "
+        "'utf-8' codec can't decode byte 0xe9 in position 22: invalid continuation byte",
+        "{type: file, path: folder}": "2:31: directory.path: '{tmp}/folder' is a directory, not a file",
     }
     for directory, expected in cases.items():
         _, findings = check_text(config_with(directory), config_path, {})

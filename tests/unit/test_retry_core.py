@@ -98,6 +98,13 @@ def test_two_channels_sharing_delay_topics_are_refused() -> None:
                         "(mail.wait.1s, ...); each channel would deliver the other's retries"]
 
 
+def test_a_group_id_that_makes_invalid_delay_topic_names_is_refused() -> None:
+    # Tansu created "team a/notifs.delay.1s"; Kafka would refuse it when the channel starts.
+    _, findings = channel("    group_id: team a/notifs\n")
+    assert findings == ["f.yaml:3:3: channels.email: its delay topic 'team a/notifs.delay.1s' is not a valid Kafka "
+                        "topic name (1-249 of A-Z a-z 0-9 . _ -); set delay_topic_prefix"]
+
+
 def test_a_group_that_reads_another_channels_delay_topics_is_refused() -> None:
     _, findings = channel("  other:\n    topics: [notify.other]\n    handler: log\n    group_id: notifyd.email.delay\n")
     assert findings == ["f.yaml:9:15: channels.other.group_id: consumer group 'notifyd.email.delay' is the one that "
