@@ -8,8 +8,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?[smhd])+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-# The schema's pattern for the text form; ``parse_duration`` accepts exactly what it matches.
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?[smhd])+$"
+# The schema's pattern for the text form: ``parse_duration`` accepts what it matches, and also
+# an all-zero text (0s) that the schema's look-ahead refuses, as it refuses the number 0.
+DURATION_PATTERN = r"^(?=[0-9.smhd]*[1-9])([0-9]+(\.[0-9]+)?[smhd])+$"
 
 
 def parse_duration(value: float | str) -> float:

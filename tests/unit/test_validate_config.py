@@ -223,3 +223,15 @@ def test_a_recursive_alias_and_an_alias_bomb_are_findings_not_crashes() -> None:
         f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 9))
     (finding,) = findings_of(bomb)
     assert finding.endswith("(root): the file expands to more than 100,000 values (aliases of aliases?)")
+
+
+def test_a_duration_of_zero_is_refused_as_text_as_it_is_as_a_number() -> None:
+    text = VALID + "    retry_schedule: [0s, 5s]\n    recipient_limit: {max: 2, per: 0.0m}\n"
+    assert findings_of(text) == [
+        "f.yaml:8:22: channels.email.retry_schedule[0]: '0s' is not a duration (seconds over 0, or text such as 5s, "
+        "2m, 1h30m, 7d)",
+        "f.yaml:9:36: channels.email.recipient_limit.per: '0.0m' is not a duration over 0 (seconds, or text such as "
+        "90s, 10m, 1h, 1d)"]
+    assert findings_of(VALID + "    recipient_limit: {max: 2, per: -5}\n") == [
+        "f.yaml:8:36: channels.email.recipient_limit.per: -5 is not a duration over 0 (seconds, or text such as 90s, "
+        "10m, 1h, 1d)"]
