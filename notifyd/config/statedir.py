@@ -83,7 +83,11 @@ def ledger_place_problems(data: Mapping[str, Any], *, base_dir: str, environ: Ma
     used = any(channel_uses_ledger(channel, data) for channel in data["channels"].values())
     if ledger_section(data).get("type", "sqlite") != "sqlite" or not used:
         return []
-    folder = os.path.dirname(sqlite_ledger_file(data, base_dir=base_dir, environ=environ, writable=writable))
+    file = sqlite_ledger_file(data, base_dir=base_dir, environ=environ, writable=writable)
+    if os.path.isdir(file):  # SQLite cannot open it: `run` exited 78 on a file that passed
+        key = ("ledger", "path") if "path" in ledger_section(data) else ("state_dir",)
+        return [(key, f"the ledger file {file} is a directory")]
+    folder = os.path.dirname(file)
     if writable(folder):
         return []
     if "path" in ledger_section(data):

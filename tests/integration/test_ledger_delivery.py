@@ -175,8 +175,8 @@ def test_a_ledger_that_cannot_be_opened_stops_the_channel_with_the_config_code(t
     result = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=30)
     assert result.returncode == ExitCode.CONFIG  # the config check already sees the directory cannot be written
     assert "ledger.path: the ledger's directory" in result.stderr.decode()
-    (tmp_path / "a-directory").mkdir()  # its parent is writable, but the file is a directory: only opening tells
-    data["ledger"]["path"] = str(tmp_path / "a-directory")
+    (tmp_path / "garbage.db").write_bytes(b"not a database " * 512)  # writable, there: only opening tells
+    data["ledger"]["path"] = str(tmp_path / "garbage.db")
     command[command.index("--config") + 1] = str(write_config(data))
     result = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=30)
     assert result.returncode == ExitCode.CONFIG

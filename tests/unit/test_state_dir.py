@@ -69,6 +69,14 @@ def test_an_unwritable_state_dir_is_a_finding_at_its_key(tmp_path: Path) -> None
     assert [(f.line, f.key_path) for f in findings] == [(2, "ledger.path")]
 
 
+def test_a_ledger_path_that_is_a_directory_is_a_finding(tmp_path: Path) -> None:
+    (tmp_path / "ledger").mkdir()
+    text = BASE + "ledger: {path: ledger}\nchannels: {a: {topics: [a], handler: log}}\n"
+    _, findings = check_text(text, str(tmp_path / "n.yaml"), {})
+    assert [(f.key_path, f.message) for f in findings] == [("ledger.path", f"the ledger file {tmp_path}/ledger is a "
+                                                                           "directory")]
+
+
 def test_an_unwritable_default_state_dir_is_reported_by_validate_config(tmp_path: Path, capsys, monkeypatch) -> None:
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "file" / "state"))
