@@ -135,7 +135,8 @@ class DelayGate:
         held, jobs = self._held[partition], []
         while held.kept:
             message, state = held.kept[0]
-            state = state or _state_of(message, partition)
+            if state is None:  # decoded once it is the head
+                state = _state_of(message, partition)
             wait = wait_before(state.hop_due, now=self._clock())
             if wait > 0:
                 held.kept[0] = (message, state)

@@ -13,6 +13,7 @@ from notifyd.config.settings import DEFAULT_CONFIG_PATH, Config, LedgerSettings
 from notifyd.exitcodes import ExitCode
 from notifyd.ledger.history import Step, history, render
 from notifyd.ledger.opening import LedgerUnavailable, open_store
+from notifyd.tools.runner import config_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.config or os.environ.get("NOTIFYD_CONFIG") or DEFAULT_CONFIG_PATH
+    path = config_path(args)
     try:
         config = load_config(path, writes_state=False)
     except ConfigError as exc:

@@ -66,9 +66,14 @@ def positive_count(text: str) -> int:
     return count
 
 
+def config_path(args: argparse.Namespace) -> str:
+    """``--config``, else ``$NOTIFYD_CONFIG``, else the default path."""
+    return args.config or os.environ.get("NOTIFYD_CONFIG") or DEFAULT_CONFIG_PATH
+
+
 def run_tool(args: argparse.Namespace, work: Callable[[Config], int]) -> int:
     """Load the config named by ``args`` and run ``work`` on it, turning failures into exit codes."""
-    path = args.config or os.environ.get("NOTIFYD_CONFIG") or DEFAULT_CONFIG_PATH
+    path = config_path(args)
     try:
         config = load_config(path, writes_state=False)
     except ConfigError as exc:
