@@ -125,6 +125,8 @@ def _schedule(notifications: list[dict[str, Any]], args: argparse.Namespace) -> 
              (("send_at", "--at", args.at), ("expires_at", "--expires", args.expires)) if value is not None}
     if len(times) == 2 and times["expires_at"] <= times["send_at"]:
         raise ToolError("--expires is not after --at: the notification would never be sent", exit_code=ExitCode.USAGE)
+    if times.get("expires_at", now + 1) <= now:
+        raise ToolError("--expires has passed: the notification would never be sent", exit_code=ExitCode.USAGE)
     for notification in notifications:
         for field, moment in times.items():
             notification.setdefault(field, rfc3339(moment))

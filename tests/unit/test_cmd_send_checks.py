@@ -21,3 +21,13 @@ def test_a_bad_notification_from_flags_is_refused_without_a_broker(tmp_path: Pat
     started = time.monotonic()
     assert main(["send", "--config", str(config), "--channel", "email", "--timeout", "30", *flags]) == ExitCode.BAD_INPUT
     assert "invalid notification" in capsys.readouterr().err and time.monotonic() - started < 10
+
+
+def test_an_expiry_that_has_passed_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    # It was sent (exit 0), then dead-lettered as expired at once.
+    config = tmp_path / "notifyd.yaml"
+    config.write_text("kafka: {bootstrap_servers: '127.0.0.1:1'}\n"
+                      "channels: {email: {topics: [t], handler: log, ledger: off}}\n")
+    assert main(["send", "--config", str(config), "--channel", "email", "--to", "a@b", "--body", "hi",
+                 "--expires", "1970-01-01T00:00:00Z"]) == ExitCode.USAGE
+    assert "--expires has passed" in capsys.readouterr().err
