@@ -100,6 +100,7 @@ def replay_dlq(config: Config, args: argparse.Namespace) -> int:
     topic = dlq_of(channel_of(config, args.channel))
     selection = selection_of(args, now=datetime.now(UTC))
     selected = [r for r in read_dlq(config, topic, since=selection.since, timeout=args.timeout) if selection.matches(r)]
+    _say_missing(selection.ids - {record.id for record in selected}, topic)
     already = replayed_markers(config, selected, dlq_topic=topic, timeout=args.timeout)
     plan = plan_replay(selected, already_replayed=already)
     for record, why in plan.skipped:
@@ -118,6 +119,13 @@ def replay_dlq(config: Config, args: argparse.Namespace) -> int:
         raise ToolError(f"{len(failures)} record(s) not replayed ({first}); run again to retry them",
                         exit_code=ExitCode.BROKER_UNREACHABLE if unreachable else ExitCode.KAFKA_FAILED)
     return ExitCode.OK
+
+
+def _say_missing(ids: frozenset[str] | set[str], topic: str) -> None:
+    """The ``--id`` values no dead letter matched: a typo should not read as 'replayed 0' and nothing more."""
+    for notification_id in sorted(ids):
+        print(f"no dead letter in {topic} matches --id {notification_id} (with the other filters given)",
+              file=sys.stderr)
 
 
 def read_dlq(config: Config, topic: str, *, since: datetime | None, timeout: float) -> Iterator[DlqRecord]:

@@ -129,6 +129,7 @@ def test_replay_selects_by_since_and_id(setup, kafka, capsys):
     kafka.flush()
     assert main(["dlq", "replay", "--config", path, "--channel", "audit", "--since", "1h", "--id", "new-2", "old"]) == 0
     assert [json.loads(r.value())["id"] for r in records(kafka, topic)] == ["new-2"]
+    assert f"no dead letter in {dlq} matches --id old" in capsys.readouterr().err  # once "replayed 1" and no more
 
 
 def test_a_partition_that_no_longer_exists_falls_back_to_the_partitioner(setup, kafka, capsys):
