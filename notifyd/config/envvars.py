@@ -13,6 +13,9 @@ from notifyd.config.findings import Path
 from notifyd.redaction import is_secret
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What is left of "${" once the references are taken out, except a dollar before a template's
+# {{ expression }} ("total: ${{ amount }}"), which is text.
+_BROKEN = re.compile(r"\$\{(?!\{)")
 
 
 @dataclass
@@ -48,6 +51,9 @@ def _walk(value: Any, path: Path, environ: Mapping[str, str], plain: set[Path], 
 
 
 def _substitute_scalar(text: str, path: Path, environ: Mapping[str, str], plain: bool, out: Substitution) -> Any:
+    if _BROKEN.search(_REFERENCE.sub("", text)):  # ${NOPE, ${}, ${1BAD}: a typo, once passed on as literal text
+        out.errors.append((path, "'${' starts no reference: write ${NAME} or ${NAME:-default}, and $$ for a literal $"))
+        return text
     failed = False
 
     def replace(match: re.Match[str]) -> str:

@@ -142,6 +142,19 @@ def test_environment_variables() -> None:
     ]
 
 
+@pytest.mark.parametrize("value", ["${NOPE", "${}", "${1BAD}", "a-${B C}"])
+def test_a_reference_that_is_no_reference_is_refused(value: str) -> None:
+    # They were passed on as literal text: a broker named "${NOPE" fails far from the typo.
+    text = VALID.replace('"localhost:9092"', f'"{value}"')
+    assert findings_of(text) == ["f.yaml:2:22: kafka.bootstrap_servers: '${' starts no reference: write ${NAME} or "
+                                 "${NAME:-default}, and $$ for a literal $"]
+    escaped = VALID.replace('"localhost:9092"', '"$${NOPE}:9092"')
+    assert check_text(escaped, "f.yaml", {})[0].kafka.bootstrap_servers == "${NOPE}:9092"
+    template = VALID + "    templates: {receipt: {body: 'Total: ${{ total }}'}}\n"  # a dollar, then a template expression
+    config, findings = check_text(template, "f.yaml", {})
+    assert findings == [] and "${{ total }}" in str(config.channels["email"].templates)
+
+
 def test_plain_reference_is_retyped_but_quoted_one_is_not() -> None:
     text = VALID + "    concurrency: ${C}\n    group_id: '${G}'\n"
     config, findings = check_text(text, "f.yaml", {"C": "4", "G": "123"})
