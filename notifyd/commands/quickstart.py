@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "quickstart",
         help="start an embedded broker, run the daemon on the example config and send samples",
     )
-    parser.add_argument("--config", default=DEFAULT_QUICKSTART_CONFIG)
+    parser.add_argument("--config", default=DEFAULT_QUICKSTART_CONFIG, metavar="PATH",
+                        help=f"the config to run on the embedded broker (default: {DEFAULT_QUICKSTART_CONFIG})")
     parser.add_argument("--samples", type=int, default=3, help="sample notifications per channel (default: 3)")
     parser.add_argument("--exit", action="store_true", help="stop once the samples are delivered")
     parser.set_defaults(func=run)

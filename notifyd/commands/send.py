@@ -155,6 +155,8 @@ def _from_file(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise ToolError(f"cannot read {args.file}: {exc}", exit_code=ExitCode.USAGE) from None
     if problems:
         raise ToolError(f"{args.file}: nothing sent:\n" + "\n".join(problems), exit_code=ExitCode.BAD_INPUT)
+    if not notifications:  # an empty file or stdin: exit 0 with nothing printed read as a success
+        raise ToolError(f"{args.file}: no notification in it; nothing sent", exit_code=ExitCode.BAD_INPUT)
     return notifications
 
 

@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(config.channels))
         print(f"notifyd: no channel {args.channel!r} in {args.config} (channels: {known})", file=sys.stderr)
         return ExitCode.CONFIG
+    processes = config.channels[args.channel].processes
+    if not 0 <= args.member < processes:  # a member the rate shares and the readiness report would not know
+        print(f"notifyd: --member {args.member} is not one of channel {args.channel!r}'s {processes} process(es) "
+              f"(0 to {processes - 1})", file=sys.stderr)
+        return ExitCode.USAGE
     from notifyd.channel.worker import run_channel_process  # imports confluent-kafka only for this command
 
     return run_channel_process(config, args.channel, member=args.member)

@@ -1,4 +1,4 @@
-"""``notifyd send`` refuses a bad notification from flags before it asks the broker anything."""
+"""``notifyd send`` and ``worker`` refuse bad input before they ask the broker anything."""
 
 from __future__ import annotations
 
@@ -31,3 +31,22 @@ def test_an_expiry_that_has_passed_is_a_usage_error(tmp_path: Path, capsys) -> N
     assert main(["send", "--config", str(config), "--channel", "email", "--to", "a@b", "--body", "hi",
                  "--expires", "1970-01-01T00:00:00Z"]) == ExitCode.USAGE
     assert "--expires has passed" in capsys.readouterr().err
+
+
+def test_an_empty_file_is_nothing_to_send(tmp_path: Path, capsys) -> None:
+    # It exited 0 with nothing printed, which reads as a success.
+    config, empty = tmp_path / "notifyd.yaml", tmp_path / "empty.jsonl"
+    config.write_text("kafka: {bootstrap_servers: '127.0.0.1:1'}\n"
+                      "channels: {email: {topics: [t], handler: log, ledger: off}}\n")
+    empty.write_text("\n\n")
+    assert main(["send", "--config", str(config), "--channel", "email", "--file", str(empty)]) == ExitCode.BAD_INPUT
+    assert "no notification in it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("member", ["-1", "2"])
+def test_a_worker_member_outside_the_channels_processes_is_refused(tmp_path: Path, member: str, capsys) -> None:
+    config = tmp_path / "notifyd.yaml"
+    config.write_text("kafka: {bootstrap_servers: '127.0.0.1:1'}\n"
+                      "channels: {email: {topics: [t], handler: log, ledger: off, processes: 2}}\n")
+    assert main(["worker", "--config", str(config), "--channel", "email", "--member", member]) == ExitCode.USAGE
+    assert "0 to 1" in capsys.readouterr().err
