@@ -38,7 +38,12 @@ def delay_group(channel: ChannelSettings) -> str:
     member owns over all the topics it subscribes to, so in one group the tiers would
     unbalance the source partitions (``notifyd.channel.delayreader``).
     """
-    return f"{channel.group_id or f'notifyd.{channel.name}'}.delay"
+    return delay_group_name(channel.group_id or f"notifyd.{channel.name}")
+
+
+def delay_group_name(group_id: str) -> str:
+    """The delay topics' group of a channel whose own group is ``group_id``."""
+    return f"{group_id}.delay"
 
 
 def tier_topic(prefix: str, delay: float) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Path = tuple[str | int, ...]
+# A problem before it is placed in the file: (key path, message, points at the key?).
+Problem = tuple[Path, str, bool]
 
 
 @dataclass(frozen=True, order=True)

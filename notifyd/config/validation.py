@@ -5,25 +5,20 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
 
-from notifyd.config import delays
 from notifyd.config.clientconfig import client_config_problems
+from notifyd.config.delaychecks import delay_problems, delay_topics_of, group_of, prefix_problem
 from notifyd.config.fallbacks import fallback_problems
-from notifyd.config.findings import Path
+from notifyd.config.findings import Path, Problem
 from notifyd.config.statedir import channel_uses_ledger, ledger_place_problems
 from notifyd.handlers import BUILTIN_HANDLERS, HandlerImportError, resolve_handler
 from notifyd.recipients import directory, templates
 from notifyd.schemas import validator
 
-# schemas/notifyd.schema.json's topic pattern: a delay topic's name is made from the group's.
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-# A problem before it is placed in the file: (key path, message, points at the key?).
-Problem = tuple[Path, str, bool]
 
 
 def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] | None = None,
@@ -122,7 +117,7 @@ def semantic_problems(
     yield from _backoff_problems(channels)
     yield from _topic_problems(channels)
     yield from _group_problems(channels)
-    yield from _delay_problems(channels)
+    yield from delay_problems(channels)
     for name, channel in channels.items():
         yield from _handler_problems(("channels", name), channel, allowed)
         if isinstance(channel.get("fallback"), dict):  # an inline handler: checked as the channel's own
@@ -193,13 +188,10 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
             else:
                 consumer_of[topic] = name
     for name, channel in channels.items():
-        for topic in _delay_topics(name, channel):
+        for topic in delay_topics_of(name, channel):
             if topic in consumer_of:
                 message = f"delay topic {topic!r} of this channel is consumed by channel {consumer_of[topic]!r}"
-                if "delay_topic_prefix" in channel:
-                    yield ("channels", name, "delay_topic_prefix"), message, False
-                else:
-                    yield ("channels", name), message + "; set delay_topic_prefix", True
+                yield prefix_problem(name, channel, message)
     for name, channel in channels.items():
         dlq = channel.get("dlq")
         if dlq and dlq in consumer_of:
@@ -212,62 +204,10 @@ def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
             yield ("channels", name, "events"), message, False
 
 
-def _delay_topics(name: str, channel: dict[str, Any]) -> list[str]:
-    prefix = channel.get("delay_topic_prefix") or delays.default_prefix(channel.get("group_id", f"notifyd.{name}"))
-    return [delays.tier_topic(prefix, delay) for delay in delays.TIER_DELAYS]
-
-
-def _delay_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
-    """Delay topics or a delay group two channels share: each would deliver the other's retries."""
-    topic_owner: dict[str, str] = {}
-    for name, channel in channels.items():
-        topics = _delay_topics(name, channel)
-        bad = next((topic for topic in topics if not TOPIC_NAME.match(topic)), None)
-        if bad is not None:
-            yield _prefix_problem(name, channel, f"its delay topic {bad!r} is not a valid Kafka topic name "
-                                                 "(1-249 of A-Z a-z 0-9 . _ -)")
-        other = next((topic_owner[topic] for topic in topics if topic in topic_owner), None)
-        if other is not None:
-            yield _prefix_problem(name, channel, f"channel {other!r} has the same delay topics ({topics[0]}, ...); "
-                                                 "each channel would deliver the other's retries")
-        for topic in topics:
-            topic_owner.setdefault(topic, name)
-    yield from _delay_group_problems(channels)
-    for name, channel in channels.items():
-        for key in ("dlq", "events"):
-            topic = channel.get(key)
-            if topic in topic_owner:
-                yield ("channels", name, key), f"{topic!r} is a delay topic of channel {topic_owner[topic]!r}", False
-        if channel.get("events") and channel.get("events") == channel.get("dlq"):
-            message = "the events topic is the channel's DLQ: dlq inspect and replay would read outcome records"
-            yield ("channels", name, "events"), message, False
-
-
-def _prefix_problem(name: str, channel: dict[str, Any], message: str) -> Problem:
-    if "delay_topic_prefix" in channel:
-        return ("channels", name, "delay_topic_prefix"), message, False
-    return ("channels", name), message + "; set delay_topic_prefix", True
-
-
-def _delay_group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
-    """A channel's group that is another channel's delay group (``<group>.delay``, which reads its tiers)."""
-    delay_group_of = {f"{_group(name, channel)}.delay": name for name, channel in channels.items()}
-    for name, channel in channels.items():
-        other = delay_group_of.get(_group(name, channel))
-        if other is not None and other != name:
-            message = (f"consumer group {_group(name, channel)!r} is the one that reads the delay topics of "
-                       f"channel {other!r}")
-            yield ("channels", name, "group_id"), message, False
-
-
-def _group(name: str, channel: dict[str, Any]) -> str:
-    return channel.get("group_id", f"notifyd.{name}")
-
-
 def _group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
     owner: dict[str, str] = {}
     for name, channel in channels.items():
-        group = channel.get("group_id", f"notifyd.{name}")
+        group = group_of(name, channel)
         if group in owner:
             message = f"consumer group {group!r} is also used by channel {owner[group]!r}"
             yield ("channels", name, "group_id"), message, False
