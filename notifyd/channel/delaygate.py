@@ -44,10 +44,11 @@ Partition = tuple[str, int]
 class Held:
     """A partition held back until its head is due: what was read of it, and where to read on."""
 
-    def __init__(self, kept: deque[tuple[Message, dh.DelayState | None]], read_on_at: int) -> None:
-        self.kept = kept  # the head first (its state decoded), then what was read after it, in order
+    def __init__(self, read_on_at: int, *, dropping: bool = False) -> None:
+        # The head first (its state decoded), then what was read after it, in order.
+        self.kept: deque[tuple[Message, dh.DelayState | None]] = deque()
         self.read_on_at = read_on_at  # after the last kept record, or the first one dropped
-        self.dropping = False  # a record was dropped: none after it may be kept
+        self.dropping = dropping  # a record was dropped: none after it may be kept
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -121,7 +122,7 @@ class DelayGate:
 
     def _hold(self, partition: Partition, message: Message, state: dh.DelayState, wait: float) -> None:
         """Pause ``partition`` until ``message``, its head, is due; the head is kept if the cap allows."""
-        held = Held(deque(), message.offset())
+        held = Held(message.offset())
         self._held[partition] = held
         self._keep(held, message, state)
         self._wait(partition, held, wait)
@@ -155,8 +156,7 @@ class DelayGate:
         """A rewind failed: hold the partition, still paused, and try again after ``SEEK_RETRY_DELAY``."""
         if token != self._tokens.get(partition, 0):
             return  # revoked meanwhile
-        held = Held(deque(), offset)
-        held.dropping = True
+        held = Held(offset, dropping=True)
         self._held[partition] = held
         self._wait(partition, held, SEEK_RETRY_DELAY)
 
