@@ -36,5 +36,10 @@ def next_hop(*, now: float, due: float, ladder: Sequence[float]) -> Hop | None:
 
 
 def wait_before(hop_due: float, *, now: float) -> float:
-    """Seconds a record read from a tier must still wait there (0 when its hop is due)."""
-    return max(0.0, hop_due - now) if hop_due - now > DUE_SLACK else 0.0
+    """Seconds a record read from a tier must still wait there (0 when its hop is due).
+
+    Exact, with no ``DUE_SLACK``: a record is never let through before its time (send_at
+    is "no earlier than"). The slack let one through up to 10 ms early, hidden while every
+    resume fetched the record again; a kept record goes from its timer straight to delivery.
+    """
+    return max(0.0, hop_due - now)
