@@ -16,7 +16,9 @@ the handler's first call to its last healthy one): with deliveries that do nothi
 the channel is CPU-bound, and with deliveries that wait 50 ms at concurrency 64 and
 failures that come at once, where its concurrency bounds it. Latency (``data.sent_at`` to
 the handler's call) at a steady 500 notifications a second over 16 partitions, the
-failing ones counted in that rate, with ``fetch.wait.max.ms`` 10 as in case 3. Not case 3's
+failing ones counted in that rate, with ``fetch.wait.max.ms`` 10 as in case 3, while a bare
+consumer (``bench.barelatency``, a group of its own) reads the same topic: its latency is
+the broker's share, which the failing ones' retry traffic raises too. Not case 3's
 1,000/s: with 30% of those failing, Tansu (which serves this machine's whole run on about
 one core) spent a whole core on the retries' writes and reads, so the figure measured the
 broker; at 500/s it stayed under 0.9 of a core in both modes.
@@ -74,19 +76,32 @@ def run_mode(bench: Bench, *, percent: int, kind: str) -> dict[str, Any]:
                     workdir)
     if kind != "steady":
         feed.fill(bench.bootstrap, topic, total, keep=keep)
+    bare: list[float] = []  # steady only: a bare consumer's latencies over the same topic
     try:
         daemon.start().wait_ready()
         if kind == "steady":
             _wait(lambda: len(daemon.assigned(topic)) == partitions, 30,
                   "the channel was never assigned its partitions")
-            feed.steady(bench.bootstrap, topic, per_second=PER_SECOND, seconds=bench.sizes.latency_seconds,
-                        keep=keep)
+            bare = _steady_with_bare_reader(bench, topic, healthy if percent == 0 else total, keep)
         failures = total - healthy if percent else 0
         _wait(lambda: _finished(daemon, healthy, failures), 300, f"not every notification settled; see {daemon.log_path}")
         metrics = _metrics(daemon)
     finally:
         daemon.stop()
-    return {**json.loads(out.read_text()), **metrics, "failing": failures, "healthy": healthy, "total": total}
+    return {**json.loads(out.read_text()), **metrics, "failing": failures, "healthy": healthy, "total": total,
+            "bare": bare}
+
+
+def _steady_with_bare_reader(bench: Bench, topic: str, count: int, keep: Callable[[int], bool]) -> list[float]:
+    """Feed ``topic`` at the steady rate while a bare consumer reads it too; the bare consumer's latencies.
+
+    The bare consumer (``bench.barelatency``, a group of its own) reads the same records at
+    the same moments as the channel, without notifyd: its latency is the broker's share,
+    failing notifications' retry traffic on the broker included.
+    """
+    with latency.BareReader(bench, topic, count, TUNED_FETCH) as reader:
+        feed.steady(bench.bootstrap, topic, per_second=PER_SECOND, seconds=bench.sizes.latency_seconds, keep=keep)
+        return reader.latencies()
 
 
 def _kind(bench: Bench, kind: str) -> tuple[int, int, dict[str, Any]]:
@@ -164,6 +179,23 @@ def _latency_rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[
     rate = PER_SECOND
     rows[0].note = f"{rate * (1 - PERCENT / 100):,.0f}/s, the failing ids left out"
     rows[1].note = f"{rate:,}/s, {rate * PERCENT // 100:,} of them failing"
+    return rows + _bare_rows(results)
+
+
+def _bare_rows(results: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Row]:
+    """The bare consumer's p99 over the same topic in the same window, and what notifyd adds to it, per mode."""
+    rows, bare = [], {}
+    for percent in MODES:
+        label = "none failing" if percent == 0 else f"{PERCENT}% failing for ever"
+        runs = results["steady", percent]
+        bare[percent] = [percentile(_steady_part(r["bare"]), 0.99) * 1000 for r in runs]
+        rows.append(Row(f"isolation.bare.p99.{percent}", f"a bare consumer's p99 over the same topic, {label}",
+                        bare[percent], "ms", note="the broker's share (bench.barelatency, a group of its own)"))
+        added = [percentile(_steady_part(r["latencies"]), 0.99) * 1000 - b for r, b in zip(runs, bare[percent])]
+        rows.append(Row(f"isolation.added.p99.{percent}", f"p99 added by notifyd (channel minus bare), {label}",
+                        added, "ms"))
+    rows.append(Row("isolation.bare.p99.ratio", f"a bare consumer's p99, {PERCENT}% failing / none failing",
+                    [ratio(f, c) for f, c in zip(bare[PERCENT], bare[0])], "×"))
     return rows
 
 

@@ -59,22 +59,41 @@ def bare_run(bench: Bench, consumer_config: dict[str, int]) -> list[float]:
     """The same window read by ``bench.barelatency`` (no notifyd): the broker's share of the latency."""
     topic = bench.name("bench.latency.bare")
     feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
-    out = bench.directory("latency.bare") / "latencies.txt"
-    config = {"bootstrap.servers": bench.bootstrap, "group.id": bench.name("latency.bare"),
-              "auto.offset.reset": "earliest", "auto.commit.interval.ms": 1000, **FAST_GROUP, **consumer_config}
     count = feed.steady_count(per_second=PER_SECOND, seconds=bench.sizes.latency_seconds)
-    reader = subprocess.Popen([sys.executable, "-m", "bench.barelatency", json.dumps(config), topic, str(count),
-                               str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        if reader.stdout.readline().strip() != "assigned":  # blocks until assigned, or "" if it died
-            raise RuntimeError("the bare consumer exited before it was assigned partitions")
+    with BareReader(bench, topic, count, consumer_config) as reader:
         feed.steady(bench.bootstrap, topic, per_second=PER_SECOND, seconds=bench.sizes.latency_seconds)
-        if reader.wait(timeout=60) != 0:
+        return _steady_part(reader.latencies())
+
+
+class BareReader:
+    """``bench.barelatency`` reading ``count`` notifications of ``topic`` in a group of its own, as its own process.
+
+    Entered once the reader owns its partitions; ``latencies`` waits for it to finish.
+    """
+
+    def __init__(self, bench: Bench, topic: str, count: int, consumer_config: dict[str, int]) -> None:
+        self._out = bench.directory("latency.bare") / "latencies.txt"
+        config = {"bootstrap.servers": bench.bootstrap, "group.id": bench.name("latency.bare"),
+                  "auto.offset.reset": "earliest", "auto.commit.interval.ms": 1000, **FAST_GROUP, **consumer_config}
+        self._argv = [sys.executable, "-m", "bench.barelatency", json.dumps(config), topic, str(count), str(self._out)]
+        self._reader: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> BareReader:
+        self._reader = subprocess.Popen(self._argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        if self._reader.stdout.readline().strip() != "assigned":  # blocks until assigned, or "" if it died
+            self.__exit__()
+            raise RuntimeError("the bare consumer exited before it was assigned partitions")
+        return self
+
+    def latencies(self) -> list[float]:
+        """Every latency read (seconds), in arrival order, once the reader has read them all."""
+        if self._reader.wait(timeout=60) != 0:
             raise RuntimeError("the bare consumer did not read every notification")
-    finally:
-        reader.kill()
-        reader.wait()
-    return _steady_part(_read(out))
+        return _read(self._out)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._reader.kill()
+        self._reader.wait()
 
 
 def _steady_part(latencies: list[float]) -> list[float]:
