@@ -21,6 +21,7 @@ from notifyd.config.settings import Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records import dlqheaders as h
 from notifyd.tools.replay import DlqRecord, Plan, Selection, plan_replay, replayed_headers, scan_start_ms
+from notifyd.tools import clientlog
 from notifyd.tools.runner import (
     ToolError,
     add_common_arguments,
@@ -150,7 +151,7 @@ def replayed_markers(config: Config, records: list[DlqRecord], *, dlq_topic: str
 
 def publish(config: Config, plan: Plan, *, timeout: float) -> dict[str, KafkaError]:
     """Produce every planned copy and wait for the broker; returns the failures by marker."""
-    producer = Producer(kafka.tool_producer(config.kafka, timeout=timeout))
+    producer = Producer(kafka.tool_producer(config.kafka, timeout=timeout, logger=clientlog.client_logger()))
     partitions = _partition_counts(config, {r.original_topic for r in plan.replay}, timeout=timeout)
     failures: dict[str, KafkaError] = {}
     answered: set[str] = set()
@@ -198,9 +199,9 @@ def _partition_counts(config: Config, topics: set[str | None], *, timeout: float
 
 
 def _scan(config: Config, topic: str, *, since_ms: int | None, timeout: float, missing_ok: bool) -> Iterator[Message]:
+    reader = kafka.tool_reader(config.kafka, timeout=timeout, logger=clientlog.client_logger())
     try:
-        yield from read_to_end(kafka.tool_reader(config.kafka, timeout=timeout), topic, since_ms=since_ms,
-                               timeout=timeout)
+        yield from read_to_end(reader, topic, since_ms=since_ms, timeout=timeout)
     except UnknownTopic as exc:
         if not missing_ok:
             raise ToolError(str(exc), exit_code=ExitCode.KAFKA_FAILED) from None

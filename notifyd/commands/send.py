@@ -13,6 +13,7 @@ from typing import Any
 from notifyd.config.settings import Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records.notification import InvalidNotification, notification_problems
+from notifyd.tools import clientlog
 from notifyd.tools.client import DeliveryFailed, Publisher, UnknownChannel
 from notifyd.tools.runner import (
     ToolError,
@@ -21,6 +22,7 @@ from notifyd.tools.runner import (
     channel_of,
     probe,
     run_tool,
+    unreachable,
 )
 from notifyd.tools.timespec import BadTime, parse_ahead, rfc3339
 
@@ -68,7 +70,7 @@ def send(config: Config, args: argparse.Namespace) -> int:
     _schedule(notifications, args)
     _check_topic(config, args)
     try:
-        with Publisher(config, timeout=args.timeout) as publisher:
+        with Publisher(config, timeout=args.timeout, logger=clientlog.client_logger()) as publisher:
             if args.file:
                 progress = _Progress(len(notifications)) if sys.stderr.isatty() else None
                 publisher.send_many(args.channel, notifications, progress=progress)
@@ -82,7 +84,9 @@ def send(config: Config, args: argparse.Namespace) -> int:
     except InvalidNotification as exc:
         raise ToolError(f"invalid notification: {exc}", exit_code=ExitCode.BAD_INPUT) from None
     except DeliveryFailed as exc:
-        raise ToolError(str(exc), exit_code=ExitCode.BROKER_UNREACHABLE if exc.unreachable else ExitCode.KAFKA_FAILED) from None
+        if exc.unreachable:
+            raise unreachable(config, str(exc)) from None
+        raise ToolError(str(exc), exit_code=ExitCode.KAFKA_FAILED) from None
     for notification_id in ids:
         print(notification_id)
     return ExitCode.OK

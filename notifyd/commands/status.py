@@ -20,6 +20,7 @@ from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records.outcome import iso
 from notifyd.tools.circuits import circuit_states
+from notifyd.tools import clientlog
 from notifyd.tools.runner import (
     add_common_arguments,
     admin_client,
@@ -83,7 +84,7 @@ def status(config: Config, args: argparse.Namespace) -> int:
     channels = [channel_of(config, name) for name in args.channel] if args.channel else list(config.channels.values())
     admin = admin_client(config, timeout=args.timeout)
     metadata = probe(admin, config, timeout=args.timeout)
-    reader = Consumer(kafka.tool_reader(config.kafka, timeout=args.timeout))
+    reader = Consumer(kafka.tool_reader(config.kafka, timeout=args.timeout, logger=clientlog.client_logger()))
     try:
         report = [channel_status(admin, reader, metadata, channel, timeout=args.timeout) for channel in channels]
     finally:

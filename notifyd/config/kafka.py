@@ -134,7 +134,7 @@ def channel_admin(kafka: KafkaSettings, *, logger: Any = None) -> dict[str, Any]
     return settings
 
 
-def publisher_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+def publisher_producer(kafka: KafkaSettings, *, timeout: float, logger: Any = None) -> dict[str, Any]:
     """The publisher client's producer: idempotent, each record acknowledged within ``timeout``."""
     return producer_config(kafka, {
         "enable.idempotence": True,
@@ -142,23 +142,23 @@ def publisher_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any
         "linger.ms": 5,
         "message.timeout.ms": max(1, int(timeout * 1000)),
         "log.connection.close": False,
-    })
+    }, _logging_to(logger))
 
 
-def tool_admin(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+def tool_admin(kafka: KafkaSettings, *, timeout: float, logger: Any = None) -> dict[str, Any]:
     """An operator tool's admin client, whose requests give up after ``timeout``."""
-    return producer_config(kafka, _quiet(timeout))
+    return producer_config(kafka, _quiet(timeout), _logging_to(logger))
 
 
-def tool_producer(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+def tool_producer(kafka: KafkaSettings, *, timeout: float, logger: Any = None) -> dict[str, Any]:
     """An operator tool's idempotent producer (``dlq replay``)."""
-    return producer_config(kafka, _quiet(timeout), {
+    return producer_config(kafka, _quiet(timeout), _logging_to(logger), {
         "enable.idempotence": True, "acks": "all", "message.timeout.ms": max(1, int(timeout * 1000))})
 
 
-def tool_reader(kafka: KafkaSettings, *, timeout: float) -> dict[str, Any]:
+def tool_reader(kafka: KafkaSettings, *, timeout: float, logger: Any = None) -> dict[str, Any]:
     """An operator tool's group-less, commit-free reader."""
-    return topic_reader(client_config(kafka, _quiet(timeout)))
+    return topic_reader(client_config(kafka, _quiet(timeout), _logging_to(logger)))
 
 
 def topic_reader(base: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,6 +173,11 @@ def topic_reader(base: Mapping[str, Any]) -> dict[str, Any]:
         # The broker holds an empty fetch this long; at a partition's end that is pure waiting.
         "fetch.wait.max.ms": 100,
     }
+
+
+def _logging_to(logger: Any) -> dict[str, Any]:
+    """The ``logger`` setting, if there is a logger: librdkafka then logs through it, not to stderr."""
+    return {} if logger is None else {"logger": logger}
 
 
 def _quiet(timeout: float) -> dict[str, Any]:

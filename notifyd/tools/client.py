@@ -9,6 +9,7 @@ broker has acknowledged it.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -58,10 +59,11 @@ def prepare(fields: Mapping[str, Any]) -> dict[str, Any]:
 class Publisher:
     """Sends notifications to the channels of a config; use as a context manager or ``close()``."""
 
-    def __init__(self, config: Config | str, *, timeout: float = 30.0) -> None:
+    def __init__(self, config: Config | str, *, timeout: float = 30.0, logger: logging.Logger | None = None) -> None:
+        """``logger``: where librdkafka's own lines go (its ``logger`` setting); by default, to stderr."""
         self.config = load_config(config, writes_state=False) if isinstance(config, str) else config
         self.timeout = timeout
-        self._producer = Producer(kafka.publisher_producer(self.config.kafka, timeout=timeout))
+        self._producer = Producer(kafka.publisher_producer(self.config.kafka, timeout=timeout, logger=logger))
 
     def topic_of(self, channel: str) -> str:
         """The topic a notification for ``channel`` is produced to: the channel's first."""

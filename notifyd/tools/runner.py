@@ -21,6 +21,7 @@ from notifyd.config.findings import ConfigError
 from notifyd.config.loading import load_config
 from notifyd.config.settings import DEFAULT_CONFIG_PATH, ChannelSettings, Config
 from notifyd.exitcodes import ExitCode
+from notifyd.tools import clientlog
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -74,6 +75,7 @@ def config_path(args: argparse.Namespace) -> str:
 def run_tool(args: argparse.Namespace, work: Callable[[Config], int]) -> int:
     """Load the config named by ``args`` and run ``work`` on it, turning failures into exit codes."""
     path = config_path(args)
+    clientlog.forget()  # the last error line of an earlier run in this process says nothing of this one
     try:
         config = load_config(path, writes_state=False)
     except ConfigError as exc:
@@ -120,13 +122,16 @@ def as_tool_error(exc: KafkaException, config: Config) -> ToolError:
 
 
 def unreachable(config: Config, detail: str) -> ToolError:
-    """The error of a broker that did not answer."""
-    return ToolError(f"broker unreachable at {config.kafka.bootstrap_servers}: {detail}", exit_code=ExitCode.BROKER_UNREACHABLE)
+    """The error of a broker that did not answer, ending with the clients' last error line (why)."""
+    message = f"broker unreachable at {config.kafka.bootstrap_servers}: {detail}"
+    if (why := clientlog.last_error()) is not None:
+        message += f" (last client error: {why})"
+    return ToolError(message, exit_code=ExitCode.BROKER_UNREACHABLE)
 
 
 def admin_client(config: Config, *, timeout: float) -> AdminClient:
     """An admin client whose requests give up after ``timeout`` seconds."""
-    return AdminClient(kafka.tool_admin(config.kafka, timeout=timeout))
+    return AdminClient(kafka.tool_admin(config.kafka, timeout=timeout, logger=clientlog.client_logger()))
 
 
 def probe(admin: AdminClient, config: Config, *, timeout: float) -> ClusterMetadata:
@@ -138,4 +143,5 @@ def probe(admin: AdminClient, config: Config, *, timeout: float) -> ClusterMetad
     try:
         return admin.list_topics(timeout=timeout)
     except KafkaException as exc:
+        admin.poll(0)  # an admin client hands its log lines over only here
         raise as_tool_error(exc, config) from None
