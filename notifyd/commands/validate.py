@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         for finding in findings:
             print(finding)
         if config is not None:
-            print(f"{args.path}: valid ({len(config.channels)} channels)")
+            count = len(config.channels)
+            print(f"{args.path}: valid ({count} channel{'' if count == 1 else 's'})")
         else:
             print(f"{args.path}: {len(findings)} problem(s)", file=sys.stderr)
     return ExitCode.OK if config is not None else ExitCode.INVALID

@@ -44,6 +44,13 @@ def test_example_configs_validate(path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["validate-config", str(path)]) == 0, capsys.readouterr()
 
 
+def test_a_valid_file_is_reported_with_its_channel_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text("kafka: {bootstrap_servers: 'k:9092'}\nchannels: {email: {topics: [t], handler: log}}\n")
+    assert main(["validate-config", str(one)]) == 0
+    assert capsys.readouterr().out == f"{one}: valid (1 channel)\n"
+
+
 def test_yaml_syntax_error_has_position() -> None:
     assert findings_of("kafka:\n  bootstrap_servers: [a\nchannels: {}\n") == [
         "f.yaml:3:9: (root): YAML syntax error: expected ',' or ']', but got ':'"
