@@ -398,3 +398,61 @@ async def test_a_job_handed_to_a_task_whose_settling_fails_still_gets_delivered(
     channel.submit(plain(0), plain(2), key=None)
     await channel.wait_finished(2)
     assert [sent[0] for sent in handler.sent] == ["n0", "n2"]
+
+
+class RefusesN1AtOnce(Inline):
+    """An ``async def send`` that refuses n1 before its first suspension, and retries n2's first attempt."""
+
+    async def send(self, notification: Notification) -> None:  # type: ignore[override]
+        self.sent.append((notification.id, notification.attempt, id(asyncio.current_task())))
+        if notification.id == "n1":
+            raise PermanentError("n1 is refused")
+        if notification.id == "n2" and notification.attempt == 1 and self.fail_first:
+            raise RetryableError("n2 is not ready yet")
+
+
+class PooledRefusesN1(Pooled):
+    def send(self, notification: Notification) -> None:
+        super().send(notification)
+        if notification.id == "n1":
+            raise PermanentError("n1 is refused")
+
+
+def counting_scheduler_adds(channel: Channel) -> list[Any]:
+    added: list[Any] = []
+    add = channel.deliverer._scheduler.add
+    channel.deliverer._scheduler.add = lambda key, item: (added.append(item), add(key, item))[1]
+    return added
+
+
+@on_a_loop
+async def test_a_failure_settled_on_the_spot_leaves_the_rest_of_an_async_batch_in_its_task() -> None:
+    handler = RefusesN1AtOnce()
+    channel = Channel(handler, concurrency=4)
+    added = counting_scheduler_adds(channel)
+    jobs = channel.submit(*(plain(n) for n in range(5)), key=None)
+    await channel.wait_finished(5)
+    assert [sent[0] for sent in handler.sent] == [f"n{n}" for n in range(5)]
+    assert len({sent[2] for sent in handler.sent}) == 1  # the batch's own task, after n1's failure too
+    assert added == [jobs[1]]  # only n1 took a slot (to be settled); the rest never met the scheduler
+
+
+@on_a_loop
+async def test_a_retry_waiting_in_the_process_still_holds_the_rest_of_its_key_behind_it() -> None:
+    handler = RefusesN1AtOnce(fail_first=1)
+    channel = Channel(handler, concurrency=4)
+    channel.submit(*(plain(n) for n in range(5)))  # one key
+    await channel.wait_finished(5)
+    assert [sent[:2] for sent in handler.sent] == [("n0", 1), ("n1", 1), ("n2", 1), ("n2", 2), ("n3", 1), ("n4", 1)]
+
+
+@on_a_loop
+async def test_a_failure_settled_on_the_spot_leaves_the_rest_of_a_pool_batch_in_order_chunks() -> None:
+    handler = PooledRefusesN1()
+    channel = Channel(handler, concurrency=4)
+    channel.deliverer._attempts._mean = 1e-6  # calls measured quick: batches go out in order, a chunk a call
+    added = counting_scheduler_adds(channel)
+    jobs = channel.submit(*(plain(n) for n in range(5)), key=None)
+    await channel.wait_finished(5)
+    assert [sent[0] for sent in handler.sent] == [f"n{n}" for n in range(5)]
+    assert added == [jobs[1]]
