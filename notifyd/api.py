@@ -90,6 +90,17 @@ class Notification:
         state.update(values)
         return notification
 
+    def _with_attempt(self, attempt: int) -> Notification:
+        """This notification for its ``attempt``-th attempt: ``dataclasses.replace`` without its ~3 us.
+
+        The same object ``replace`` gives (every field copied, none checked again); a retry
+        makes one per attempt.
+        """
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__["attempt"] = attempt
+        return copy
+
 
 _PLAIN_DEFAULTS = {item.name: item.default for item in fields(Notification) if item.default is not MISSING}
 

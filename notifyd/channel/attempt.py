@@ -10,7 +10,6 @@ the handler's recent calls, so a slow handler still gets one call a thread, in p
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import threading
 import time
@@ -52,7 +51,7 @@ class Attempts:
         job.attempts += 1
         notification = job.notification
         if notification.attempt != job.attempts:  # parsed with attempt=1: copied for retries only
-            notification = dataclasses.replace(notification, attempt=job.attempts)
+            notification = notification._with_attempt(job.attempts)
         return notification
 
     def inline_attempt(self, job: Job) -> BaseException | None:

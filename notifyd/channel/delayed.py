@@ -11,7 +11,6 @@ as too large would be refused forever, so it is dead-lettered instead.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +56,7 @@ class Delayer:
 
     def _hand_over(self, job: Job, state: dh.DelayState, now: float) -> None:
         hop = next_hop(now=now, due=state.due, ladder=TIER_DELAYS) or Hop(0, state.due)
-        headers = dh.without_delay_headers(job.message.headers()) + dh.encode(dataclasses.replace(state, hop_due=hop.due))
+        headers = dh.without_delay_headers(job.message.headers()) + dh.encode(state, hop_due=hop.due)
         self._on_scheduled(hop.tier)
         self._write(job, self._tiers[hop.tier], headers)
 

@@ -41,12 +41,16 @@ class DelayState:
     last_error: str = ""
 
 
-def encode(state: DelayState) -> Headers:
-    """``state`` as headers, in a fixed order."""
+def encode(state: DelayState, *, hop_due: float | None = None) -> Headers:
+    """``state`` as headers, in a fixed order; ``hop_due``, if given, instead of ``state.hop_due``.
+
+    A hand-over sets the hop it writes that way: ``dataclasses.replace`` of the state cost
+    ~3 us, once per failed attempt.
+    """
     fields = {
         HEADER_ATTEMPTS: str(state.attempts),
         HEADER_DUE: _millis(state.due),
-        HEADER_HOP_DUE: _millis(state.hop_due),
+        HEADER_HOP_DUE: _millis(state.hop_due if hop_due is None else hop_due),
         HEADER_SOURCE_TOPIC: state.source_topic,
         HEADER_SOURCE_PARTITION: str(state.source_partition),
         HEADER_SOURCE_OFFSET: str(state.source_offset),

@@ -141,6 +141,7 @@ def test_a_parsed_notification_is_the_same_object_the_constructor_makes() -> Non
         parsed.body = "changed"
     again = dataclasses.replace(parsed, attempt=2)
     assert (again.attempt, again.body, parsed.attempt) == (2, "b", 1)
+    assert parsed._with_attempt(2) == again and parsed.attempt == 1  # a retry's cheap copy
     assert pickle.loads(pickle.dumps(parsed)) == parsed
     other = parse(b'{"id": "m", "to": "a", "body": "b"}')
     assert parsed.data is not other.data and parsed.headers is not other.headers  # no shared defaults

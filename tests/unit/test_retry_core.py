@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -150,6 +151,8 @@ def test_delay_state_round_trips_through_headers() -> None:
     headers = [("trace", b"x"), *dh.encode(state)]
     assert dh.decode(headers, topic="t", partition=0, offset=0) == state
     assert dh.without_delay_headers(headers) == [("trace", b"x")]
+    moved = dh.decode(dh.encode(state, hop_due=1700000000.0), topic="t", partition=0, offset=0)
+    assert moved == dataclasses.replace(state, hop_due=1700000000.0)  # a hand-over's own hop
 
 
 def test_unreadable_delay_headers_mean_due_now_from_where_the_record_is() -> None:
