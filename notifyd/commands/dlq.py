@@ -20,8 +20,8 @@ from notifyd.config import kafka
 from notifyd.config.settings import Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records import dlqheaders as h
-from notifyd.tools.replay import DlqRecord, Plan, Selection, plan_replay, replayed_headers, scan_start_ms
 from notifyd.tools import clientlog
+from notifyd.tools.replay import DlqRecord, Plan, Selection, plan_replay, replayed_headers, scan_start_ms
 from notifyd.tools.runner import (
     ToolError,
     add_common_arguments,

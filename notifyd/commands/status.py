@@ -19,8 +19,8 @@ from notifyd.config.delays import delay_group, delay_topics
 from notifyd.config.settings import ChannelSettings, Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records.outcome import iso
-from notifyd.tools.circuits import circuit_states
 from notifyd.tools import clientlog
+from notifyd.tools.circuits import circuit_states
 from notifyd.tools.runner import (
     add_common_arguments,
     admin_client,
