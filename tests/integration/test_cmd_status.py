@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from notifyd.cli import main
 from notifyd.tools.devbroker import free_port
-from tests.kit.cliout import assert_one_line_saying_why
+from tests.kit.cliout import assert_one_line_saying_why, unreachable_run
 from tests.kit.config import base_config
 from tests.kit.kafka import FAST_GROUP
 from tests.kit.wait import wait_until
@@ -86,12 +85,9 @@ def test_missing_topics_and_dlq_are_reported_not_fatal(kafka, unique, write_conf
     assert channel["missing_topics"] == data["channels"]["audit"]["topics"]
 
 
-def test_unknown_channel_and_unreachable_broker(setup, write_config, capfd):
+def test_unknown_channel_and_unreachable_broker(setup, write_config, capsys):
     path, *_ = setup
     assert main(["status", "--config", path, "--channel", "nope"]) == 2
-    assert "unknown channel 'nope'" in capfd.readouterr().err
+    assert "unknown channel 'nope'" in capsys.readouterr().err
     unreachable = str(write_config(base_config(f"127.0.0.1:{free_port()}")))
-    started = time.monotonic()
-    assert main(["status", "--config", unreachable, "--timeout", "2"]) == 3
-    assert time.monotonic() - started < 10
-    assert_one_line_saying_why(capfd.readouterr().err)
+    assert_one_line_saying_why(unreachable_run("status", "--config", unreachable, "--timeout", "2").stderr)
