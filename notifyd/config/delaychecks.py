@@ -12,10 +12,9 @@ from notifyd.config.findings import Problem
 from notifyd.schemas import load_schema
 
 
-def delay_topics_of(name: str, channel: dict[str, Any]) -> list[str]:
+def delay_topics_of(name: str, channel: dict[str, Any]) -> tuple[str, ...]:
     """A channel's delay topics, from its raw settings (``delays.delay_topics`` takes built ones)."""
-    prefix = channel.get("delay_topic_prefix") or delays.default_prefix(group_of(name, channel))
-    return [delays.tier_topic(prefix, delay) for delay in delays.TIER_DELAYS]
+    return delays.tier_topics(channel.get("delay_topic_prefix") or delays.default_prefix(group_of(name, channel)))
 
 
 def delay_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
@@ -64,7 +63,7 @@ def _delay_group_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Probl
 
 def group_of(name: str, channel: dict[str, Any]) -> str:
     """The channel's consumer group, from its raw settings."""
-    return channel.get("group_id", f"notifyd.{name}")
+    return channel.get("group_id", delays.default_group(name))
 
 
 @cache

@@ -22,6 +22,11 @@ DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0, 36
                                               36000.0)
 
 
+def default_group(channel_name: str) -> str:
+    """The consumer group of a channel that sets no ``group_id``."""
+    return f"notifyd.{channel_name}"
+
+
 def default_prefix(group_id: str) -> str:
     """The delay topics' prefix of a channel that sets no ``delay_topic_prefix``: its consumer group's.
 
@@ -38,7 +43,7 @@ def delay_group(channel: ChannelSettings) -> str:
     member owns over all the topics it subscribes to, so in one group the tiers would
     unbalance the source partitions (``notifyd.channel.delayreader``).
     """
-    return delay_group_name(channel.group_id or f"notifyd.{channel.name}")
+    return delay_group_name(channel.group_id or default_group(channel.name))
 
 
 def delay_group_name(group_id: str) -> str:
@@ -53,5 +58,9 @@ def tier_topic(prefix: str, delay: float) -> str:
 
 def delay_topics(channel: ChannelSettings) -> tuple[str, ...]:
     """The channel's delay topics, smallest tier first."""
-    prefix = channel.delay_topic_prefix or default_prefix(channel.group_id or f"notifyd.{channel.name}")
+    return tier_topics(channel.delay_topic_prefix or default_prefix(channel.group_id or default_group(channel.name)))
+
+
+def tier_topics(prefix: str) -> tuple[str, ...]:
+    """The delay topics under ``prefix``, smallest tier first."""
     return tuple(tier_topic(prefix, delay) for delay in TIER_DELAYS)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifyd.config import envvars, validation, yamlsource
-from notifyd.config.delays import DEFAULT_RETRY_SCHEDULE
+from notifyd.config.delays import DEFAULT_RETRY_SCHEDULE, default_group
 from notifyd.config.durations import parse_duration
 from notifyd.config.findings import ConfigError, Finding, dotted
 from notifyd.config.settings import (
@@ -118,7 +118,7 @@ def _channel(name: str, raw: dict[str, Any], *, base_dir: str, ledger: LedgerSet
         timeout=float(raw.get("timeout", 30.0)),
         concurrency=raw.get("concurrency", 16),
         processes=raw.get("processes", 1),
-        group_id=raw.get("group_id", f"notifyd.{name}"),
+        group_id=raw.get("group_id", default_group(name)),
         memory_limit_mb=raw.get("memory_limit_mb"),
         consumer_config=raw.get("consumer_config", {}),
         templates=raw.get("templates", {}),

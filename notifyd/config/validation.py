@@ -20,7 +20,6 @@ from notifyd.recipients import directory, templates
 from notifyd.schemas import validator
 
 
-
 def all_problems(data: Any, *, base_dir: str = ".", environ: Mapping[str, str] | None = None,
                  writes_state: bool = True) -> list[Problem]:
     """Schema violations, plus the semantic problems of every part the schema accepted.
