@@ -14,7 +14,7 @@ from notifyd.config.settings import Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records.notification import InvalidNotification, notification_problems
 from notifyd.tools import clientlog
-from notifyd.tools.client import DeliveryFailed, Publisher, UnknownChannel
+from notifyd.tools.client import DeliveryFailed, Publisher, UnknownChannel, prepare
 from notifyd.tools.runner import (
     ToolError,
     add_common_arguments,
@@ -114,11 +114,15 @@ def _from_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _checked(fields: dict[str, Any]) -> dict[str, Any]:
-    """The flags' notification, refused before the broker is asked anything (as ``--file`` lines are)."""
-    document = {key: value for key, value in fields.items() if value is not None}
-    problems = notification_problems({"id": "-", **document})  # without --id, the publisher names it
-    if problems:
-        raise ToolError(f"invalid notification: {'; '.join(problems)}", exit_code=ExitCode.BAD_INPUT)
+    """The flags' notification, refused before the broker is asked anything (as ``--file`` lines are).
+
+    The publisher's own check (``prepare``), run early; what it prepares is dropped, and
+    ``Publisher.send`` prepares the notification again.
+    """
+    try:
+        prepare(fields)
+    except InvalidNotification as exc:
+        raise ToolError(f"invalid notification: {exc}", exit_code=ExitCode.BAD_INPUT) from None
     return fields
 
 
