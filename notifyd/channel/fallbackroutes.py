@@ -81,7 +81,7 @@ class HandlerRoute:
             self._on_finished(job)
 
     async def _send(self, job: Job) -> None:
-        notification = dataclasses.replace(job.notification, attempt=job.attempts + 1)
+        notification = job.notification._with_attempt(job.attempts + 1)
         if not inspect.iscoroutinefunction(self._handler.send):
             await self._pool.run(lambda: self._handler.send(self._prepare(notification)))
             return
