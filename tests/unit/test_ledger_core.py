@@ -171,21 +171,41 @@ def test_while_a_flush_is_being_written_its_marks_answer_claims_and_batch_reads_
     ledger.close()
 
 
-def test_a_batch_read_that_a_flush_finished_during_is_not_kept(tmp_path: Path) -> None:
-    clock = Clock()
-    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
-    real_get_many = ledger.store.get_many
+def read_during(ledger: Ledger, ids: list[str], *, flushes: list[str], clock: Clock) -> list[tuple]:
+    """``prefetch(ids)`` while a flush of each of ``flushes`` (one delivered id each) finishes; the reads one by one after."""
+    real_get_many, reads_one_by_one = ledger.store.get_many, []
 
-    def get_many_then_a_flush(channel: str, ids: list[str]) -> dict:
+    def get_many_then_flushes(channel: str, ids: list[str]) -> dict:
         read = real_get_many(channel, ids)
-        deliver_once(ledger, "n", at=clock.now)
-        ledger.flush()  # written after the read: the read holds nothing of it
+        for notification_id in flushes:
+            deliver_once(ledger, notification_id, at=clock.now)
+            ledger.flush()  # written after the read: the read holds nothing of it
         return read
 
-    ledger.store.get_many = get_many_then_a_flush
-    ledger.prefetch(["n"])
+    ledger.store.get_many = get_many_then_flushes
+    ledger.prefetch(ids)
     ledger.store.get_many = real_get_many
+    real_get = ledger.store.get
+    ledger.store.get = lambda *args: reads_one_by_one.append(args) or real_get(*args)
+    return reads_one_by_one
+
+
+def test_a_batch_read_that_a_flush_finished_during_keeps_none_of_that_flushs_ids(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    reads_one_by_one = read_during(ledger, ["n", "other"], flushes=["n"], clock=clock)
     assert ledger.claim("n", attempt=1).action == DUPLICATE
+    assert ledger.claim("other", attempt=1).action == SEND
+    assert [args[1] for args in reads_one_by_one] == ["n"]  # "other" came from the batch read
+    ledger.close()
+
+
+def test_a_batch_read_that_two_flushes_finished_during_is_not_kept(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = make_ledger(tmp_path / "l.sqlite3", owner="p1", clock=clock)
+    reads_one_by_one = read_during(ledger, ["n", "m", "other"], flushes=["n", "m"], clock=clock)
+    assert [ledger.claim(key, attempt=1).action for key in ("n", "m", "other")] == [DUPLICATE, DUPLICATE, SEND]
+    assert [args[1] for args in reads_one_by_one] == ["n", "m", "other"]
     ledger.close()
 
 
