@@ -53,8 +53,7 @@ class _Guard:
             raise RetryableError(f"the ledger cannot be read: {exc}") from exc
 
     def _act_on(self, verdict: Verdict, notification: Notification) -> None:
-        if verdict is SEND_IT:
-            return
+        """Raise what delivery expects of a verdict other than ``SEND_IT``."""
         if verdict.action == DUPLICATE:
             self._on_duplicate()
             self.ledger.note(notification.id, "duplicate_suppressed", attempt=notification.attempt)
@@ -89,7 +88,9 @@ class SyncGuard(_Guard):
 
     def send(self, notification: Notification) -> Any:
         """Claim, send, mark; or raise what delivery expects. Returns what the handler returned."""
-        self._act_on(self._claim(notification), notification)
+        verdict = self._claim(notification)
+        if verdict is not SEND_IT:
+            self._act_on(verdict, notification)
         try:
             result = self.handler.send(notification)
         except BaseException as exc:
@@ -108,7 +109,8 @@ class AsyncGuard(_Guard):
             verdict = await asyncio.to_thread(self._claim, notification)
         else:
             verdict = self._claim(notification)
-        self._act_on(verdict, notification)
+        if verdict is not SEND_IT:
+            self._act_on(verdict, notification)
         try:
             result = await self.handler.send(notification)
         except BaseException as exc:

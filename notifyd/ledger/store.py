@@ -19,19 +19,21 @@ Row = tuple[str, str, str, str, float, float | None, str | None, int, float, flo
 
 
 class Batch(NamedTuple):
-    """What one flush of a ledger writes: its records by id, of one channel and owner, all updated ``at``."""
+    """What one flush of a ledger writes: its records by id, of one channel and owner, all updated ``at``.
+
+    A record is a ``Record`` or a plain tuple of its fields in the same order (the ledger's own), read by index.
+    """
 
     channel: str
     owner: str
     at: float
-    records: dict[str, Record]
+    records: dict[str, tuple]
 
 
 def rows_of(batch: Batch) -> list[Row]:
     """A batch's records as the table's rows."""
     channel, at = batch.channel, batch.at
-    return [(channel, key, r.state, r.owner, r.claimed_at, r.sent_at, r.provider_id, r.attempts, at, r.received_at)
-            for key, r in batch.records.items()]
+    return [(channel, key, r[0], r[1], r[2], r[3], r[4], r[5], at, r[6]) for key, r in batch.records.items()]
 
 
 TABLE = "notifyd_ledger"
