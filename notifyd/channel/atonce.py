@@ -64,18 +64,23 @@ class AtOnce:
             self._gate.close_tab()
 
     def _deliver_each_at_once(self, jobs: list[Job]) -> int:
-        for index, job in enumerate(jobs):
-            if not self._scheduler.idle:
-                return index
-            outcome = self._outcome_here(job)
-            if outcome is NEEDS_TASK:
-                return index  # not attempted yet: the general path prepares it in a thread
-            if outcome is None or isinstance(outcome, SkipNotification):
-                self._on_finished(job)
-            else:
-                self._take_over(job)
-                self._settle(job, outcome)
-        return len(jobs)
+        delivered: list[Job] = []  # finished after the loop (_finish_each)
+        try:
+            for index, job in enumerate(jobs):
+                if not self._scheduler.idle:
+                    return index
+                outcome = self._outcome_here(job)
+                if outcome is NEEDS_TASK:
+                    return index  # not attempted yet: the general path prepares it in a thread
+                if outcome is None or isinstance(outcome, SkipNotification):
+                    delivered.append(job)
+                else:
+                    self._finish_each(delivered)
+                    self._take_over(job)
+                    self._settle(job, outcome)
+            return len(jobs)
+        finally:
+            self._finish_each(delivered)
 
     async def _run_batch(self) -> None:
         """Deliver the batch through an ``async def send``, in this one task, while each attempt finishes at once.
@@ -87,14 +92,15 @@ class AtOnce:
         preparing takes its slot and key, the rest of the batch is scheduled, and this task
         finishes that job and goes on as a delivery task (``_run``).
         """
-        batch = self._batch
+        batch, delivered = self._batch, []
         try:
             while batch:
                 job = batch.popleft()
                 outcome, rest = self._eager_outcome(job)
                 if outcome is None or isinstance(outcome, SkipNotification):
-                    self._on_finished(job)
+                    delivered.append(job)
                     continue
+                self._finish_each(delivered)
                 self._take_over(job)
                 if outcome is NEEDS_TASK or outcome is SUSPENDED:
                     self._schedule_batch()
@@ -107,6 +113,8 @@ class AtOnce:
             self._schedule_batch()  # a bug here ends this task; the jobs after it are still delivered
             self._start_ready()
             raise
+        finally:
+            self._finish_each(delivered)
         self._flush_soon()
 
     async def _run_in_order(self) -> None:
@@ -159,6 +167,24 @@ class AtOnce:
             self._batch.extendleft(reversed(jobs[index + 1:]))  # never sent: in order, ahead of the batch
             return self._settled_and_idle(job, outcome)
         return True
+
+    def _finish_each(self, delivered: list[Job]) -> None:
+        """Finish the jobs delivered so far, and forget them.
+
+        Once a batch or at its first other outcome, not after each job: the attempts in
+        one loop and the offsets' bookkeeping in another took 3-6% less CPU a
+        notification with a no-op handler (docs/performance.md, 2026-12-06). A bug in one
+        finish does not keep the others unfinished: it is raised after them.
+        """
+        jobs, bug = delivered[:], None
+        delivered.clear()
+        for job in jobs:
+            try:
+                self._on_finished(job)
+            except Exception as exc:
+                bug = bug or exc
+        if bug is not None:
+            raise bug
 
     def _settled_and_idle(self, job: Job, outcome: BaseException) -> bool:
         """Settle ``job``'s failure; True if that left nothing running or waiting, so the batch goes on at once.
