@@ -172,7 +172,7 @@ class AtOnce:
         """Finish the jobs delivered so far, and forget them.
 
         Once a batch or at its first other outcome, not after each job: the attempts in
-        one loop and the offsets' bookkeeping in another took 3-6% less CPU a
+        one loop and the offsets' bookkeeping in another took 3-8% less CPU a
         notification with a no-op handler (docs/performance.md, 2026-12-06). A bug in one
         finish does not keep the others unfinished: it is raised after them.
         """
