@@ -7,6 +7,7 @@ read is treated as due now with no attempts made: bad input is delivered, never 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,8 +50,8 @@ def encode(state: DelayState, *, hop_due: float | None = None) -> Headers:
     """
     fields = {
         HEADER_ATTEMPTS: str(state.attempts),
-        HEADER_DUE: _millis(state.due),
-        HEADER_HOP_DUE: _millis(state.hop_due if hop_due is None else hop_due),
+        HEADER_DUE: _millis_up(state.due),
+        HEADER_HOP_DUE: _millis_up(state.hop_due if hop_due is None else hop_due),
         HEADER_SOURCE_TOPIC: state.source_topic,
         HEADER_SOURCE_PARTITION: str(state.source_partition),
         HEADER_SOURCE_OFFSET: str(state.source_offset),
@@ -86,6 +87,11 @@ def without_delay_headers(headers: Iterable[tuple[str, bytes | None]] | None) ->
 
 def _millis(seconds: float) -> str:
     return str(round(seconds * 1000))
+
+
+def _millis_up(seconds: float) -> str:
+    """A due time in whole ms, rounded up: rounded to the nearest, it came back up to 0.5 ms early."""
+    return str(math.ceil(seconds * 1000))
 
 
 def _seconds(text: str | None, default: float | None) -> float | None:

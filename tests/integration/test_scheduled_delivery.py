@@ -29,6 +29,9 @@ from tests.kit.worker import channel_config, notification
 
 pytestmark = pytest.mark.kafka
 HANDLER = "tests.kit.handlers:Outcomes"
+# The recipient cap counts a notification when it is admitted, the handler stamps it when called:
+# a window measured between two stamps can look up to this much shorter than it was.
+ADMIT_TO_CALL = 0.05
 
 
 def first_attempts(path: Path) -> dict[str, float]:
@@ -148,6 +151,7 @@ def test_recipient_limit_defer_parks_what_is_over_the_cap_until_the_window_has_r
     sent = first_attempts(path)
     first = min(sent["cap-0"], sent["cap-1"])
     assert sent["other-1"] - first < 1.0, "another recipient does not wait"
-    for later in ("cap-2", "cap-3"):
-        assert 4.0 <= sent[later] - first < 6.0, f"{later} sent {sent[later] - first:.2f} s after the first"
+    for later in ("cap-2", "cap-3"):  # the window opened when cap-0 was admitted, a moment before its handler's stamp
+        after = sent[later] - first
+        assert 4.0 - ADMIT_TO_CALL <= after < 6.0, f"{later} sent {after:.4f} s after the first"
     assert [e["id"] for e in read_records(path)].count("cap-2") == 1, "deferred, not dropped or sent twice"

@@ -155,6 +155,14 @@ def test_delay_state_round_trips_through_headers() -> None:
     assert moved == dataclasses.replace(state, hop_due=1700000000.0)  # a hand-over's own hop
 
 
+def test_a_due_time_never_comes_back_from_the_headers_earlier_than_it_went_in() -> None:
+    # A recipient's window that frees at .0004 must not see the record again at .000: it would be held once more.
+    state = dh.DelayState(attempts=0, due=1700000000.0004, hop_due=1700000000.0004, source_topic="t",
+                          source_partition=0, source_offset=0)
+    back = dh.decode(dh.encode(state), topic="t", partition=0, offset=0)
+    assert state.due <= back.due < state.due + 0.001 and state.hop_due <= back.hop_due < state.hop_due + 0.001
+
+
 def test_unreadable_delay_headers_mean_due_now_from_where_the_record_is() -> None:
     state = dh.decode([(dh.HEADER_DUE, b"soon"), (dh.HEADER_ATTEMPTS, b"\xff"), (dh.HEADER_SOURCE_OFFSET, b"nan")],
                       topic="t", partition=4, offset=9)
