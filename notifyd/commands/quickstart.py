@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ DEFAULT_QUICKSTART_CONFIG = "config/quickstart.yaml"
 PREFERRED_BROKER_PORT = 9092
 PREFERRED_METRICS_PORT = 9464
 BROKER_START_ATTEMPTS = 3  # a port found free may be taken before the broker binds it: then another
+DAEMON_START_ATTEMPTS = 3  # likewise for the daemon's metrics port
 READY_TIMEOUT = 90.0
 DELIVERY_TIMEOUT = 60.0
 
@@ -61,10 +63,18 @@ def _start_broker() -> EmbeddedBroker:
 
 
 def _in_use(port: int) -> bool:
-    import socket
-
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _taken(port: int) -> bool:
+    """Whether another socket holds ``port`` on the loopback, listening or only bound."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,10 +107,7 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.FAILED
         if stop.is_set():
             return _interrupted()
-        # Its own session: a Ctrl-C reaches only this process, which then stops the
-        # daemon once with SIGTERM (a second signal would make the daemon kill its children).
-        daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", args.config],
-                                  start_new_session=True)
+        daemon, metrics_port = _start_daemon(args.config, metrics_port, stop)
         return _drive(args, daemon, metrics_port, stop)
     finally:
         if daemon is not None and daemon.poll() is None:
@@ -110,16 +117,45 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def _start_daemon(config: str, metrics_port: int, stop: threading.Event) -> tuple[subprocess.Popen[bytes], int]:
+    """The daemon, once ready, exited or asked to stop, and its metrics port.
+
+    A port found free may be taken before the daemon listens on it: the daemon then exits
+    with EX_CONFIG, and is started again on another port.
+    """
+    for _ in range(DAEMON_START_ATTEMPTS - 1):
+        daemon = _daemon_waited_on(config, metrics_port, stop)
+        if daemon.poll() != ExitCode.CONFIG or not _taken(metrics_port):
+            return daemon, metrics_port
+        _say(f"port {metrics_port} was taken before the daemon could serve /metrics on it; trying another port")
+        metrics_port = free_port()
+    return _daemon_waited_on(config, metrics_port, stop), metrics_port
+
+
+def _daemon_waited_on(config: str, metrics_port: int, stop: threading.Event) -> subprocess.Popen[bytes]:
+    """The daemon, started and waited on until it is ready, exits or a stop is asked for."""
+    os.environ["NOTIFYD_METRICS_PORT"] = str(metrics_port)
+    # Its own session: a Ctrl-C reaches only this process, which then stops the
+    # daemon once with SIGTERM (a second signal would make the daemon kill its children).
+    daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", config], start_new_session=True)
+    _wait_for(lambda: _ready(metrics_port) or daemon.poll() is not None, READY_TIMEOUT, stop)
+    return daemon
+
+
+def _ready(metrics_port: int) -> bool:
+    return _get(f"http://127.0.0.1:{metrics_port}/readyz") == 200
+
+
 def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_port: int,
            stop: threading.Event) -> int:
     base = f"http://127.0.0.1:{metrics_port}"
-    if not _wait_for(lambda: _get(f"{base}/readyz") == 200 or daemon.poll() is not None, READY_TIMEOUT, stop):
-        if stop.is_set():
-            return _interrupted()
-        _say("the daemon did not become ready")
-        return ExitCode.FAILED
+    if stop.is_set():
+        return _interrupted()
     if daemon.poll() is not None:
         _say(f"the daemon exited with code {daemon.returncode}")
+        return ExitCode.FAILED
+    if not _ready(metrics_port):
+        _say("the daemon did not become ready")
         return ExitCode.FAILED
     sent = _send_samples(args)
     delivered = _wait_for(lambda: _delivered(base) >= sent, DELIVERY_TIMEOUT, stop)

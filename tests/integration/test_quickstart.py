@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -79,6 +81,26 @@ def test_a_broker_port_taken_after_it_was_chosen_is_traded_for_another(monkeypat
             socket.create_connection(("127.0.0.1", broker.port), timeout=5).close()
         finally:
             broker.stop()
+
+
+def test_a_metrics_port_taken_after_it_was_chosen_is_traded_for_another(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # As for the broker: bound, not listening, so the check finds it free and the daemon's
+    # bind fails (EX_CONFIG). The quickstart runs in this process to be given that port.
+    for name in ("NOTIFYD_BOOTSTRAP", "NOTIFYD_METRICS_PORT", "STATE_DIRECTORY"):
+        monkeypatch.setenv(name, "set by the quickstart")  # and put back afterwards
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # pytest keeps its own handlers
+    monkeypatch.chdir(ROOT)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(quickstart, "PREFERRED_METRICS_PORT", port)
+        exit_code = quickstart.run(argparse.Namespace(config=quickstart.DEFAULT_QUICKSTART_CONFIG, samples=1,
+                                                      exit=True))
+    out = capsys.readouterr().out
+    assert exit_code == 0, out
+    assert f"==> port {port} was taken before the daemon could serve /metrics on it; trying another port" in out
+    assert re.search(r"==> (\d+) of \1 sample notifications delivered", out), out
 
 
 def _start_quickstart() -> tuple[subprocess.Popen[str], _Lines, _Lines]:
