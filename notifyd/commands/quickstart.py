@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import NamedTuple
 
 from notifyd.exitcodes import ExitCode
 from notifyd.tools.devbroker import BrokerExited, BrokerUnavailable, EmbeddedBroker, free_port
@@ -107,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.FAILED
         if stop.is_set():
             return _interrupted()
-        daemon, metrics_port = _start_daemon(args.config, metrics_port, stop)
-        return _drive(args, daemon, metrics_port, stop)
+        started = _start_daemon(args.config, metrics_port, stop)
+        daemon = started.process
+        return _drive(args, started, stop)
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
@@ -117,45 +119,49 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _start_daemon(config: str, metrics_port: int, stop: threading.Event) -> tuple[subprocess.Popen[bytes], int]:
-    """The daemon, once ready, exited or asked to stop, and its metrics port.
+class StartedDaemon(NamedTuple):
+    """The daemon ``notifyd run`` in a process of its own, and what its start came to."""
+
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+    settled: bool  # ready or exited before READY_TIMEOUT, and no stop asked for
+
+
+def _start_daemon(config: str, metrics_port: int, stop: threading.Event) -> StartedDaemon:
+    """The daemon, waited on until it is ready, exits or a stop is asked for.
 
     A port found free may be taken before the daemon listens on it: the daemon then exits
     with EX_CONFIG, and is started again on another port.
     """
     for _ in range(DAEMON_START_ATTEMPTS - 1):
         daemon = _daemon_waited_on(config, metrics_port, stop)
-        if daemon.poll() != ExitCode.CONFIG or not _taken(metrics_port):
-            return daemon, metrics_port
+        if daemon.process.poll() != ExitCode.CONFIG or not _taken(metrics_port):
+            return daemon
         _say(f"port {metrics_port} was taken before the daemon could serve /metrics on it; trying another port")
         metrics_port = free_port()
-    return _daemon_waited_on(config, metrics_port, stop), metrics_port
+    return _daemon_waited_on(config, metrics_port, stop)
 
 
-def _daemon_waited_on(config: str, metrics_port: int, stop: threading.Event) -> subprocess.Popen[bytes]:
-    """The daemon, started and waited on until it is ready, exits or a stop is asked for."""
+def _daemon_waited_on(config: str, metrics_port: int, stop: threading.Event) -> StartedDaemon:
+    """One start of the daemon with /metrics on ``metrics_port``."""
     os.environ["NOTIFYD_METRICS_PORT"] = str(metrics_port)
     # Its own session: a Ctrl-C reaches only this process, which then stops the
     # daemon once with SIGTERM (a second signal would make the daemon kill its children).
-    daemon = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", config], start_new_session=True)
-    _wait_for(lambda: _ready(metrics_port) or daemon.poll() is not None, READY_TIMEOUT, stop)
-    return daemon
+    process = subprocess.Popen([sys.executable, "-m", "notifyd", "run", "--config", config], start_new_session=True)
+    ready = f"http://127.0.0.1:{metrics_port}/readyz"
+    settled = _wait_for(lambda: _get(ready) == 200 or process.poll() is not None, READY_TIMEOUT, stop)
+    return StartedDaemon(process, metrics_port, settled)
 
 
-def _ready(metrics_port: int) -> bool:
-    return _get(f"http://127.0.0.1:{metrics_port}/readyz") == 200
-
-
-def _drive(args: argparse.Namespace, daemon: subprocess.Popen[bytes], metrics_port: int,
-           stop: threading.Event) -> int:
-    base = f"http://127.0.0.1:{metrics_port}"
-    if stop.is_set():
-        return _interrupted()
+def _drive(args: argparse.Namespace, started: StartedDaemon, stop: threading.Event) -> int:
+    daemon, base = started.process, f"http://127.0.0.1:{started.metrics_port}"
+    if not started.settled:
+        if stop.is_set():
+            return _interrupted()
+        _say("the daemon did not become ready")
+        return ExitCode.FAILED
     if daemon.poll() is not None:
         _say(f"the daemon exited with code {daemon.returncode}")
-        return ExitCode.FAILED
-    if not _ready(metrics_port):
-        _say("the daemon did not become ready")
         return ExitCode.FAILED
     sent = _send_samples(args)
     delivered = _wait_for(lambda: _delivered(base) >= sent, DELIVERY_TIMEOUT, stop)
