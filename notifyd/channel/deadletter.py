@@ -18,7 +18,7 @@ from notifyd.api import PermanentError
 from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.dlq import Failure, Headers, dead_letter_headers, omission
 from notifyd.channel.handoff import HandOff
-from notifyd.channel.job import Job, where
+from notifyd.channel.job import Job, source_timestamp, where
 from notifyd.channel.notes import Notes
 from notifyd.records import dlqheaders
 from notifyd.records.delayheaders import without_delay_headers
@@ -69,11 +69,10 @@ class DeadLetterer:
 
     def _write(self, job: Job, failure: Failure, omitted: str | None = None, extra: Headers = ()) -> None:
         message = job.message
-        timestamp_type, timestamp = message.timestamp()
         topic, partition, offset = _source(job)
         headers = dead_letter_headers(
             original=None if omitted else without_delay_headers(message.headers()), channel=self._channel,
-            topic=topic, partition=partition, offset=offset, timestamp=timestamp if timestamp_type else None,
+            topic=topic, partition=partition, offset=offset, timestamp=source_timestamp(job),
             failure=failure, failed_at=datetime.now(UTC), omitted=omitted,
             first_failed_at=_first_failure(job),
         ) + list(extra)

@@ -3,8 +3,11 @@
 Two things are handed over: a retry, after a failed attempt (its wait from the retry
 schedule or the provider's Retry-After), and a hop, a record read from a tier whose hop is
 due while its final due time is still ahead. Either way the record goes to the tier that
-``notifyd.channel.tiers`` picks, with the original key, value, headers and timestamp and
-the delay headers of ``notifyd.records.delayheaders``. A failed write is retried while the
+``notifyd.channel.tiers`` picks, with the original key, value and headers and the delay
+headers of ``notifyd.records.delayheaders``. It is written with the time of writing, not
+the original timestamp, which travels in a header: a broker deletes records by their
+timestamps, and a 30-day schedule hopping with its first timestamp would outlive a 7-day
+retention and be deleted while it waits. A failed write is retried while the
 partition is the channel's (``notifyd.channel.handoff``); a record the delay topic refuses
 as too large would be refused forever, so it is dead-lettered instead.
 """
@@ -17,7 +20,7 @@ from typing import Any
 
 from notifyd.api import PermanentError
 from notifyd.channel.handoff import HandOff
-from notifyd.channel.job import Job, where
+from notifyd.channel.job import Job, source_timestamp, where
 from notifyd.channel.producer import AckedProducer, Headers
 from notifyd.channel.tiers import Hop, next_hop
 from notifyd.config.delays import TIER_DELAYS
@@ -68,9 +71,8 @@ class Delayer:
                             error=error)
             self._on_refused(job, PermanentError(f"too large for delay topic {tier.topic}: {error}"))
 
-        timestamp_type, timestamp = message.timestamp()
-        tier.send(job, value=message.value(), headers=headers, timestamp=timestamp if timestamp_type else None,
-                  on_written=lambda: self._on_finished(job), on_too_large=too_large)
+        tier.send(job, value=message.value(), headers=headers, on_written=lambda: self._on_finished(job),
+                  on_too_large=too_large)
 
 
 def _state(job: Job, *, due: float, now: float, first_failed_at: float | None, last_error: str) -> dh.DelayState:
@@ -81,5 +83,5 @@ def _state(job: Job, *, due: float, now: float, first_failed_at: float | None, l
         source_topic=source.source_topic if source else message.topic(),
         source_partition=source.source_partition if source else message.partition(),
         source_offset=source.source_offset if source else message.offset(),
-        first_failed_at=first_failed_at, last_error=last_error,
+        first_failed_at=first_failed_at, last_error=last_error, source_timestamp=source_timestamp(job),
     )

@@ -27,7 +27,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from notifyd.channel.job import Job
+from notifyd.channel.job import Job, record_timestamp
 from notifyd.channel.tiers import next_hop, wait_before
 from notifyd.config.delays import TIER_DELAYS
 from notifyd.metrics import delay_metrics
@@ -186,4 +186,5 @@ class DelayGate:
 
 
 def _state_of(message: Message, partition: Partition) -> dh.DelayState:
-    return dh.decode(message.headers(), topic=partition[0], partition=partition[1], offset=message.offset())
+    return dh.decode(message.headers(), topic=partition[0], partition=partition[1], offset=message.offset(),
+                     timestamp=record_timestamp(message))

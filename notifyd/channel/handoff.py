@@ -28,7 +28,7 @@ class HandOff:
         self._producer, self._what, self._log, self._is_current = producer, what, log, is_current
 
     def send(self, job: Job, *, value: bytes | None, headers: Headers, on_written: Callable[[], None],
-             on_too_large: Callable[[str], None] | None = None, timestamp: int | None = None) -> None:
+             on_too_large: Callable[[str], None] | None = None) -> None:
         """Produce ``job``'s key with ``value`` and ``headers``; ``on_written`` once the broker has it."""
 
         def failed(error: str, too_large: bool) -> None:
@@ -40,8 +40,7 @@ class HandOff:
             asyncio.get_running_loop().call_later(RETRY_DELAY, retry)
 
         def retry() -> None:
-            self.send(job, value=value, headers=headers, on_written=on_written, on_too_large=on_too_large,
-                      timestamp=timestamp)
+            self.send(job, value=value, headers=headers, on_written=on_written, on_too_large=on_too_large)
 
         self._producer.write(self.topic, key=job.message.key(), value=value, headers=headers,
-                             on_written=on_written, on_failed=failed, timestamp=timestamp)
+                             on_written=on_written, on_failed=failed)

@@ -6,7 +6,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from notifyd.api import Notification
 from notifyd.records.delayheaders import DelayState
@@ -37,6 +37,17 @@ def where(job: Job) -> dict[str, Any]:
     notification_id = job.notification.id if job.notification else job.notification_id
     return {"topic": job.partition[0], "partition": job.partition[1], "offset": job.message.offset(),
             "notification_id": notification_id}
+
+
+def source_timestamp(job: Job) -> int | None:
+    """The timestamp (epoch ms) of the record the channel first read ``job`` from, if it had one."""
+    return job.delayed.source_timestamp if job.delayed is not None else record_timestamp(job.message)
+
+
+def record_timestamp(message: Message) -> int | None:
+    """``message``'s own timestamp (epoch ms), if it has one."""
+    kind, timestamp = message.timestamp()
+    return None if kind == TIMESTAMP_NOT_AVAILABLE else timestamp
 
 
 def parse(job: Job, *, channel: str) -> InvalidNotification | None:

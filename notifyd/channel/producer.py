@@ -31,8 +31,7 @@ class AckedProducer:
         self._producer = Producer(dict(producer_config))
 
     def write(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers,
-              on_written: Callable[[], None], on_failed: Callable[[str, bool], None],
-              timestamp: int | None = None) -> None:
+              on_written: Callable[[], None], on_failed: Callable[[str, bool], None]) -> None:
         """Produce one record to ``topic``; a full local queue is reported through ``on_failed``."""
 
         def report(error: KafkaError | None, _message: Message) -> None:
@@ -41,9 +40,8 @@ class AckedProducer:
             else:
                 on_failed(str(error), error.code() in TOO_LARGE)
 
-        extra = {"timestamp": timestamp} if timestamp else {}
-        try:
-            self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=report, **extra)
+        try:  # stamped with the time of writing: a broker's retention counts from the record's timestamp
+            self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=report)
         except KafkaException as exc:  # the record is over the client's own message.max.bytes
             error = exc.args[0] if exc.args else None
             on_failed(f"KafkaException: {exc}", isinstance(error, KafkaError) and error.code() in TOO_LARGE)

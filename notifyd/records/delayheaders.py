@@ -19,10 +19,11 @@ HEADER_HOP_DUE = "notifyd.delay.hop_due"              # when it leaves the delay
 HEADER_SOURCE_TOPIC = "notifyd.source.topic"          # where the channel first read it
 HEADER_SOURCE_PARTITION = "notifyd.source.partition"
 HEADER_SOURCE_OFFSET = "notifyd.source.offset"
+HEADER_SOURCE_TIMESTAMP = "notifyd.source.timestamp"  # that record's own timestamp: a hop is written "now"
 
 DELAY_HEADERS = frozenset({
     HEADER_ATTEMPTS, HEADER_FIRST_FAILED_AT, HEADER_LAST_ERROR, HEADER_DUE, HEADER_HOP_DUE,
-    HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION, HEADER_SOURCE_OFFSET,
+    HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TIMESTAMP,
 })
 
 Headers = list[tuple[str, bytes | None]]
@@ -40,6 +41,7 @@ class DelayState:
     source_offset: int
     first_failed_at: float | None = None
     last_error: str = ""
+    source_timestamp: int | None = None  # epoch ms, as Kafka gives it
 
 
 def encode(state: DelayState, *, hop_due: float | None = None) -> Headers:
@@ -59,12 +61,18 @@ def encode(state: DelayState, *, hop_due: float | None = None) -> Headers:
     }
     if state.first_failed_at is not None:
         fields[HEADER_FIRST_FAILED_AT] = _millis(state.first_failed_at)
+    if state.source_timestamp is not None:
+        fields[HEADER_SOURCE_TIMESTAMP] = str(state.source_timestamp)
     return [(name, value.encode("utf-8")) for name, value in fields.items()]
 
 
 def decode(headers: Iterable[tuple[str, bytes | None]] | None, *, topic: str, partition: int,
-           offset: int) -> DelayState:
-    """The state a delayed record carries; anything unreadable falls back to "due now, from here"."""
+           offset: int, timestamp: int | None = None) -> DelayState:
+    """The state a delayed record carries; anything unreadable falls back to "due now, from here".
+
+    ``timestamp`` is the delayed record's own: the source's for a record written before the
+    source timestamp had a header of its own.
+    """
     text = {name: (value or b"").decode("utf-8", errors="replace") for name, value in headers or ()
             if name in DELAY_HEADERS}
     due = _seconds(text.get(HEADER_DUE), 0.0)
@@ -77,6 +85,7 @@ def decode(headers: Iterable[tuple[str, bytes | None]] | None, *, topic: str, pa
         source_offset=int(_number(text.get(HEADER_SOURCE_OFFSET), offset)),
         first_failed_at=_seconds(text.get(HEADER_FIRST_FAILED_AT), None),
         last_error=text.get(HEADER_LAST_ERROR, ""),
+        source_timestamp=_whole(text.get(HEADER_SOURCE_TIMESTAMP), timestamp),
     )
 
 
@@ -97,6 +106,11 @@ def _millis_up(seconds: float) -> str:
 def _seconds(text: str | None, default: float | None) -> float | None:
     value = _number(text, None)
     return default if value is None else value / 1000
+
+
+def _whole(text: str | None, default: int | None) -> int | None:
+    value = _number(text, None)
+    return default if value is None else int(value)
 
 
 def _number(text: str | None, default: float | None) -> float | None:

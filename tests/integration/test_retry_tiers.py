@@ -6,6 +6,7 @@ Issue 20: a failed notification waits in the channel's delay topics, not in the 
 from __future__ import annotations
 
 import json
+import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.kit.worker import channel_config, notification
 
 pytestmark = pytest.mark.kafka
 HANDLER = "tests.kit.handlers:Outcomes"
+DAY_MS = 86_400_000
 
 
 def attempts(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -65,7 +67,10 @@ def test_a_retry_waits_its_scheduled_delay_then_dead_letters_with_its_history(ka
                                                                             tmp_path: Path, start) -> None:
     topic, path = unique("tiers.schedule"), tmp_path / "attempts.jsonl"
     kafka.create_topics(topic)
-    kafka.produce(topic, notification("fail-1"), key="k", headers=[("traceparent", b"00-abc-01")])
+    started_ms = int(time.time() * 1000)
+    produced_ms = started_ms - 10 * DAY_MS  # older than a 7-day retention: its hops must not carry it
+    kafka.produce(topic, notification("fail-1"), key="k", headers=[("traceparent", b"00-abc-01")],
+                  timestamp=produced_ms)
     kafka.flush()
     config = channel_config(kafka.bootstrap, c={"topics": [topic], "handler": HANDLER, "dlq": f"{topic}.dlq",
                                                 "options": {"path": str(path)}, "retry_schedule": ["2s", "7s"]})
@@ -83,8 +88,12 @@ def test_a_retry_waits_its_scheduled_delay_then_dead_letters_with_its_history(ka
     assert (headers[h.HEADER_ORIGINAL_TOPIC], headers[h.HEADER_ORIGINAL_OFFSET]) == (topic.encode(), b"0")
     first_failure = headers[h.HEADER_FIRST_FAILED_AT].decode()
     assert abs(_epoch(first_failure) - times[0]) < 0.5
-    assert [dict(m.headers())[dh.HEADER_ATTEMPTS] for m in kafka.read(delay_topics(config.channels["c"])[0], 4)
-            if json.loads(m.value())["id"] == "fail-1"][-1] == b"2"
+    assert headers[h.HEADER_ORIGINAL_TIMESTAMP] == str(produced_ms).encode()
+    hops = [m for m in kafka.read(delay_topics(config.channels["c"])[0], 4) if json.loads(m.value())["id"] == "fail-1"]
+    assert dict(hops[-1].headers())[dh.HEADER_ATTEMPTS] == b"2"
+    # A broker deletes records by timestamp: each hop is stamped when it is written, the source's rides along.
+    assert all(m.timestamp()[1] >= started_ms - 1000 for m in hops), [m.timestamp() for m in hops]
+    assert {dict(m.headers())[dh.HEADER_SOURCE_TIMESTAMP] for m in hops} == {str(produced_ms).encode()}
 
 
 def test_each_retry_is_read_within_a_fetch_wait_of_its_due_time(kafka: KafkaKit, unique, tmp_path: Path,

@@ -41,10 +41,13 @@ class KafkaKit:
         return all(n in topics and not topics[n].error for n in names)
 
     def produce(self, topic: str, value: bytes | str, *, key: bytes | str | None = None,
-                headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+                headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
+                timestamp: int | None = None) -> None:
         kwargs = {"key": key, "headers": headers}
         if partition is not None:
             kwargs["partition"] = partition
+        if timestamp is not None:
+            kwargs["timestamp"] = timestamp
         self.producer.produce(topic, value, **kwargs)
         self.producer.poll(0)
 

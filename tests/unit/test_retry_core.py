@@ -147,7 +147,8 @@ def test_a_record_waits_only_when_its_hop_is_ahead() -> None:
 
 def test_delay_state_round_trips_through_headers() -> None:
     state = dh.DelayState(attempts=3, due=1700000000.25, hop_due=1699999990.0, source_topic="notify.email",
-                          source_partition=2, source_offset=41, first_failed_at=1699999000.5, last_error="E: boom")
+                          source_partition=2, source_offset=41, first_failed_at=1699999000.5, last_error="E: boom",
+                          source_timestamp=1699990000123)
     headers = [("trace", b"x"), *dh.encode(state)]
     assert dh.decode(headers, topic="t", partition=0, offset=0) == state
     assert dh.without_delay_headers(headers) == [("trace", b"x")]
@@ -168,6 +169,14 @@ def test_unreadable_delay_headers_mean_due_now_from_where_the_record_is() -> Non
                       topic="t", partition=4, offset=9)
     assert (state.attempts, state.due, state.hop_due, state.source_topic, state.source_partition,
             state.source_offset, state.first_failed_at) == (0, 0.0, 0.0, "t", 4, 9, None)
+
+
+def test_a_record_delayed_before_the_source_timestamp_had_a_header_reports_its_own() -> None:
+    # Such a record was written with its source's timestamp; a new one carries it in a header.
+    old = dh.encode(dh.DelayState(attempts=1, due=1.0, hop_due=1.0, source_topic="t", source_partition=0,
+                                  source_offset=0))
+    assert dh.decode(old, topic="d", partition=0, offset=5, timestamp=1699990000123).source_timestamp == 1699990000123
+    assert dh.decode(old, topic="d", partition=0, offset=5).source_timestamp is None
 
 
 def test_unit_tests_building_settings_by_hand_keep_backoff() -> None:
