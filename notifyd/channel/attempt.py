@@ -20,6 +20,7 @@ from notifyd.api import Handler, Notification, RetryableError
 from notifyd.channel.blocking import BlockingPool
 from notifyd.channel.deadlines import Deadlines
 from notifyd.channel.deliverymetrics import DeliveryMetrics
+from notifyd.channel.holds import expired_now
 from notifyd.channel.job import Job
 from notifyd.recipients.preparation import Preparer, needs_preparation
 
@@ -66,7 +67,12 @@ class Attempts:
         return outcome
 
     async def awaited(self, job: Job) -> BaseException | None:
-        """One attempt in the current task, cut short by the channel's timeout; its outcome."""
+        """One attempt in the current task, cut short by the channel's timeout; its outcome.
+
+        Not made if the notification expired meanwhile: the flow gate may have held it for long.
+        """
+        if (expired := expired_now(job)) is not None:
+            return expired
         notification = self.next_notification(job)
         return await self._timed(self._send(notification), time.perf_counter())
 

@@ -27,7 +27,7 @@ from notifyd.channel.deadlines import Deadlines
 from notifyd.channel.deliverymetrics import DeliveryMetrics
 from notifyd.channel.flow.gate import REVOKED, FlowGate
 from notifyd.channel.handoff import HandOff
-from notifyd.channel.holds import Holds
+from notifyd.channel.holds import Holds, expired_now
 from notifyd.channel.job import Job, parse, where
 from notifyd.channel.keyed import KeyedScheduler
 from notifyd.channel.notes import Notes
@@ -153,7 +153,7 @@ class Deliverer(AtOnce):
         self._active.add(job)
         if not self._is_current(job):
             return self._release(job)
-        outcome = self._outcome_here(job)
+        outcome = expired_now(job) or self._outcome_here(job)  # it may have waited for its key or a slot
         if outcome is NEEDS_TASK:
             return self._spawn(job)
         self._settle(job, outcome)

@@ -3,6 +3,7 @@
 Checked as jobs arrive, from the source topics and again from the delay topics, so a
 notification that expires while it waits for a retry is never sent. One scheduled for
 later is handed to the delay topics until its time, like a retry but without an attempt.
+Expiry is checked once more before an attempt that waited in the process (``expired_now``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from notifyd.api import PermanentError
 from notifyd.channel.job import Job, parse
 from notifyd.records.dlqheaders import REASON_EXPIRED
 from notifyd.records.schedule import defer_until, expired
 
 
-class NotificationExpired(Exception):
-    """Not delivered by its ``expires_at``: never sent, dead-lettered with reason ``expired``."""
+class NotificationExpired(PermanentError):
+    """Not delivered by its ``expires_at``: never sent, dead-lettered with reason ``expired``.
+
+    Permanent: never retried, never handed to a fallback channel, and not the provider's
+    failure, so a circuit breaker does not count it.
+    """
 
     dlq_reason = REASON_EXPIRED
 
@@ -24,6 +30,18 @@ class NotificationExpired(Exception):
 def expired_error(expires_at: float) -> NotificationExpired:
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
     return NotificationExpired(f"not delivered by its expires_at ({when})")
+
+
+def expired_now(job: Job) -> NotificationExpired | None:
+    """The error to settle ``job`` with if its notification expired while it waited in the process.
+
+    For its key's earlier notification, a free slot or the flow gate: a slow provider or a
+    rate limit can keep it there for minutes, and an expired one-time code must not go out.
+    """
+    notification = job.notification
+    if notification is None or notification.expires_at is None or time.time() < notification.expires_at:
+        return None
+    return expired_error(notification.expires_at)
 
 
 class Holds:

@@ -90,6 +90,36 @@ def test_an_expired_notification_is_never_sent_and_dead_lettered_as_expired(kafk
     assert [e["id"] for e in attempted] == ["fail-1", "fail-1"]
 
 
+@pytest.mark.parametrize("wait", ["behind its key", "at the rate limit"])
+def test_a_notification_that_expires_while_it_waits_in_the_process_is_not_sent(kafka: KafkaKit, unique, tmp_path: Path,
+                                                                             start, wait: str) -> None:
+    # A slow provider (2 s a call) holds "otp-1" behind "slow-1" of its key, or a rate limit of one
+    # attempt every 2 s holds it at the flow gate; it expires 1 s after it was read.
+    topic, path = unique("sched.waits"), tmp_path / "attempts.jsonl"
+    kafka.create_topics(topic)
+    channel: dict[str, Any] = {"topics": [topic], "handler": HANDLER, "dlq": f"{topic}.dlq", "concurrency": 4,
+                               "options": {"path": str(path), "delay": 2.0 if wait == "behind its key" else 0.0}}
+    if wait == "at the rate limit":
+        channel["rate_limit"] = {"per_second": 0.5, "burst": 1}
+    config = channel_config(kafka.bootstrap, c=channel)
+    worker = start(config, "c")
+    kafka.produce(topic, notification("warm-1"), key="w")
+    kafka.flush()
+    wait_until(lambda: "warm-1" in first_attempts(path), timeout=40, what="the channel's first delivery")
+    kafka.produce(topic, notification("slow-1"), key="k")
+    kafka.produce(topic, notification("otp-1", expires_at=time.time() + 1.0), key="k" if wait == "behind its key" else "o")
+    kafka.flush()
+    dead_letters = kafka.read(f"{topic}.dlq", 1, timeout=30)
+    wait_until(lambda: "slow-1" in first_attempts(path), timeout=30, what="the notification ahead of it")
+    worker.finish()
+    assert dead_letters, f"nothing dead-lettered; attempted: {sorted(first_attempts(path))}"
+    dead = dead_letters[0]
+    headers = dict(dead.headers())
+    assert json.loads(dead.value())["id"] == "otp-1"
+    assert (headers[h.HEADER_ERROR_REASON], headers[h.HEADER_ATTEMPTS]) == (b"expired", b"0")
+    assert "otp-1" not in first_attempts(path), "sent after its expires_at"
+
+
 def test_quiet_hours_hold_a_notification_until_they_end_but_not_a_high_priority_one(
         kafka: KafkaKit, unique, tmp_path: Path, start) -> None:
     topic, path, users = unique("sched.quiet"), tmp_path / "attempts.jsonl", tmp_path / "users.yaml"
