@@ -32,11 +32,15 @@ def parse_window(text: str) -> tuple[int, int] | None:
     return None if start == end else (start, end)
 
 
-@cache
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; raises ``BadQuietHours`` naming it."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name:  # before the cache: a list or mapping from YAML is unhashable
         raise BadQuietHours(f"timezone {name!r} is not an IANA time zone name")
+    return _zone(name)
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: ~1 MiB a channel process needs only with quiet hours
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -155,3 +156,17 @@ def test_quiet_until_agrees_with_the_wall_clock_around_every_change_of_2026(tz: 
                 continue
             assert until > now and not inside(window, tz, until), (tz, window, local(now, tz), local(until, tz))
             assert all(inside(window, tz, t) for t in range(now, int(until), 60)), (tz, window, local(now, tz))
+
+
+@pytest.mark.parametrize("tz", [["Europe/Berlin"], {"name": "Europe/Berlin"}])
+def test_a_time_zone_that_is_a_list_or_mapping_is_a_problem_not_a_crash(tz, tmp_path) -> None:
+    """YAML or an attributes JSON can hold any type: an unhashable one once reached the zone cache."""
+    from notifyd.recipients.directory import FileUsers
+
+    assert "IANA" in quiet_hours_problem("22:00-07:00", tz)
+    users = tmp_path / "users.yaml"
+    users.write_text(json.dumps({"users": {"u-1": {"email": "a@example.com", "timezone": tz, "quiet_hours": "22:00-07:00"},
+                                           "u-2": {"email": "b@example.com"}}}))
+    source = FileUsers(str(users))
+    assert source.fetch("u-2").email == "b@example.com"  # the others' notifications are not affected
+    assert source.fetch("u-1").timezone is None and "IANA" in source.fetch("u-1").schedule_problem
