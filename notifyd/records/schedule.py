@@ -42,8 +42,9 @@ def _epoch_number(value: float) -> float:
 
 def _rfc3339(text: str) -> float:
     try:
-        # RFC 3339 allows a lower-case 't' and 'z'; fromisoformat only the upper-case ones.
-        moment = datetime.fromisoformat(text.strip().upper())
+        # RFC 3339 allows a lower-case 't' and 'z'; fromisoformat only the upper-case ones. Not
+        # stripped: the client's schema check let "...Z\n" through, which the channel refuses.
+        moment = datetime.fromisoformat(text.upper())
     except ValueError as exc:  # its words about the calendar (30 February) help; its echo of the upper-cased text not
         detail = "" if str(exc).startswith("Invalid isoformat string") else f": {exc}"
         raise BadMoment(f"{text!r} is not an RFC 3339 time{detail}") from None

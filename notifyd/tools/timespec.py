@@ -60,7 +60,7 @@ def parse_ahead(text: str, *, now: float) -> float:
     try:
         if ahead:
             return parse_moment(now + float(ahead.group(1)) * _UNIT_SECONDS[ahead.group(2).lower()])
-        return parse_moment(float(text) if _EPOCH.match(text) else text)
+        return parse_moment(float(text) if _EPOCH.match(text) else text.strip())
     except BadMoment as exc:
         raise BadTime(f"{exc}; give RFC 3339 with an offset (2026-12-04T09:00:00Z), epoch seconds, "
                       "or +10m / in 2h (s, m, h, d, w)") from None

@@ -100,3 +100,12 @@ def test_bad_times_on_the_command_line(text) -> None:
 def test_rfc3339_round_trips() -> None:
     assert rfc3339(BERLIN_TEN) == "2026-12-04T09:00:00Z" and rfc3339(BERLIN_TEN + 0.25) == "2026-12-04T09:00:00.250Z"
     assert parse_moment(rfc3339(BERLIN_TEN + 0.25)) == BERLIN_TEN + 0.25
+
+
+def test_a_trailing_newline_is_refused_by_the_client_as_by_the_channel() -> None:
+    """Python's ``$`` (the client's schema check) matches before a final newline; the channel's does not."""
+    fields = {"send_at": "2026-12-04T09:00:00Z\n"}
+    with pytest.raises(InvalidNotification):
+        parse(**fields)
+    assert notification_problems({"id": "n-1", "to": "a", "body": "b", **fields})
+    assert parse_ahead(" 2026-12-04T09:00:00Z\n", now=1000.0) == BERLIN_TEN  # the command line may pad it
