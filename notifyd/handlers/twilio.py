@@ -9,8 +9,10 @@ from notifyd.handlers.answer import HttpAnswer
 from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty, parse_retry_after
 
 # Twilio error codes that may succeed later although their HTTP status reads as final:
-# 20429 "Too Many Requests", 20500 internal error, 20503 service unavailable.
-RETRYABLE_CODES = frozenset({20429, 20500, 20503})
+# 20429 "Too Many Requests", 20500 internal error, 20503 service unavailable, and 21611
+# (HTTP 400): the sender's queue holds 10 hours of messages already, so send slower.
+RETRYABLE_CODES = frozenset({20429, 20500, 20503, 21611})
+THROTTLING_CODES = frozenset({20429, 21611})
 
 
 def twilio_failure(response: HttpAnswer) -> PermanentError | RetryableError:
@@ -23,7 +25,7 @@ def twilio_failure(response: HttpAnswer) -> PermanentError | RetryableError:
     )
     if code in RETRYABLE_CODES:
         return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
-                              throttled=code == 20429 or response.status_code == 429)
+                              throttled=code in THROTTLING_CODES or response.status_code == 429)
     return error_for_status(response, message)
 
 

@@ -77,6 +77,16 @@ def test_rate_limit_is_retryable_with_retry_after(twilio: tuple[TwilioStandIn, P
     assert caught.value.retry_after == 7
 
 
+def test_a_full_sender_queue_is_throttling_not_permanent(twilio: tuple[TwilioStandIn, ProviderServer]) -> None:
+    # 21611 comes with HTTP 400, but the sender's queue drains: https://www.twilio.com/docs/api/errors/21611
+    stand_in, server = twilio
+    stand_in.outcomes["+15005550009"] = twilio_error(
+        21611, "This 'From' number has exceeded the maximum number of queued messages")
+    with pytest.raises(RetryableError, match="Twilio error 21611") as caught:
+        deliver_once(make(server), sms(to="+15005550009"))
+    assert caught.value.throttled
+
+
 def test_server_error_is_retryable(twilio: tuple[TwilioStandIn, ProviderServer]) -> None:
     stand_in, server = twilio
     stand_in.outcomes["+15005550009"] = Reply(503, "<html>Service Unavailable</html>")
