@@ -1,8 +1,9 @@
 """The ``smtp`` handler: email through an SMTP server (STARTTLS or implicit TLS, AUTH).
 
 Replies about this message (a refused recipient, refused content) decide between
-permanent (5xx) and retryable (4xx). Failures of the channel's own setup — connecting,
-TLS, login, a refused sender — are retryable whatever their code: the next message
+permanent (5xx) and retryable (4xx), and so does a 552 to MAIL FROM, which refuses the
+message's declared SIZE. Failures of the channel's own setup — connecting, TLS, login,
+any other refusal of the sender — are retryable whatever their code: the next message
 would fail the same way, so dead-lettering each one would lose a whole outage's mail.
 """
 
@@ -23,6 +24,7 @@ from notifyd.api import Handler, Notification, OptionProblem, PermanentError, Re
 
 DEFAULT_SUBMISSION_PORT = 587
 DEFAULT_TLS_PORT = 465
+MESSAGE_TOO_LARGE = 552
 
 
 class SmtpHandler(Handler):
@@ -201,6 +203,9 @@ def classify(exc: aiosmtplib.SMTPException, *, recipient: str) -> Exception:
         return _by_code(exc.code, f"SMTP {exc.code} refused the message: {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return RetryableError(f"SMTP login failed ({exc.code}): {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code == MESSAGE_TOO_LARGE:
+        # MAIL FROM carries SIZE= when the server offers it; 552 then refuses this message's size (RFC 1870).
+        return PermanentError(f"SMTP {exc.code} refused the message's size: {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         message = f"SMTP server replied {exc.code}: {exc.message}"
         return RetryableError(message, throttled=is_throttling_reply(exc.code, message))

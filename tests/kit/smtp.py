@@ -111,10 +111,13 @@ def running_smtp_server(
     users: Mapping[str, str] | None = None,
     refusals: Mapping[str, str] = DEFAULT_REFUSALS,
     port: int | None = None,
+    data_size_limit: int | None = None,
 ) -> Iterator[SmtpServer]:
-    """An aiosmtpd server on 127.0.0.1 for the duration of the block."""
+    """An aiosmtpd server on 127.0.0.1 for the duration of the block (``data_size_limit``: its SIZE, bytes)."""
     recorder = _Recorder(refusals=refusals)
     parameters: dict[str, Any] = {}
+    if data_size_limit is not None:
+        parameters.update(data_size_limit=data_size_limit)
     if tls_context is not None:
         parameters.update(tls_context=tls_context, require_starttls=True)
     if users is not None:

@@ -71,6 +71,13 @@ def test_450_is_retryable_and_550_permanent(server: SmtpServer) -> None:
     assert [r.recipients for r in server.wait_for(1)] == [("ok@example.org",)]
 
 
+def test_a_message_over_the_servers_size_is_permanent() -> None:
+    # RFC 1870: the server refuses MAIL FROM ... SIZE=n over its fixed maximum with 552, for good.
+    with running_smtp_server(data_size_limit=2000) as server:
+        [outcome] = deliver_all(plain_handler(server), note("a@example.org", body="x" * 5000))
+    assert isinstance(outcome, PermanentError) and "552" in str(outcome)
+
+
 def test_bad_address_is_permanent_without_connecting() -> None:
     handler = SmtpHandler(host="127.0.0.1", port=free_port(), sender=SENDER, starttls=False, timeout=2)
     for to in ("not-an-address", "a@example.org\r\nBcc: x@example.org"):
