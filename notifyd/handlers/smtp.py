@@ -19,6 +19,7 @@ from email.utils import formatdate
 from typing import Any, ClassVar
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, parse_address
 
 from notifyd.api import Handler, Notification, OptionProblem, PermanentError, RetryableError
 
@@ -180,8 +181,12 @@ def build_message(notification: Notification, *, sender: str) -> EmailMessage:
         message["From"] = sender
         message["To"] = to
         message["Subject"] = " ".join((notification.subject or "").split())
-    except (ValueError, TypeError) as exc:
-        raise PermanentError(f"cannot address the email: {exc}") from None
+        for address in extract_recipients(message):  # what send_message would put on RCPT TO
+            parse_address(address)
+    # The stdlib's header parser raises more than ValueError on some malformed addresses
+    # ("a@[": AttributeError); parsing is pure, so a retry would fail the same way.
+    except Exception as exc:
+        raise PermanentError(f"cannot address the email to {to!r}: {type(exc).__name__}: {exc}") from None
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = _message_id(notification.id, sender)
     message.set_content(notification.body or "")

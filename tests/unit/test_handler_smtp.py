@@ -85,6 +85,14 @@ def test_bad_address_is_permanent_without_connecting() -> None:
         assert isinstance(outcome, PermanentError)
 
 
+@pytest.mark.parametrize("to", ["a@b@example.org",  # its mailbox parses as '<>': aiosmtplib raises ValueError
+                                "a@[", "a@[ "])  # the stdlib's header parser raises AttributeError, UnboundLocalError
+def test_an_address_no_server_will_be_sent_is_permanent(server: SmtpServer, to: str) -> None:
+    [outcome] = deliver_all(plain_handler(server), note(to))
+    assert isinstance(outcome, PermanentError) and "address" in str(outcome)
+    assert not server.received
+
+
 def test_unreachable_server_is_retryable() -> None:
     handler = SmtpHandler(host="127.0.0.1", port=free_port(), sender=SENDER, starttls=False, timeout=2)
     [outcome] = deliver_all(handler, note("a@example.org"))
