@@ -60,5 +60,5 @@ class SlackHandler(HttpHandler):
         response = await self.request("POST", self._url, json=message(notification, blocks=self._blocks))
         if not response.is_success:
             # Slack answers errors as one plain word: invalid_payload, no_service, channel_not_found...
-            detail = response.text[:200].strip() or response.reason_phrase
+            detail = self.redact(response.text)[:200].strip() or response.reason_phrase  # cut after redacting
             raise error_for_status(response, self.redact(f"Slack answered HTTP {response.status_code}: {detail}"))

@@ -163,5 +163,5 @@ class WebhookHandler(HttpHandler):
         response = await self.request("POST", url, content=body,
                                       headers=self.request_headers(notification, body, timestamp))
         if not response.is_success:
-            detail = response.text[:200].strip() or response.reason_phrase
+            detail = self.redact(response.text)[:200].strip() or response.reason_phrase  # cut after redacting
             raise error_for_status(response, self.redact(f"webhook answered HTTP {response.status_code}: {detail}"))

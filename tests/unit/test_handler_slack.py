@@ -54,6 +54,18 @@ def test_slack_refusals_are_permanent_and_hide_the_url(
     assert "stand-in-secret-token" not in str(caught.value)
 
 
+def test_the_url_an_answer_echoes_is_hidden_even_where_the_text_is_cut(
+    slack: tuple[SlackStandIn, ProviderServer],
+) -> None:
+    # A proxy's error page naming the URL, cut at 200 characters inside it.
+    stand_in, server = slack
+    url = server.url + stand_in.hook_path
+    stand_in.outcomes[stand_in.hook_path] = Reply(403, "x" * (200 - len(url) + 8) + f" denied: {url}")
+    with pytest.raises(PermanentError) as caught:
+        deliver_once(SlackHandler(webhook_url=url), note())
+    assert "/services/T0001/B0001" not in str(caught.value)
+
+
 def test_unknown_hook_is_permanent(slack: tuple[SlackStandIn, ProviderServer]) -> None:
     _, server = slack
     with pytest.raises(PermanentError, match="no_service"):

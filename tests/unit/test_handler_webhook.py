@@ -86,6 +86,19 @@ def test_timeouts_throttling_and_server_errors_are_retryable(
     assert caught.value.retry_after == retry_after
 
 
+def test_a_secret_the_receiver_echoes_is_hidden_even_where_the_text_is_cut(
+    receiver: tuple[WebhookReceiver, ProviderServer],
+) -> None:
+    # The error keeps 200 characters of the answer; a secret straddling that cut must not leave its head behind.
+    stand_in, server = receiver
+    token = "Bearer s3cr3t-api-token-0123456789"
+    stand_in.outcomes["/hooks/echo"] = Reply(400, "x" * 170 + f" authorization: {token}")
+    handler = WebhookHandler(url=f"{server.url}/hooks/echo", secret=SECRET, headers={"authorization": token})
+    with pytest.raises(PermanentError) as caught:
+        deliver_once(handler, event())
+    assert "s3cr3t" not in str(caught.value) and "Bearer" not in str(caught.value)
+
+
 def test_a_wrong_secret_is_refused_by_the_receiver(receiver: tuple[WebhookReceiver, ProviderServer]) -> None:
     _, server = receiver
     other = "whsec_" + base64.b64encode(b"another-key").decode()
