@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import email.utils
 import time
 from collections.abc import Iterable, Mapping
@@ -42,8 +43,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT; a zone-less one is read as such
-        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT; a zone-less one (asctime's form) is read as such
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 

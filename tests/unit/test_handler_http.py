@@ -29,6 +29,13 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
         assert parse_retry_after(unreadable, now=now) is None
 
 
+def test_retry_after_in_all_three_http_date_formats() -> None:
+    # RFC 9110 5.6.7: a recipient MUST accept IMF-fixdate, the obsolete RFC 850 form and asctime, all GMT.
+    now = 784111777.0 - 30  # 30 s before Sun, 06 Nov 1994 08:49:37 GMT
+    for value in ("Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
+        assert parse_retry_after(value, now=now) == 30, value
+
+
 def test_a_server_that_never_answers_is_retryable_after_the_client_timeout() -> None:
     with socket.socket() as silent:  # accepts connections (kernel backlog) but never reads or answers
         silent.bind(("127.0.0.1", 0))
