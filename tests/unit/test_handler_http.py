@@ -25,7 +25,7 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     assert parse_retry_after("120", now=now) == 120
     assert parse_retry_after(email.utils.formatdate(now + 90, usegmt=True), now=now) == 90
     assert parse_retry_after(email.utils.formatdate(now - 90, usegmt=True), now=now) == 0
-    for unreadable in (None, "", "soon", "-5", "1.5e3"):
+    for unreadable in (None, "", "soon", "-5", "1.5e3", "\u00b2"):  # str.isdigit() holds for '²', float() refuses it
         assert parse_retry_after(unreadable, now=now) is None
 
 
