@@ -50,9 +50,14 @@ class ProviderToken:
             self._issued = now
         return self._token
 
-    def discard(self) -> None:
-        """Forget the token (APNs said it expired), so the next request signs a new one."""
-        self._token = ""
+    def discard(self, token: str) -> None:
+        """Forget ``token`` (APNs said it expired), so the next request signs a new one.
+
+        Only if it is still the current one: the requests in flight with it all come back
+        expired, and renewing once for each would soon be TooManyProviderTokenUpdates.
+        """
+        if token == self._token:
+            self._token = ""
 
 
 def aps_payload(notification: Notification, *, push_type: str, sound: str | None) -> dict[str, Any]:
@@ -190,5 +195,5 @@ class ApnsHandler(HttpHandler):
             return
         reason = apns_reason(response)
         if reason == "ExpiredProviderToken":
-            self._token.discard()
+            self._token.discard(headers["authorization"].removeprefix("bearer "))
         raise apns_failure(response, reason)

@@ -151,8 +151,12 @@ def test_provider_token_is_reused_then_renewed_and_discarded_on_expiry() -> None
     renewed = token.current(now=1_000_000 + TOKEN_LIFETIME)
     assert renewed != first
     assert jwt.decode(renewed, public_key, algorithms=["ES256"], options={"verify_iat": False})["iss"] == TEAM
-    token.discard()
-    assert token.current(now=1_000_000 + TOKEN_LIFETIME + 1) != renewed
+    token.discard(renewed)
+    newest = token.current(now=1_000_000 + TOKEN_LIFETIME + 1)
+    assert newest != renewed
+    # The other requests that carried the expired token come back expired too: no renewal each.
+    token.discard(renewed)
+    assert token.current(now=1_000_000 + TOKEN_LIFETIME + 2) == newest
 
 
 def test_validate_config_checks_the_key_and_the_priority(tmp_path: Path) -> None:
