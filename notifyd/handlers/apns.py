@@ -82,7 +82,9 @@ def apns_reason(response: HttpAnswer) -> str:
 def apns_failure(response: HttpAnswer, reason: str) -> PermanentError | RetryableError:
     """The error for a refusal: 410 and BadDeviceToken permanent, 429 and 5xx retryable."""
     message = f"APNs refused with HTTP {response.status_code} {reason}"
-    if reason == "ExpiredProviderToken":  # retried with a freshly signed token
+    # ExpiredProviderToken: retried with a freshly signed token. IdleTimeout (400) is about
+    # the connection, not the notification: the retry goes out on a new one.
+    if reason in ("ExpiredProviderToken", "IdleTimeout"):
         return RetryableError(message)
     return error_for_status(response, message)
 

@@ -124,9 +124,10 @@ def test_a_token_signed_with_another_key_is_permanent_and_the_key_never_shown(ap
     assert "PRIVATE KEY" not in str(caught.value)
 
 
-def test_an_expired_provider_token_is_retryable(apns: Apns) -> None:
-    apns.stand_in.outcomes[DEVICE] = apns_error(403, "ExpiredProviderToken")
-    with pytest.raises(RetryableError, match="ExpiredProviderToken"):
+@pytest.mark.parametrize("reply", [apns_error(403, "ExpiredProviderToken"), apns_error(400, "IdleTimeout")])
+def test_an_expired_provider_token_or_an_idle_timeout_is_retryable(apns: Apns, reply: Reply) -> None:
+    apns.stand_in.outcomes[DEVICE] = reply
+    with pytest.raises(RetryableError, match=json.loads(reply.encoded()[0])["reason"]):
         deliver_one(apns.handler(), push())
 
 
