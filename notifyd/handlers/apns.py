@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from notifyd.api import Notification, OptionProblem, PermanentError, RetryableError
 from notifyd.handlers.answer import HttpAnswer
-from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty
+from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status, json_or_empty, parse_retry_after
 
 HOSTS = {"production": "https://api.push.apple.com", "development": "https://api.sandbox.push.apple.com"}
 PUSH_TYPES = ["alert", "background", "voip", "complication", "fileprovider", "mdm", "liveactivity",
@@ -86,6 +86,10 @@ def apns_failure(response: HttpAnswer, reason: str) -> PermanentError | Retryabl
     # the connection, not the notification: the retry goes out on a new one.
     if reason in ("ExpiredProviderToken", "IdleTimeout"):
         return RetryableError(message)
+    if response.status_code == 429:
+        # TooManyRequests is "too many requests to the same device token" (TooManyProviderTokenUpdates,
+        # the signing): not the channel's pace, so it must not slow the channel for every other device.
+        return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
     return error_for_status(response, message)
 
 

@@ -107,7 +107,8 @@ def test_a_notification_that_expires_while_it_waits_in_the_process_is_not_sent(k
     kafka.flush()
     wait_until(lambda: "warm-1" in first_attempts(path), timeout=40, what="the channel's first delivery")
     kafka.produce(topic, notification("slow-1"), key="k")
-    kafka.produce(topic, notification("otp-1", expires_at=time.time() + 1.0), key="k" if wait == "behind its key" else "o")
+    otp_key = "k" if wait == "behind its key" else "o"
+    kafka.produce(topic, notification("otp-1", expires_at=time.time() + 1.0), key=otp_key)
     kafka.flush()
     dead_letters = kafka.read(f"{topic}.dlq", 1, timeout=30)
     wait_until(lambda: "slow-1" in first_attempts(path), timeout=30, what="the notification ahead of it")

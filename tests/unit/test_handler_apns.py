@@ -106,6 +106,8 @@ def test_throttling_and_server_errors_are_retryable(apns: Apns, reply: Reply, re
     with pytest.raises(RetryableError) as caught:
         deliver_one(apns.handler(), push())
     assert caught.value.retry_after == retry_after
+    # A 429 is about one device token: retried for that notification, the channel not slowed.
+    assert caught.value.throttled is False
 
 
 def test_concurrent_pushes_share_one_connection_and_one_token(apns: Apns) -> None:

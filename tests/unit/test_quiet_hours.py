@@ -165,8 +165,9 @@ def test_a_time_zone_that_is_a_list_or_mapping_is_a_problem_not_a_crash(tz, tmp_
 
     assert "IANA" in quiet_hours_problem("22:00-07:00", tz)
     users = tmp_path / "users.yaml"
-    users.write_text(json.dumps({"users": {"u-1": {"email": "a@example.com", "timezone": tz, "quiet_hours": "22:00-07:00"},
-                                           "u-2": {"email": "b@example.com"}}}))
+    users.write_text(json.dumps({"users": {
+        "u-1": {"email": "a@example.com", "timezone": tz, "quiet_hours": "22:00-07:00"},
+        "u-2": {"email": "b@example.com"}}}))
     source = FileUsers(str(users))
     assert source.fetch("u-2").email == "b@example.com"  # the others' notifications are not affected
     assert source.fetch("u-1").timezone is None and "IANA" in source.fetch("u-1").schedule_problem
