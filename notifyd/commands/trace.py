@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"notifyd: {exc}", file=sys.stderr)
         return ExitCode.INVALID
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         print(f"notifyd: cannot read {path}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     if args.channel is not None and args.channel not in config.channels:

@@ -134,3 +134,11 @@ def test_the_command_line_never_imports_prometheus_client_before_run_sets_its_di
     code = "import sys, notifyd.cli; notifyd.cli.build_parser(); print('prometheus_client' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_trace_of_a_config_that_is_not_utf8_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    # It ended in a UnicodeDecodeError traceback; the other commands say "cannot read" and exit 2.
+    config = tmp_path / "notifyd.yaml"
+    config.write_bytes(b"\xff\xfe kafka: {}\n")
+    assert main(["trace", "t-1", "--config", str(config)]) == ExitCode.USAGE
+    assert f"cannot read {config}" in capsys.readouterr().err
