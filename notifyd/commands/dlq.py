@@ -132,9 +132,14 @@ def _say_missing(ids: frozenset[str] | set[str], topic: str) -> None:
 def read_dlq(config: Config, topic: str, *, since: datetime | None, timeout: float) -> Iterator[DlqRecord]:
     """The records of the DLQ ``topic``, from shortly before ``since`` when given."""
     probe(admin_client(config, timeout=timeout), config, timeout=timeout)
-    since_ms = int((since - _SINCE_MARGIN).timestamp() * 1000) if since else None
+    since_ms = _scan_start_ms(since) if since else None
     for message in _scan(config, topic, since_ms=since_ms, timeout=timeout, missing_ok=False):
         yield _record(message)
+
+
+def _scan_start_ms(since: datetime) -> int:
+    """Kafka time to read from: ``since`` less the margin, never before the epoch (the broker fails a time below 0)."""
+    return max(0, int((since.timestamp() - _SINCE_MARGIN.total_seconds()) * 1000))
 
 
 def replayed_markers(config: Config, records: list[DlqRecord], *, dlq_topic: str, timeout: float) -> set[str]:

@@ -34,7 +34,10 @@ def parse_time(text: str, *, now: datetime) -> datetime:
         raise BadTime(f"{text!r} is not an ISO-8601 time or an age like 30m, 1h, 2d") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BadTime(f"{text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def parse_iso(text: str) -> datetime | None:

@@ -132,6 +132,16 @@ def test_replay_selects_by_since_and_id(setup, kafka, capsys):
     assert f"no dead letter in {dlq} matches --id old" in capsys.readouterr().err  # once "replayed 1" and no more
 
 
+@pytest.mark.parametrize("since", ["1970-01-01T00:00:00Z", "0001-01-01T00:10:00Z"])
+def test_a_since_near_or_before_the_epoch_reads_from_the_beginning(setup, kafka, capsys, since):
+    # The 15-minute margin took the first below 0 ms, which the broker failed ("broker unreachable",
+    # exit 3, or a Kafka error), and the second below the year 1: an OverflowError traceback.
+    path, topic, dlq = setup
+    dead_letter(kafka, dlq, original=topic, notification_id="n-old")
+    kafka.flush()
+    assert [r["id"] for r in inspect_json(path, capsys, "--since", since)] == ["n-old"]
+
+
 def test_a_partition_that_no_longer_exists_falls_back_to_the_partitioner(setup, kafka, capsys):
     path, topic, dlq = setup
     dead_letter(kafka, dlq, original=topic, notification_id="far", partition=7)

@@ -62,6 +62,13 @@ def test_parse_time():
         parse_time("9999999w", now=now)
 
 
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_an_iso_time_whose_utc_is_out_of_range_is_a_bad_time(text):
+    # Its conversion to UTC raised OverflowError: a traceback from dlq inspect --since.
+    with pytest.raises(BadTime):
+        parse_time(text, now=datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+
+
 def test_a_dead_letter_without_its_value_is_skipped_with_where_the_original_is():
     stub = DlqRecord.of(topic="d", partition=0, offset=7, key=b"k", value=b"", timestamp_ms=1, headers=[
         (h.HEADER_ORIGINAL_TOPIC, b"orig"), (h.HEADER_ORIGINAL_PARTITION, b"2"), (h.HEADER_ORIGINAL_OFFSET, b"41"),
