@@ -31,6 +31,9 @@ from notifyd.tools.runner import (
 from notifyd.tools.tierheads import oldest_due
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group has committed nothing there
+# librdkafka fails a request at its request_timeout; a wait on its future as long as that
+# can lose the race (a bare TimeoutError) and leave the request pending on a dying handle.
+FUTURE_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ def partition_lag(topic: str, partition: int, committed: int | None, *, start: i
 def describe_group(admin: AdminClient, group: str, *, timeout: float) -> tuple[str, list[dict[str, Any]]]:
     """The group's state name and its members with their assigned partitions."""
     try:
-        description = admin.describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout)
+        future = admin.describe_consumer_groups([group], request_timeout=timeout)[group]
+        description = future.result(timeout + FUTURE_GRACE)
     except KafkaException as exc:
         return f"unknown ({exc.args[0].str() if exc.args else exc})", []
     state = getattr(description.state, "name", str(description.state))
@@ -162,7 +166,8 @@ def member_rows(description: ConsumerGroupDescription) -> list[dict[str, Any]]:
 def committed_offsets(admin: AdminClient, group: str, *, timeout: float) -> Mapping[tuple[str, int], int]:
     """The group's committed offset of every partition it has committed in."""
     request = [ConsumerGroupTopicPartitions(group)]
-    result = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group].result(timeout)
+    future = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group]
+    result = future.result(timeout + FUTURE_GRACE)
     return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or [] if tp.offset != NO_OFFSET}
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from notifyd.cli import main
-from notifyd.tools.devbroker import free_port
+from notifyd.exitcodes import ExitCode
+from notifyd.tools.devbroker import EmbeddedBroker, free_port
 from tests.kit.cliout import assert_one_line_saying_why, unreachable_run
 from tests.kit.config import base_config
+from tests.kit.daemon import ROOT
 from tests.kit.kafka import FAST_GROUP
 from tests.kit.wait import wait_until
 
@@ -91,3 +98,36 @@ def test_unknown_channel_and_unreachable_broker(setup, write_config, capsys):
     assert "unknown channel 'nope'" in capsys.readouterr().err
     unreachable = str(write_config(base_config(f"127.0.0.1:{free_port()}")))
     assert_one_line_saying_why(unreachable_run("status", "--config", unreachable, "--timeout", "2").stderr)
+
+
+# probe() answers, then the broker stops answering (stopped, not gone: connections stay open).
+FREEZE_AFTER_PROBE = """
+import os, signal, sys
+from notifyd.cli import main
+from notifyd.commands import status
+probe = status.probe
+def probe_then_freeze(*args, **kwargs):
+    found = probe(*args, **kwargs)
+    os.kill(int(sys.argv[1]), signal.SIGSTOP)
+    return found
+status.probe = probe_then_freeze
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_broker_that_stops_answering_after_the_probe_is_exit_3_not_a_traceback(tmp_path, write_config):
+    # The group requests waited for their futures exactly as long as librdkafka's own request
+    # timeout: the wait lost the race and raised TimeoutError (a traceback), and the admin handle,
+    # destroyed with the request still pending, could abort the process in a librdkafka assertion.
+    with EmbeddedBroker(log_path=str(tmp_path / "broker.log")) as broker:
+        path = str(write_config(base_config(broker.bootstrap_servers)))
+        started = time.monotonic()
+        try:
+            done = subprocess.run([sys.executable, "-c", FREEZE_AFTER_PROBE, str(broker.process.pid), "status",
+                                   "--config", path, "--timeout", "2"],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+    assert done.returncode == ExitCode.BROKER_UNREACHABLE, done.stderr
+    assert "Traceback" not in done.stderr and "broker unreachable" in done.stderr
+    assert time.monotonic() - started < 20
