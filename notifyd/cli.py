@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from notifyd import __version__
@@ -47,4 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's flush at exit
+    except BrokenPipeError:
+        return _output_closed()
+    return code
+
+
+def _output_closed() -> int:
+    """Stop quietly when stdout's reader has gone (``notifyd status | head -1``), as a shell tool does."""
+    # Python's own flush of stdout at exit would fail again and print "Exception ignored".
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return ExitCode.OUTPUT_CLOSED

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     RECYCLE = 75            # a channel process past its memory limit, drained: restarted at once, not a crash
     CONFIG = 78             # EX_CONFIG: the daemon cannot start a channel (config, handler import); no restart loop
     INTERRUPTED = 130       # the quickstart stopped by Ctrl-C during start-up (128 + SIGINT)
+    OUTPUT_CLOSED = 141     # stdout's reader went away (| head): stopped quietly (128 + SIGPIPE, as a shell tool)
 
 
 # The epilog of every operator command's --help.

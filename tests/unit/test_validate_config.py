@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from notifyd.cli import main
 from notifyd.config.findings import ConfigError
 from notifyd.config.loading import check_text, load_config
+from notifyd.exitcodes import ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -255,3 +259,17 @@ def test_a_duration_of_zero_is_refused_as_text_as_it_is_as_a_number() -> None:
     assert findings_of(VALID + "    recipient_limit: {max: 2, per: -5}\n") == [
         "f.yaml:8:36: channels.email.recipient_limit.per: -5 is not a duration over 0 (seconds, or text such as 90s, "
         "10m, 1h, 1d)"]
+
+
+def test_output_to_a_closed_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
+    # `notifyd ... | head -1`: a BrokenPipeError traceback (or "Exception ignored" at exit) before.
+    path = tmp_path / "notifyd.yaml"
+    path.write_text(VALID)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "notifyd", "validate-config", str(path)], cwd=REPO,
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (ExitCode.OUTPUT_CLOSED, "")
