@@ -69,16 +69,19 @@ def send(config: Config, args: argparse.Namespace) -> int:
     notifications = _from_file(args) if args.file else [_checked(_from_flags(args))]
     _schedule(notifications, args)
     _check_topic(config, args)
+    progress = _Progress(len(notifications), shown=bool(args.file) and sys.stderr.isatty())
     try:
         with Publisher(config, timeout=args.timeout, logger=clientlog.client_logger()) as publisher:
             if args.file:
-                progress = _Progress(len(notifications)) if sys.stderr.isatty() else None
                 publisher.send_many(args.channel, notifications, progress=progress)
-                if progress:
-                    progress.finish()
+                progress.finish()
                 ids = [n["id"] for n in notifications]
             else:
                 ids = [publisher.send(args.channel, key=args.key, **notifications[0])]
+    except KeyboardInterrupt:  # caught outside the publisher: its close() has waited for what was queued
+        raise ToolError(f"interrupted: {progress.done} of {len(notifications)} notification(s) acknowledged by the "
+                        "broker (ids are printed only once all are); the others may have been written or not",
+                        exit_code=ExitCode.INTERRUPTED) from None
     except UnknownChannel as exc:
         raise ToolError(str(exc), exit_code=ExitCode.USAGE) from None
     except InvalidNotification as exc:
@@ -192,16 +195,22 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 class _Progress:
-    """A one-line ``\\r`` counter on the terminal."""
+    """How many the broker acknowledged; ``shown``: also a one-line ``\\r`` counter on the terminal."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, *, shown: bool) -> None:
         self.total = total
+        self.done = 0
+        self._visible = shown
         self._shown = -1
 
     def __call__(self, done: int) -> None:
+        self.done = done
+        if not self._visible:
+            return
         if done == self.total or done - self._shown >= max(1, self.total // 100):
             self._shown = done
             print(f"\rsent {done}/{self.total} ({100 * done // max(1, self.total)}%)", end="", file=sys.stderr)
 
     def finish(self) -> None:
-        print(file=sys.stderr)
+        if self._visible:
+            print(file=sys.stderr)

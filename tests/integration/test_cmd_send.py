@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -13,10 +16,13 @@ from notifyd.commands.send import parse_lines
 from notifyd.config.kafka import topic_reader
 from notifyd.records.notification import parse_notification
 from notifyd.records.schedule import parse_moment
-from notifyd.tools.devbroker import free_port
+from notifyd.exitcodes import ExitCode
+from notifyd.tools.devbroker import EmbeddedBroker, free_port
 from notifyd.tools.topicscan import read_to_end
 from tests.kit.cliout import assert_one_line_saying_why, unreachable_run
 from tests.kit.config import base_config
+from tests.kit.daemon import ROOT
+from tests.kit.kafka import KafkaKit
 
 
 @pytest.fixture
@@ -160,3 +166,43 @@ def test_a_bad_time_is_a_usage_error_and_nothing_is_sent(setup, kafka, capsys, a
     assert main(["send", "--config", path, "--channel", "audit", "--to", "a", "--body", "b", *argv]) == 2
     assert message in capsys.readouterr().err
     assert values(kafka.bootstrap, topic) == []
+
+
+# The topic check answers, then the broker stops answering; "frozen" on stderr says so.
+FREEZE_AFTER_TOPIC_CHECK = """
+import os, signal, sys
+from notifyd.cli import main
+from notifyd.commands import send
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a test runner's child may inherit SIG_IGN
+check = send._check_topic
+def check_then_freeze(*args, **kwargs):
+    check(*args, **kwargs)
+    os.kill(int(sys.argv[1]), signal.SIGSTOP)
+    print("frozen", file=sys.stderr, flush=True)
+send._check_topic = check_then_freeze
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_ctrl_c_during_a_file_send_says_how_many_were_acknowledged(tmp_path, write_config):
+    # It ended in a KeyboardInterrupt traceback, no id printed and no word of what had gone.
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"to": "a", "body": str(i)}) + "\n" for i in range(3)))
+    with EmbeddedBroker(log_path=str(tmp_path / "broker.log")) as broker:
+        KafkaKit(broker.bootstrap_servers).create_topics("notify.audit")
+        path = str(write_config(base_config(broker.bootstrap_servers)))
+        sender = subprocess.Popen([sys.executable, "-c", FREEZE_AFTER_TOPIC_CHECK, str(broker.process.pid), "send",
+                                   "--config", path, "--channel", "audit", "--file", str(tmp_path / "b.jsonl"),
+                                   "--timeout", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        try:
+            assert sender.stderr.readline() == "frozen\n"
+            time.sleep(1)  # past the checks, into the wait for acknowledgements
+            sender.send_signal(signal.SIGINT)
+            out, err = sender.communicate(timeout=30)
+        finally:
+            sender.kill()
+            os.kill(broker.process.pid, signal.SIGCONT)
+    assert sender.returncode == ExitCode.INTERRUPTED, err
+    assert err.strip() == ("notifyd send: interrupted: 0 of 3 notification(s) acknowledged by the broker "
+                           "(ids are printed only once all are); the others may have been written or not")
+    assert out == ""
