@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 6           # trace: the delivery ledger has no record of the notification
     RECYCLE = 75            # a channel process past its memory limit, drained: restarted at once, not a crash
     CONFIG = 78             # EX_CONFIG: the daemon cannot start a channel (config, handler import); no restart loop
-    INTERRUPTED = 130       # the quickstart stopped by Ctrl-C during start-up (128 + SIGINT)
+    INTERRUPTED = 130       # Ctrl-C: the quickstart during start-up, an operator command (128 + SIGINT)
     OUTPUT_CLOSED = 141     # stdout's reader went away (| head): stopped quietly (128 + SIGPIPE, as a shell tool)
 
 

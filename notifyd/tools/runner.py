@@ -94,6 +94,9 @@ def run_tool(args: argparse.Namespace, work: Callable[[Config], int]) -> int:
         error = as_tool_error(exc, config)
         print(f"notifyd {args.command}: {config.redact(str(error))}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        print(f"notifyd {args.command}: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
 
 
 def channel_of(config: Config, name: str) -> ChannelSettings:
