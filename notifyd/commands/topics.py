@@ -17,6 +17,7 @@ from notifyd.tools.runner import (
     admin_client,
     as_tool_error,
     probe,
+    positive_count,
     run_tool,
 )
 
@@ -32,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "delay_topic_prefix) of the config that does not exist yet; existing topics are left as they "
                     "are. Delay topics get the partition count of their channel's topics.", epilog=EXIT_CODES_HELP)
     add_common_arguments(ensure)
-    ensure.add_argument("--partitions", type=_positive, default=BROKER_DEFAULT,
+    ensure.add_argument("--partitions", type=positive_count, default=BROKER_DEFAULT,
                         help="partitions of each new topic (default: the broker's num.partitions)")
-    ensure.add_argument("--replication-factor", type=_positive, default=BROKER_DEFAULT,
+    ensure.add_argument("--replication-factor", type=positive_count, default=BROKER_DEFAULT,
                         help="replicas of each new topic (default: the broker's default.replication.factor)")
     ensure.add_argument("--dry-run", action="store_true", help="only list the topics that would be created")
     ensure.set_defaults(func=lambda args: run_tool(args, lambda config: ensure_topics(config, args)))
@@ -95,9 +96,3 @@ def _partitions(topic: str, delayed: dict[str, tuple[str, ...]], existing: dict[
     counts = [len(existing[t].partitions) for t in delayed.get(topic, ()) if t in existing and not existing[t].error]
     return max(counts) if counts and asked == BROKER_DEFAULT else asked
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
-    return value
