@@ -95,6 +95,16 @@ def test_the_fast_check_agrees_with_the_reference_validator() -> None:
         assert fast(document) == reference.is_valid(document), document
 
 
+def test_what_a_channel_refuses_the_client_refuses_too() -> None:
+    # Python's re lets a pattern's $ match before one line break at the end; the schema's dialect does not.
+    from notifyd.records.notification import UNEXPLAINED, notification_problems
+
+    document = {"id": "n", "to": "a", "body": "b", "category": "marketing\n"}
+    assert notification_problems(document) == [UNEXPLAINED]
+    with pytest.raises(InvalidNotification, match="line break"):
+        parse(json.dumps(document).encode())
+
+
 @pytest.mark.parametrize(("value", "words"), [
     (b"\xef\xbb\xbf" + b'{"id": "n", "to": "a", "body": "b"}', "not JSON"),  # a BOM: not plain UTF-8 JSON
     (b'{"id": "n", "to": "a", "body": "b", "data": {"x": NaN}}', "not JSON"),
