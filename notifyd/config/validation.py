@@ -115,6 +115,7 @@ def semantic_problems(
     """Problems a schema cannot express, over channels that passed the schema."""
     yield from _backoff_problems(channels)
     yield from _topic_problems(channels)
+    yield from _colliding_topic_names(channels)
     yield from _group_problems(channels)
     yield from delay_problems(channels)
     for name, channel in channels.items():
@@ -175,6 +176,33 @@ def _backoff_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
         initial, maximum = backoff.get("initial", 1.0), backoff.get("max", 60.0)
         if maximum < initial:
             yield ("channels", name, "backoff", "max"), f"max ({maximum}) is less than initial ({initial})", False
+
+
+def _colliding_topic_names(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:
+    """Two topic names that differ only in '.' and '_': Kafka's metric names do not tell them apart,
+    so it refuses to create the second (``topics ensure``, or the delay topics at a channel's start)."""
+    first_of: dict[str, str] = {}
+    reported: set[tuple[str, tuple[Any, ...] | None]] = set()  # a channel's delay topics collide together
+    for name, channel in channels.items():
+        for topic, place in _topics_named_by(name, channel):
+            other = first_of.setdefault(topic.replace(".", "_"), topic)
+            if other == topic or (name, place) in reported:
+                continue
+            reported.add((name, place))
+            message = f"topic {topic!r} and topic {other!r} differ only in '.' and '_', which Kafka refuses: " \
+                      "it cannot create both"
+            yield prefix_problem(name, channel, message) if place is None else (place, message, False)
+
+
+def _topics_named_by(name: str, channel: dict[str, Any]) -> Iterator[tuple[str, tuple[Any, ...] | None]]:
+    """Each topic a channel names or makes, and the key that names it (None: a delay topic)."""
+    for index, topic in enumerate(channel["topics"]):
+        yield topic, ("channels", name, "topics", index)
+    for key in ("dlq", "events"):
+        if channel.get(key):
+            yield channel[key], ("channels", name, key)
+    for topic in delay_topics_of(name, channel):
+        yield topic, None
 
 
 def _topic_problems(channels: dict[str, dict[str, Any]]) -> Iterator[Problem]:

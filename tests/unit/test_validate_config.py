@@ -138,6 +138,28 @@ def test_topic_consumed_twice_and_dlq_consumed() -> None:
     ]
 
 
+def test_topic_names_that_differ_only_in_dot_and_underscore_are_refused() -> None:
+    # Kafka refuses to create both: its metric names write "." as "_".
+    text = VALID + """\
+  audit:
+    topics: [notify_email]
+    handler: log
+  push_ios:
+    topics: [push.ios]
+    handler: log
+  push.ios:
+    topics: [notify.ios]
+    handler: log
+"""
+    findings = findings_of(text)
+    assert findings[0] == ("f.yaml:9:14: channels.audit.topics[0]: topic 'notify_email' and topic 'notify.email' "
+                           "differ only in '.' and '_', which Kafka refuses: it cannot create both")
+    # Two channels whose names differ so get delay topics that collide: placed at the channel.
+    delay = "'notifyd.push.ios.delay.1s' and topic 'notifyd.push_ios.delay.1s'"
+    assert any("channels.push.ios:" in f and delay in f and "set delay_topic_prefix" in f for f in findings), findings
+    assert len(findings) == 2, findings
+
+
 def test_environment_variables() -> None:
     text = VALID.replace('"localhost:9092"', '"${BROKER}"') + "    timeout: ${TIMEOUT:-2.5}\n    options: {level: '${LEVEL}'}\n"
     config, findings = check_text(text, "f.yaml", {"BROKER": "kafka-1:9093", "LEVEL": "debug"})
