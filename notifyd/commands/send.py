@@ -13,6 +13,7 @@ from typing import Any
 from notifyd.config.settings import Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.records.notification import InvalidNotification, notification_problems
+from notifyd.records.schedule import moment_fields
 from notifyd.tools import clientlog
 from notifyd.tools.client import DeliveryFailed, Publisher, UnknownChannel, prepare
 from notifyd.tools.runner import (
@@ -141,6 +142,16 @@ def _schedule(notifications: list[dict[str, Any]], args: argparse.Namespace) -> 
     for notification in notifications:
         for field, moment in times.items():
             notification.setdefault(field, rfc3339(moment))
+    doomed = [n["id"] for n in notifications if _never_sent(moment_fields(n), now)]
+    if doomed:  # a line's own expires_at: the flags' own are checked above
+        raise ToolError(f"{len(doomed)} notification(s) would never be sent: expires_at has passed or is not after "
+                        f"send_at ({', '.join(doomed[:5])}{', ...' if len(doomed) > 5 else ''})",
+                        exit_code=ExitCode.USAGE)
+
+
+def _never_sent(moments: dict[str, float], now: float) -> bool:
+    expires_at = moments.get("expires_at")
+    return expires_at is not None and expires_at <= max(now, moments.get("send_at", now))
 
 
 def _moment(flag: str, text: str, now: float) -> float:
