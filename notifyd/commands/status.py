@@ -22,6 +22,7 @@ from notifyd.records.outcome import iso
 from notifyd.tools import clientlog
 from notifyd.tools.circuits import circuit_states
 from notifyd.tools.runner import (
+    FUTURE_GRACE,
     add_common_arguments,
     admin_client,
     channel_of,
@@ -31,9 +32,6 @@ from notifyd.tools.runner import (
 from notifyd.tools.tierheads import oldest_due
 
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: the group has committed nothing there
-# librdkafka fails a request at its request_timeout; a wait on its future as long as that
-# can lose the race (a bare TimeoutError) and leave the request pending on a dying handle.
-FUTURE_GRACE = 5.0
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from notifyd.config.delays import delay_topics
 from notifyd.config.settings import Config
 from notifyd.exitcodes import EXIT_CODES_HELP, ExitCode
 from notifyd.tools.runner import (
+    FUTURE_GRACE,
     ToolError,
     add_common_arguments,
     admin_client,
     as_tool_error,
-    probe,
     positive_count,
+    probe,
     run_tool,
 )
 
@@ -76,7 +77,7 @@ def ensure_topics(config: Config, args: argparse.Namespace) -> int:
     failures = []
     for topic, future in futures.items():
         try:
-            future.result(args.timeout + 5)
+            future.result(args.timeout + FUTURE_GRACE)
             print(f"created  {topic}")
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None

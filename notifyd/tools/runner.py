@@ -24,6 +24,9 @@ from notifyd.exitcodes import ExitCode
 from notifyd.tools import clientlog
 
 DEFAULT_TIMEOUT = 10.0
+# librdkafka fails an admin request at its request_timeout; a wait on the request's future
+# only that long can lose the race (a bare TimeoutError) and leave it pending on a dying handle.
+FUTURE_GRACE = 5.0
 
 _UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
                 KafkaError._MSG_TIMED_OUT, KafkaError._RESOLVE}
