@@ -87,8 +87,9 @@ def apns_failure(response: HttpAnswer, reason: str) -> PermanentError | Retryabl
     if reason in ("ExpiredProviderToken", "IdleTimeout"):
         return RetryableError(message)
     if response.status_code == 429:
-        # TooManyRequests is "too many requests to the same device token" (TooManyProviderTokenUpdates,
-        # the signing): not the channel's pace, so it must not slow the channel for every other device.
+        # APNs's 429s are TooManyRequests ("too many requests to the same device token") and
+        # TooManyProviderTokenUpdates (the signing): neither is the channel's pace, so neither
+        # slows the channel for every other device.
         return RetryableError(message, retry_after=parse_retry_after(response.headers.get("retry-after")))
     return error_for_status(response, message)
 
