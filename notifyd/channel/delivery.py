@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from notifyd.api import Handler, RetryableError, SkipNotification
-from notifyd.channel.atonce import AtOnce
+from notifyd.channel.atonce import AtOnce, finish_each
 from notifyd.channel.attempt import NEEDS_TASK, NOT_ATTEMPTED, Attempts, timed_out
 from notifyd.channel.backoff import retryable
 from notifyd.channel.blocking import BlockingPool
@@ -48,10 +48,12 @@ class Deliverer(AtOnce):
     def __init__(self, *, settings: ChannelSettings, handler: Handler, prepare: Preparer, pool: BlockingPool,
                  producer: AckedProducer | None, metrics: ChannelMetrics, log: Any, redact: Callable[[str], str],
                  on_finished: Callable[[Job], None], is_current: Callable[[Job], bool],
-                 gate: FlowGate | None = None, failover: Callable[..., Callable[..., None]] | None = None,
-                 delay_topics: tuple[str, ...] = (), notes: Notes | None = None) -> None:
+                 on_finished_all: Callable[[list[Job]], None] | None = None, gate: FlowGate | None = None,
+                 failover: Callable[..., Callable[..., None]] | None = None, delay_topics: tuple[str, ...] = (),
+                 notes: Notes | None = None) -> None:
         self._settings, self._log, self._redact, self._notes = settings, log, redact, notes
         self._on_finished, self._is_current, self._gate = on_finished, is_current, gate  # gate: notifyd.channel.flow
+        self._on_finished_all = on_finished_all or (lambda jobs: finish_each(on_finished, jobs))
         self._starting = False
         self._scheduler: KeyedScheduler[Job] = KeyedScheduler(limit=settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()

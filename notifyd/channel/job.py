@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from notifyd.api import Notification
+from notifyd.channel.offsets import OffsetTracker
 from notifyd.records.delayheaders import DelayState
 from notifyd.records.notification import InvalidNotification, parse_notification
 
@@ -30,6 +31,44 @@ class Job:
     # handed to the delay topics, so its offset's finish is no outcome.
     queued: bool = False
     handed_over: bool = False
+
+
+def consumed(messages: list[Message], tracker: OffsetTracker, *, on_error: Callable[[Message], None]) -> list[Job]:
+    """The jobs of a consumed batch, their offsets dispatched to ``tracker`` a partition at a time.
+
+    A message that carries an error (end of partition, a missing topic) goes to ``on_error``.
+    """
+    jobs: list[Job] = []
+    runs: dict[tuple[str, int], list[int]] = {}
+    generations: dict[tuple[str, int], int] = {}
+    for message in messages:
+        if message.error() is not None:
+            on_error(message)
+            continue
+        partition, offset, key = (message.topic(), message.partition()), message.offset(), message.key()
+        if partition not in runs:
+            runs[partition], generations[partition] = [], tracker.generation(partition)
+        runs[partition].append(offset)
+        jobs.append(Job(message, partition, (partition, key) if key is not None else (partition, offset, None),
+                        generations[partition]))
+    for partition, offsets in runs.items():
+        tracker.dispatch_run(partition, offsets)
+    return jobs
+
+
+def finish_all(jobs: Iterable[Job], tracker: OffsetTracker) -> None:
+    """Finish the offsets of ``jobs`` in ``tracker``, a partition's at a time.
+
+    For a batch delivered at once: per job, the calls cost more than the bookkeeping.
+    """
+    runs: dict[tuple[tuple[str, int], int], list[int]] = {}
+    for job in jobs:
+        run = runs.get((job.partition, job.generation))
+        if run is None:
+            run = runs[job.partition, job.generation] = []
+        run.append(job.message.offset())
+    for (partition, generation), offsets in runs.items():
+        tracker.finish_run(partition, offsets, generation)
 
 
 def where(job: Job) -> dict[str, Any]:

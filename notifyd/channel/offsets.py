@@ -9,6 +9,7 @@ arithmetic, because compaction and transaction markers leave gaps.
 
 from __future__ import annotations
 
+import operator
 from collections import deque
 from collections.abc import Hashable, Iterable
 
@@ -31,20 +32,42 @@ class PartitionOffsets:
         self._pending.append(offset)
         self._outstanding.add(offset)
 
+    def dispatch_run(self, offsets: list[int]) -> None:
+        """``dispatch`` each of ``offsets``: in one go when they increase and are all new (one consumed batch's)."""
+        pending, first = self._pending, offsets[0]
+        is_new = (not pending or first > pending[-1]) and (self.committable is None or first >= self.committable)
+        if is_new and all(map(operator.lt, offsets, offsets[1:])):
+            pending.extend(offsets)
+            self._outstanding.update(offsets)
+            return
+        for offset in offsets:
+            self.dispatch(offset)
+
     def finish(self, offset: int) -> bool:
         """Mark ``offset`` finished; True if the committable watermark moved."""
-        if offset not in self._outstanding:
+        return self.finish_run((offset,))
+
+    def finish_run(self, offsets: Iterable[int]) -> bool:
+        """Mark each of ``offsets`` finished (any order); True if the committable watermark moved.
+
+        One call for a batch delivered at once: per offset, calls cost more than the bookkeeping.
+        """
+        outstanding, pending, early = self._outstanding, self._pending, self._finished_early
+        last = None
+        for offset in offsets:
+            if offset not in outstanding:
+                continue  # finished already, or never dispatched
+            outstanding.discard(offset)
+            if offset == pending[0]:
+                last = pending.popleft()
+            else:
+                early.add(offset)
+        if last is None:
             return False
-        self._outstanding.discard(offset)
-        if offset != self._pending[0]:
-            self._finished_early.add(offset)
-            return False
-        self._pending.popleft()
-        last = offset
-        while self._pending and self._pending[0] in self._finished_early:
-            last = self._pending.popleft()
-            self._finished_early.discard(last)
-        self.committable = self._pending[0] if self._pending else last + 1
+        while pending and pending[0] in early:
+            last = pending.popleft()
+            early.discard(last)
+        self.committable = pending[0] if pending else last + 1
         return True
 
     @property
@@ -77,12 +100,23 @@ class OffsetTracker:
         offsets.dispatch(offset)
         return self._generations.get(partition, 0)  # generation(), inline: called for every message
 
+    def dispatch_run(self, partition: Partition, offsets: list[int]) -> None:
+        """Track ``offsets`` of ``partition``, in the order consumed."""
+        tracked = self._partitions.get(partition)
+        if tracked is None:
+            tracked = self._partitions[partition] = PartitionOffsets()
+        tracked.dispatch_run(offsets)
+
     def finish(self, partition: Partition, offset: int, generation: int) -> None:
         """Mark ``offset`` finished if ``generation`` still owns the partition."""
-        offsets = self._partitions.get(partition)
-        if offsets is None or generation != self._generations.get(partition, 0):
+        self.finish_run(partition, (offset,), generation)
+
+    def finish_run(self, partition: Partition, offsets: Iterable[int], generation: int) -> None:
+        """Mark each of ``offsets`` finished if ``generation`` still owns the partition."""
+        tracked = self._partitions.get(partition)
+        if tracked is None or generation != self._generations.get(partition, 0):
             return
-        if offsets.finish(offset):
+        if tracked.finish_run(offsets):
             self._moved.add(partition)
 
     def take_moved(self) -> dict[Partition, int]:

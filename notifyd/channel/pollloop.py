@@ -22,7 +22,7 @@ from notifyd.channel.delayreader import DelayReader
 from notifyd.channel.delivery import Deliverer
 from notifyd.channel.fetching import BATCH_SIZE, LOGGED_BY_LIBRDKAFKA, POLL_TIMEOUT, commit_offsets, fetch_ready
 from notifyd.channel.health import REASON_MEMORY_LIMIT, ProcessChecks
-from notifyd.channel.job import Job
+from notifyd.channel.job import Job, consumed, finish_all
 from notifyd.channel.lag import LagGauge, starts_at_end
 from notifyd.channel.offsets import OffsetTracker
 from notifyd.channel.outage import BrokerOutage
@@ -57,7 +57,8 @@ class PollLoop:
         self._min_batch = max(1, self._buffer_limit // 4)
         self._full_since: float | None = None
         self._tracker = OffsetTracker()
-        self._deliverer = deliverer_factory(on_finished=self._finished, is_current=self._is_current)
+        self._deliverer = deliverer_factory(on_finished=self._finished, on_finished_all=self._finished_all,
+                                            is_current=self._is_current)
         self._consumer = Consumer({**consumer_config, "error_cb": self._on_error})
         self._io = ThreadPoolExecutor(1, thread_name_prefix="notifyd-poll")
         self._delays = DelayReader(
@@ -150,23 +151,13 @@ class PollLoop:
         return self._full_since is not None and now - self._full_since >= PAUSE_AFTER
 
     def _accept(self, messages: list[Message]) -> None:
-        jobs = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                self._consumer_error(error, message.topic())
-                continue
-            partition = (message.topic(), message.partition())
-            offset = message.offset()
-            generation = self._tracker.dispatch(partition, offset)
-            key = message.key()
-            jobs.append(Job(message, partition, (partition, key) if key is not None else (partition, offset, None),
-                            generation))
+        jobs = consumed(messages, self._tracker, on_error=self._consumer_error)
         if jobs:
             self._received.inc(len(jobs))
             self._deliverer.submit(jobs)
 
-    def _consumer_error(self, error: KafkaError, topic: str | None) -> None:
+    def _consumer_error(self, message: Message) -> None:
+        error, topic = message.error(), message.topic()
         if error.code() == KafkaError._PARTITION_EOF:
             return
         if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and topic:
@@ -231,7 +222,7 @@ class PollLoop:
         """One ``consume`` for the group's callbacks; a message it returns is dropped (never stored: read again)."""
         for message in await self._call(self._consumer.consume, 1, POLL_TIMEOUT):
             if message.error() is not None:  # a missing topic ends a first join that waits for it
-                self._consumer_error(message.error(), message.topic())
+                self._consumer_error(message)
 
     def _busy(self, partitions: set[tuple[str, int]] | None) -> bool:
         """Deliveries running or DLQ and delay writes unacknowledged (those of any partition: cheap and rare)."""
@@ -274,6 +265,10 @@ class PollLoop:
 
     def _finished(self, job: Job) -> None:
         self._tracker.finish(job.partition, job.message.offset(), job.generation)
+        self._room.set()
+
+    def _finished_all(self, jobs: list[Job]) -> None:
+        finish_all(jobs, self._tracker)
         self._room.set()
 
     def _is_current(self, job: Job) -> bool:

@@ -21,11 +21,13 @@ from notifyd.channel.strict import ORDERING, StrictOrder, applies
 class StrictDeliverer(LedgeredDeliverer):
     """A ``LedgeredDeliverer`` that keeps each key's order across retries."""
 
-    def __init__(self, *, order: StrictOrder, on_finished: Callable[[Job], None], **options: Any) -> None:
+    def __init__(self, *, order: StrictOrder, on_finished: Callable[[Job], None],
+                 on_finished_all: object = None, **options: Any) -> None:
         def finished(job: Job) -> None:
             order.finished(job)  # first: a crash before the offset is stored finds it sent in the ledger
             on_finished(job)
 
+        # Every job finishes through ``finished`` (``on_finished_all`` would skip the order).
         super().__init__(on_finished=finished, **options)
         self._order = order
         self.retries.order = order

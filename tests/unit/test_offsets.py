@@ -111,3 +111,67 @@ def test_work_of_a_forgotten_generation_does_not_move_the_watermark() -> None:
     assert tracker.committable([P]) == {}
     tracker.finish(P, 0, new)
     assert tracker.committable([P, Q]) == {P: 1}
+
+
+def test_a_run_of_new_offsets_is_tracked_as_one_by_one() -> None:
+    offsets = PartitionOffsets()
+    offsets.dispatch_run([3, 4, 7])
+    assert offsets.unfinished == 3
+    assert offsets.finish_run([4, 3]) is True
+    assert offsets.committable == 7
+    offsets.dispatch_run([8, 9])
+    assert offsets.finish_run([9, 7]) is True and offsets.committable == 8
+    assert offsets.finish_run([8]) is True and offsets.committable == 10 and offsets.unfinished == 0
+
+
+def test_a_run_that_repeats_offsets_tracks_each_once() -> None:
+    offsets = PartitionOffsets()
+    offsets.dispatch_run([1, 2])
+    offsets.finish_run([1])
+    offsets.dispatch_run([1, 2, 3, 3])  # redelivered after a seek: 1 is past, 2 is tracked
+    assert offsets.unfinished == 2
+    offsets.dispatch_run([5, 4])  # out of order: each as dispatch() takes it
+    assert offsets.unfinished == 3
+    offsets.finish_run([2, 3, 5])
+    assert offsets.committable == 6
+
+
+def test_finishing_a_run_twice_or_unknown_offsets_changes_nothing() -> None:
+    offsets = PartitionOffsets()
+    offsets.dispatch_run([1, 2, 3])
+    assert offsets.finish_run([]) is False
+    assert offsets.finish_run([9, 2]) is False and offsets.committable is None
+    assert offsets.finish_run([1, 1, 2]) is True and offsets.committable == 3
+    assert offsets.finish_run([1, 2]) is False and offsets.committable == 3
+
+
+def test_finishing_runs_in_random_order_matches_finishing_one_by_one() -> None:
+    rng = random.Random(7)
+    by_run, one_by_one = PartitionOffsets(), PartitionOffsets()
+    dispatched = sorted(rng.sample(range(1000), 300))
+    by_run.dispatch_run(dispatched)
+    for offset in dispatched:
+        one_by_one.dispatch(offset)
+    order = dispatched[:]
+    rng.shuffle(order)
+    for start in range(0, len(order), 17):
+        run = order[start:start + 17]
+        by_run.finish_run(run)
+        for offset in run:
+            one_by_one.finish(offset)
+        assert (by_run.committable, by_run.unfinished) == (one_by_one.committable, one_by_one.unfinished)
+    assert by_run.committable == dispatched[-1] + 1
+
+
+def test_a_tracker_finishes_a_run_only_for_the_generation_that_owns_it() -> None:
+    tracker = OffsetTracker()
+    tracker.dispatch_run(P, [0, 1, 2])
+    old = tracker.generation(P)
+    tracker.finish_run(P, [0, 1], old)
+    assert tracker.take_moved() == {P: 2}
+    tracker.forget([P])
+    tracker.dispatch_run(P, [2])
+    tracker.finish_run(P, [2], old)
+    assert tracker.take_moved() == {} and tracker.unfinished() == 1
+    tracker.finish_run(P, [2], tracker.generation(P))
+    assert tracker.take_moved() == {P: 3}
