@@ -58,7 +58,7 @@ def moment_fields(document: Mapping[str, Any]) -> dict[str, float]:
     """The document's ``send_at``/``expires_at`` as epoch seconds; raises ``BadMoment`` naming the field."""
     found = {}
     for name in MOMENT_FIELDS:
-        if name in document:
+        if document.get(name) is not None:  # the schema refuses a null; a decoded record holds None for "absent"
             try:
                 found[name] = parse_moment(document[name])
             except BadMoment as exc:
