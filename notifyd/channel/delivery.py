@@ -163,7 +163,7 @@ class Deliverer(AtOnce):
     def _outcome_here(self, job: Job) -> BaseException | None | object:
         """Parse ``job`` and attempt it on the spot if nothing needs awaiting; else ``NEEDS_TASK``."""
         try:
-            outcome = parse(job, channel=self._settings.name)
+            outcome = parse(job, channel=self._settings.name) if job.notification is None else None
             if outcome is None:
                 if not self._inline or needs_preparation(job.notification):
                     return NEEDS_TASK
