@@ -47,6 +47,7 @@ def fcm_failure(response: HttpAnswer) -> PermanentError | RetryableError:
     details = error.get("details") if isinstance(error.get("details"), list) else []
     codes = [d.get("errorCode") for d in details if isinstance(d, dict) and d.get("@type") == FCM_ERROR_TYPE]
     code = codes[0] if codes else error.get("status")
+    code = code if isinstance(code, str) else None  # a garbled answer (a list, an object) is decided by its status
     message = f"FCM {code or 'error'} (HTTP {response.status_code}): {error.get('message') or response.reason_phrase}"
     if code in PERMANENT_CODES:
         return PermanentError(message)

@@ -19,6 +19,7 @@ def twilio_failure(response: HttpAnswer) -> PermanentError | RetryableError:
     """The error for a Twilio error answer (``{"code", "message", "more_info", "status"}``)."""
     body = json_or_empty(response)
     code = body.get("code")
+    code = code if isinstance(code, int) else None  # a garbled answer (a list, an object) is decided by its status
     text = body.get("message") or response.reason_phrase
     message = f"Twilio error {code}: {text} (HTTP {response.status_code})" if code else (
         f"Twilio answered HTTP {response.status_code}: {text}"

@@ -140,6 +140,14 @@ def test_unavailable_internal_and_quota_are_retryable(fcm: Fcm, reply: Reply, re
     assert caught.value.retry_after == retry_after
 
 
+@pytest.mark.parametrize(("status", "error"), [(400, PermanentError), (503, RetryableError)])
+def test_a_garbled_error_code_is_decided_by_the_http_status(fcm: Fcm, status: int, error: type[Exception]) -> None:
+    garbled = {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": ["UNREGISTERED"]}
+    fcm.stand_in.outcomes[DEVICE] = Reply(status, {"error": {"status": {"x": 1}, "details": [garbled]}})
+    with pytest.raises(error, match=f"HTTP {status}"):
+        deliver_one(fcm.handler(), push())
+
+
 def test_a_key_the_token_endpoint_refuses_is_permanent_and_never_shown(fcm: Fcm) -> None:
     impostor, _ = make_service_account(fcm.account["token_uri"])
     with pytest.raises(PermanentError, match="OAuth2 token refused") as caught:

@@ -87,6 +87,15 @@ def test_a_full_sender_queue_is_throttling_not_permanent(twilio: tuple[TwilioSta
     assert caught.value.throttled
 
 
+@pytest.mark.parametrize(("status", "error"), [(400, PermanentError), (503, RetryableError)])
+def test_a_garbled_error_code_is_decided_by_the_http_status(twilio: tuple[TwilioStandIn, ProviderServer],
+                                                            status: int, error: type[Exception]) -> None:
+    stand_in, server = twilio
+    stand_in.outcomes["+15005550009"] = Reply(status, {"code": [21611], "message": "odd"})
+    with pytest.raises(error, match=f"HTTP {status}"):
+        deliver_once(make(server), sms(to="+15005550009"))
+
+
 def test_server_error_is_retryable(twilio: tuple[TwilioStandIn, ProviderServer]) -> None:
     stand_in, server = twilio
     stand_in.outcomes["+15005550009"] = Reply(503, "<html>Service Unavailable</html>")
