@@ -125,6 +125,14 @@ class HttpHandler(Handler):
         """``text`` without any of this handler's secrets (tokens, keys, secret URLs)."""
         return redact(text, self._secrets)
 
+    def refusal(self, response: HttpAnswer, who: str) -> PermanentError | RetryableError:
+        """The error for a refusal whose body is short text, quoted up to 200 characters.
+
+        Redacted before the cut: a secret that crossed it would leak its start.
+        """
+        detail = self.redact(response.text)[:200].strip() or response.reason_phrase
+        return error_for_status(response, self.redact(f"{who} answered HTTP {response.status_code}: {detail}"))
+
     async def request(
         self,
         method: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from notifyd.api import Notification, PermanentError
-from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status
+from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler
 
 # Slack's limits: a header block's text is at most 150 characters, a section's 3000.
 HEADER_LIMIT = 150
@@ -60,5 +60,4 @@ class SlackHandler(HttpHandler):
         response = await self.request("POST", self._url, json=message(notification, blocks=self._blocks))
         if not response.is_success:
             # Slack answers errors as one plain word: invalid_payload, no_service, channel_not_found...
-            detail = self.redact(response.text)[:200].strip() or response.reason_phrase  # cut after redacting
-            raise error_for_status(response, self.redact(f"Slack answered HTTP {response.status_code}: {detail}"))
+            raise self.refusal(response, "Slack")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import orjson
 
 from notifyd.api import Notification, OptionProblem, PermanentError
-from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler, error_for_status
+from notifyd.handlers.http import TIMEOUT_OPTION, HttpHandler
 
 SECRET_PREFIX = "whsec_"
 
@@ -163,5 +163,4 @@ class WebhookHandler(HttpHandler):
         response = await self.request("POST", url, content=body,
                                       headers=self.request_headers(notification, body, timestamp))
         if not response.is_success:
-            detail = self.redact(response.text)[:200].strip() or response.reason_phrase  # cut after redacting
-            raise error_for_status(response, self.redact(f"webhook answered HTTP {response.status_code}: {detail}"))
+            raise self.refusal(response, "webhook")
