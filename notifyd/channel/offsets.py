@@ -94,11 +94,8 @@ class OffsetTracker:
 
     def dispatch(self, partition: Partition, offset: int) -> int:
         """Track ``offset``; returns the generation the work belongs to."""
-        offsets = self._partitions.get(partition)
-        if offsets is None:
-            offsets = self._partitions[partition] = PartitionOffsets()
-        offsets.dispatch(offset)
-        return self._generations.get(partition, 0)  # generation(), inline: called for every message
+        self.dispatch_run(partition, [offset])
+        return self.generation(partition)
 
     def dispatch_run(self, partition: Partition, offsets: list[int]) -> None:
         """Track ``offsets`` of ``partition``, in the order consumed."""
