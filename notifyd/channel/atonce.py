@@ -65,20 +65,22 @@ class AtOnce:
             self._gate.close_tab()
 
     def _deliver_each_at_once(self, jobs: list[Job]) -> int:
+        if not self._scheduler.idle:
+            return 0
         delivered: list[Job] = []  # finished after the loop (_finish_each)
         try:
             for index, job in enumerate(jobs):
-                if not self._scheduler.idle:
-                    return index
                 outcome = self._outcome_here(job)
                 if outcome is NEEDS_TASK:
                     return index  # not attempted yet: the general path prepares it in a thread
                 if outcome is None or isinstance(outcome, SkipNotification):
                     delivered.append(job)
-                else:
-                    self._finish_each(delivered)
-                    self._take_over(job)
-                    self._settle(job, outcome)
+                    continue
+                self._finish_each(delivered)
+                self._take_over(job)
+                self._settle(job, outcome)
+                if not self._scheduler.idle:  # a retry waits here, holding its key: the rest is scheduled
+                    return index + 1
             return len(jobs)
         finally:
             self._finish_each(delivered)
