@@ -39,19 +39,21 @@ def consumed(messages: list[Message], tracker: OffsetTracker, *, on_error: Calla
     A message that carries an error (end of partition, a missing topic) goes to ``on_error``.
     """
     jobs: list[Job] = []
-    runs: dict[tuple[str, int], list[int]] = {}
-    generations: dict[tuple[str, int], int] = {}
+    runs: dict[tuple[str, int], tuple[tuple[str, int], int, list[int]]] = {}  # partition -> itself, generation, offsets
     for message in messages:
         if message.error() is not None:
             on_error(message)
             continue
-        partition, offset, key = (message.topic(), message.partition()), message.offset(), message.key()
-        if partition not in runs:
-            runs[partition], generations[partition] = [], tracker.generation(partition)
-        runs[partition].append(offset)
+        partition = (message.topic(), message.partition())
+        run = runs.get(partition)
+        if run is None:
+            run = runs[partition] = (partition, tracker.generation(partition), [])
+        partition, generation, offsets = run  # one tuple a partition: finish_all tells runs apart by identity
+        offset, key = message.offset(), message.key()
+        offsets.append(offset)
         jobs.append(Job(message, partition, (partition, key) if key is not None else (partition, offset, None),
-                        generations[partition]))
-    for partition, offsets in runs.items():
+                        generation))
+    for partition, _generation, offsets in runs.values():
         tracker.dispatch_run(partition, offsets)
     return jobs
 
@@ -62,10 +64,13 @@ def finish_all(jobs: Iterable[Job], tracker: OffsetTracker) -> None:
     For a batch delivered at once: per job, the calls cost more than the bookkeeping.
     """
     runs: dict[tuple[tuple[str, int], int], list[int]] = {}
+    partition: tuple[str, int] | None = None
+    generation, run = -1, []
     for job in jobs:
-        run = runs.get((job.partition, job.generation))
-        if run is None:
-            run = runs[job.partition, job.generation] = []
+        # Consumed batches come a partition at a time, its jobs sharing one tuple (``consumed``).
+        if job.partition is not partition or job.generation != generation:
+            partition, generation = job.partition, job.generation
+            run = runs.setdefault((partition, generation), [])
         run.append(job.message.offset())
     for (partition, generation), offsets in runs.items():
         tracker.finish_run(partition, offsets, generation)
