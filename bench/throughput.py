@@ -22,6 +22,7 @@ from bench.daemon import FAST_GROUP, ROOT, SAMPLE_PERIOD, Daemon, rss_bytes, wat
 from bench.stats import median, rate, ratio
 from notifyd.config.kafka import prefetch_defaults
 from notifyd.config.settings import ChannelSettings
+from notifyd.records.notification import parse_notification
 
 PARTITIONS = 4
 NOOP = "bench.handlers:Noop"
@@ -32,6 +33,9 @@ STYLES = {
     "coroutine": ("bench.handlers:TimedAsyncNoop", "async def send", 0.8),
     "pool": ("bench.handlers:TimedBlockingNoop", "plain sync handler (thread pool)", 0.5),
 }
+# Read in turn with the styles: the bare loop with notifyd's parse in place of json.loads. Its ratio
+# tells how much of a style's gap to the bare loop is parsing, and how much the rest of the path.
+PARSE_ONLY = "parse"
 MEMORY_CONCURRENCY, MEMORY_WAIT, MEMORY_COUNT, MEMORY_LIMIT_MIB = 1000, 0.05, 50_000, 60
 # librdkafka's default prefetch (64 MiB) ends a little over 100k notifications in: a lone
 # daemon then waits on a fetch halfway through, each of two does not, and two came out
@@ -43,11 +47,13 @@ WHOLE_TOPIC_PREFETCH = {"queued.max.messages.kbytes": 2_097_151, "queued.min.mes
 
 
 def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0,
-              settings: dict[str, Any] | None = None) -> tuple[float, float]:
+              settings: dict[str, Any] | None = None,
+              decode: Callable[[bytes], Any] = json.loads) -> tuple[float, float]:
     """Notifications/s of the plainest consumer (``consume`` + ``json.loads`` + ``store_offsets``), first to last.
 
     Also the CPU seconds a notification, of this whole process, as ``TimedNoop`` measures them.
-    ``settings`` go over librdkafka's defaults (``READ_AHEAD``: a channel's read-ahead).
+    ``settings`` go over librdkafka's defaults (``READ_AHEAD``: a channel's read-ahead);
+    ``decode`` reads each value in place of ``json.loads``.
     """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bare.{time.monotonic_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.offset.store": False, **FAST_GROUP,
@@ -59,7 +65,7 @@ def bare_loop(bootstrap: str, topic: str, count: int, *, timeout: float = 120.0,
         while seen < count and time.monotonic() < deadline:
             for message in consumer.consume(1000, 0.1):
                 if message.error() is None:
-                    json.loads(message.value())
+                    decode(message.value())
                     consumer.store_offsets(message)
                     seen += 1
                     if seen == 1:  # timed like TimedNoop: from the first message to the count-th
@@ -144,19 +150,22 @@ def case_throughput(bench: Bench) -> list[Row]:
     feed.create_topics(bench.bootstrap, [topic], partitions=PARTITIONS)
     feed.fill(bench.bootstrap, topic, count)
     bare = [bare_loop(bench.bootstrap, topic, count, settings=READ_AHEAD)]
-    rates: dict[str, list[tuple[float, float]]] = {style: [] for style in STYLES}
-    flanks: dict[str, list[tuple[float, float]]] = {style: [] for style in STYLES}  # the bare runs around each
+    rates: dict[str, list[tuple[float, float]]] = {style: [] for style in [*STYLES, PARSE_ONLY]}
+    flanks: dict[str, list[tuple[float, float]]] = {style: [] for style in rates}  # the bare runs around each
     peaks: dict[str, int] = {}
     for run in range(bench.sizes.throughput_runs):
-        for style in _rotated(list(STYLES), run):  # no style always runs first or last
-            rates[style].append(notifyd_rate(bench, topic, count, style=style, peaks=peaks))
+        for style in _rotated([*STYLES, PARSE_ONLY], run):  # no style always runs first or last
+            rates[style].append(_read(bench, topic, count, style=style, peaks=peaks))
             bare.append(bare_loop(bench.bootstrap, topic, count, settings=READ_AHEAD))
             flanks[style].append(_mean_pair(bare[-2], bare[-1]))
     rows = [Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications, notifyd's read-ahead",
-                [b[0] for b in bare], "/s", note="run before the first style and after each"),
+                [b[0] for b in bare], "/s", note="run before the first style and after each (and the parse-only loop)"),
             Row("throughput.bare.cpu", "bare loop, CPU a notification", [b[1] * 1e6 for b in bare], "µs")]
     for style, (_handler, label, target) in STYLES.items():
         rows += _style_rows(style, label, target, rates[style], flanks[style])
+    rows.append(Row("throughput.ratio.parse", "bare loop with notifyd's parse in place of json.loads / bare loop",
+                    [ratio(r[0], b[0]) for r, b in zip(rates[PARSE_ONLY], flanks[PARSE_ONLY])], "×",
+                    note="read in turn with the styles; the rest of a style's gap is its delivery path"))
     plain = bare_loop(bench.bootstrap, topic, count)[0]
     rows.append(Row("throughput.bare.defaults", "bare loop with librdkafka's default read-ahead", [plain], "/s",
                     note=f"notifyd's: {median([b[0] for b in bare]) / plain:.2f}× as fast"))
@@ -184,6 +193,17 @@ def _memory_rows(runs: list[tuple[float, float]]) -> list[Row]:
     for row in rows:
         row.met = row.median <= MEMORY_LIMIT_MIB
     return rows
+
+
+def _read(bench: Bench, topic: str, count: int, *, style: str, peaks: dict[str, int]) -> tuple[float, float]:
+    """One read of the topic by ``style``: a ``STYLES`` channel, or the bare loop parsing as a channel does."""
+    if style == PARSE_ONLY:
+        return bare_loop(bench.bootstrap, topic, count, settings=READ_AHEAD, decode=_parse)
+    return notifyd_rate(bench, topic, count, style=style, peaks=peaks)
+
+
+def _parse(value: bytes) -> Any:
+    return parse_notification(value, channel="bare")
 
 
 def _mean_pair(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
