@@ -159,7 +159,7 @@ def case_throughput(bench: Bench) -> list[Row]:
             bare.append(bare_loop(bench.bootstrap, topic, count, settings=READ_AHEAD))
             flanks[style].append(_mean_pair(bare[-2], bare[-1]))
     rows = [Row("throughput.bare", f"bare confluent-kafka loop, {count:,} notifications, notifyd's read-ahead",
-                [b[0] for b in bare], "/s", note="run before the first style and after each (and the parse-only loop)"),
+                [b[0] for b in bare], "/s", note="before the first read and after each, the parse-only one too"),
             Row("throughput.bare.cpu", "bare loop, CPU a notification", [b[1] * 1e6 for b in bare], "µs")]
     for style, (_handler, label, target) in STYLES.items():
         rows += _style_rows(style, label, target, rates[style], flanks[style])
