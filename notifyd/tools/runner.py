@@ -11,6 +11,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException
@@ -27,6 +28,9 @@ DEFAULT_TIMEOUT = 10.0
 # librdkafka fails an admin request at its request_timeout; a wait on the request's future
 # only that long can lose the race (a bare TimeoutError) and leave it pending on a dying handle.
 FUTURE_GRACE = 5.0
+# A metadata wait blocks in librdkafka, where Python cannot act on a Ctrl-C: a probe's first
+# wait is this long, and each next one twice the last (a big cluster's answer can take longer).
+FIRST_PROBE_WAIT = 0.5
 
 _UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
                 KafkaError._MSG_TIMED_OUT, KafkaError._RESOLVE}
@@ -147,7 +151,25 @@ def probe(admin: AdminClient, config: Config, *, timeout: float) -> ClusterMetad
     brokers with topic auto-creation create it.
     """
     try:
-        return admin.list_topics(timeout=timeout)
+        return _metadata_within(admin, timeout)
     except KafkaException as exc:
         admin.poll(0)  # an admin client hands its log lines over only here
         raise as_tool_error(exc, config) from None
+
+
+def _metadata_within(admin: AdminClient, timeout: float) -> ClusterMetadata:
+    """``list_topics`` in waits that double from ``FIRST_PROBE_WAIT``, until one answers or ``timeout`` has passed.
+
+    A wait with no answer fails as the broker being unreachable, and the next one asks
+    again. A Ctrl-C is acted on when the current wait ends, which is never much later than
+    the probe has waited so far, instead of at the end of ``--timeout``.
+    """
+    deadline, wait = time.monotonic() + timeout, FIRST_PROBE_WAIT
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return admin.list_topics(timeout=max(min(left, wait), 0.001))
+        except KafkaException as exc:
+            if exc.args[0].code() not in _UNREACHABLE or left <= wait:
+                raise
+        wait *= 2

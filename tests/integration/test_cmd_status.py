@@ -134,15 +134,20 @@ def test_a_broker_that_stops_answering_after_the_probe_is_exit_3_not_a_traceback
     assert time.monotonic() - started < 20
 
 
-def test_ctrl_c_while_waiting_for_the_broker_is_one_line_and_exit_130(tmp_path, write_config):
-    # A KeyboardInterrupt traceback before (any operator command but send, which says more).
+def test_ctrl_c_while_waiting_for_the_broker_is_one_line_and_exit_130_at_once(tmp_path, write_config):
+    # A KeyboardInterrupt traceback before (any operator command but send, which says more);
+    # and the metadata wait, in librdkafka, kept the signal from Python until --timeout ran out.
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
         path = str(write_config(base_config(f"127.0.0.1:{silent.getsockname()[1]}")))
         code = ("import signal, sys; from notifyd.cli import main; "
                 "signal.signal(signal.SIGINT, signal.default_int_handler); sys.exit(main(sys.argv[1:]))")
-        waiting = subprocess.Popen([sys.executable, "-c", code, "status", "--config", path, "--timeout", "4"],
+        waiting = subprocess.Popen([sys.executable, "-c", code, "status", "--config", path, "--timeout", "60"],
                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1)  # the metadata wait, in librdkafka: Python sees the signal only when it returns
-        waiting.send_signal(signal.SIGINT)
-        out, err = waiting.communicate(timeout=30)
+        silent.settimeout(30)
+        connection, _ = silent.accept()  # the client is waiting for the broker's answer
+        with connection:
+            waiting.send_signal(signal.SIGINT)
+            signalled = time.monotonic()
+            out, err = waiting.communicate(timeout=30)
     assert (waiting.returncode, out, err) == (ExitCode.INTERRUPTED, "", "notifyd status: interrupted\n")
+    assert time.monotonic() - signalled < 10  # within the probe's current wait (0.5 s or 1 s), not at 60 s
